@@ -1,0 +1,73 @@
+"""The one exception hierarchy of cinb: every error says what is wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+PROBLEM_COLUMNS = ["severity", "source", "sheet", "table", "row", "column", "value", "problem", "fix"]
+
+
+class CinbError(Exception):
+    """Base class of every error cinb raises on purpose.
+
+    The CLI prints ``str(error)`` and exits with ``exit_code``; it never shows a traceback for these.
+    """
+
+    exit_code = 1
+
+
+class UsageError(CinbError):
+    """The caller asked for something that cannot be done (unknown contract, malformed period, bad option)."""
+
+    exit_code = 2
+
+
+class DataError(CinbError):
+    """The input data broke the data contract.
+
+    Carries every problem found (not just the first) as ``problems``, a DataFrame with the columns
+    ``severity, source, sheet, table, row, column, value, problem, fix``; ``row`` is the row number a
+    spreadsheet user sees (header = row 1, first data row = row 2).
+    """
+
+    exit_code = 1
+
+    def __init__(self, problems: pd.DataFrame, summary: str | None = None):
+        self.problems = problems.reindex(columns=PROBLEM_COLUMNS).reset_index(drop=True)
+        n = len(self.problems)
+        if summary is None:
+            first = self.problems.iloc[0] if n else None
+            summary = f"{n} problem{'s' if n != 1 else ''} in the input data"
+            if first is not None:
+                summary += ": " + format_problem(first)
+                if n > 1:
+                    summary += f" (and {n - 1} more)"
+        super().__init__(summary)
+
+
+class PackError(CinbError):
+    """A review pack could not be produced (notebook raised, kernel died, timeout, render failed)."""
+
+    exit_code = 1
+
+
+def format_problem(p) -> str:
+    """One readable sentence for one problem row (a Series or mapping with PROBLEM_COLUMNS)."""
+    get = p.get if hasattr(p, "get") else (lambda k, d=None: getattr(p, k, d))
+    where = str(get("source") or "input")
+    sheet = get("sheet")
+    if isinstance(sheet, str) and sheet:
+        where += f", sheet {sheet}"
+    row = get("row")
+    if row is not None and not (isinstance(row, float) and pd.isna(row)):
+        where += f", row {int(row)}"
+    col = get("column")
+    if isinstance(col, str) and col:
+        where += f", column {col}"
+    value = get("value")
+    shown = "" if value is None or (isinstance(value, float) and pd.isna(value)) else f" value {str(value)!r}:"
+    text = f"{where}:{shown} {get('problem')}"
+    fix = get("fix")
+    if isinstance(fix, str) and fix:
+        text += f" — {fix}"
+    return text
