@@ -1,0 +1,263 @@
+"""The ``cinb`` command line: a thin layer over load_portfolio, build_pack and run_batch.
+
+Exit codes: 0 success; 1 invalid data or some packs failed; 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import CinbError, UsageError
+
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def parse_period(text: str) -> str:
+    """Check a ``YYYY-MM`` month; return it unchanged."""
+    if not isinstance(text, str) or not PERIOD_RE.match(text.strip()):
+        raise UsageError(f"period {text!r} is not a month in the form YYYY-MM (for example 2026-10)")
+    return text.strip()
+
+
+def _period_arg(text: str) -> str:
+    try:
+        return parse_period(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _formats_arg(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("html", "pdf")]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(f"--format takes html, pdf or html,pdf; got {text!r}")
+    return formats
+
+
+def _jobs_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--jobs takes a whole number of at least 1; got {text!r}")
+    return n
+
+
+def _add_common(p: argparse.ArgumentParser, *, out_default: str = "reports") -> None:
+    p.add_argument("--data", metavar="PATH",
+                   help="a folder of CSV files, an .xlsx workbook or a database URL (default: the sample portfolio)")
+    p.add_argument("--format", dest="formats", type=_formats_arg, metavar="html,pdf",
+                   help="output formats (default: html,pdf)")
+    p.add_argument("--out", type=Path, default=Path(out_default), metavar="DIR",
+                   help=f"output folder (default: {out_default}/)")
+    p.add_argument("--audience", choices=["internal", "supplier"],
+                   help="internal (default) or supplier: a supplier pack shows only that contract's data")
+    p.add_argument("--marking", help="protective marking printed on every page (default: OFFICIAL)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up on a pack after this long (default 600)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cinb", description="Continuous-improvement review packs for IT supplier contracts.")
+    parser.add_argument("--version", action="version", version=f"cinb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("demo", help="render every pack of the sample portfolio's latest month into reports/",
+                       description="Render every pack (contracts, portfolio, suppliers) of the sample portfolio's "
+                                   "latest month.")
+    p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
+    p.add_argument("--jobs", type=_jobs_arg, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--format", dest="formats", type=_formats_arg, metavar="html,pdf")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="render one contract's review pack",
+                       description="Render one contract's review pack for one month.")
+    p.add_argument("contract_id", metavar="CONTRACT_ID")
+    p.add_argument("--period", required=True, type=_period_arg, metavar="YYYY-MM")
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("batch", help="render a whole month's packs in parallel",
+                       description="Render every contract pack, the portfolio pack and the supplier scorecards "
+                                   "of one month in a pool of fresh kernels.")
+    p.add_argument("--period", required=True, type=_period_arg, metavar="YYYY-MM")
+    p.add_argument("--contracts", nargs="+", metavar="ID", help="only these contracts (default: all)")
+    p.add_argument("--jobs", type=_jobs_arg, metavar="N", help="worker processes (default: one per core)")
+    _add_common(p)
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("cpn", help="export Contract Performance Notice ratings (Procurement Act 2023 s.71)",
+                       description="One row per contract and statutory KPI with its rating over the period.")
+    p.add_argument("--from", dest="start", required=True, type=_period_arg, metavar="YYYY-MM")
+    p.add_argument("--to", dest="end", required=True, type=_period_arg, metavar="YYYY-MM")
+    p.add_argument("--data", metavar="PATH")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
+    p.set_defaults(func=cmd_cpn)
+
+    try:
+        from . import cli_data
+    except ImportError:  # pragma: no cover - the data commands ship with the package
+        cli_data = None
+    if cli_data is not None:
+        cli_data.register(sub)
+    return parser
+
+
+def _load(data):
+    from .load import load_portfolio
+
+    return load_portfolio(data)
+
+
+def _parameters(args) -> dict:
+    from .config import merge_parameters
+
+    cli = {
+        "data": getattr(args, "data", None),
+        "formats": getattr(args, "formats", None),
+        "audience": getattr(args, "audience", None),
+        "marking": getattr(args, "marking", None),
+        "timeout": getattr(args, "timeout", None),
+        "jobs": getattr(args, "jobs", None),
+    }
+    return merge_parameters(cli)
+
+
+def _notebook_parameters(params: dict) -> dict:
+    """The subset of merged parameters that the notebooks take (the rest steer the batch)."""
+    keep = ("data", "marking", "audience", "window_months", "ratchet_months", "ratchet_share", "_parameter_files")
+    out = {k: params[k] for k in keep if k in params}
+    if out.get("data") is not None:
+        out["data"] = str(out["data"])
+    return out
+
+
+def _check_period_in_data(portfolio, period: str) -> None:
+    periods = portfolio.measurements["period"]
+    if len(periods) and str(periods.max()) < period:
+        raise UsageError(f"period {period} is after the latest month in the data ({periods.max()}); "
+                         "choose a month that has returns")
+
+
+def cmd_run(args) -> int:
+    from .batch import BatchResult, write_manifest
+    from .pack import PackSpec, build_pack
+
+    params = _parameters(args)
+    portfolio = _load(params["data"])
+    portfolio.contract(args.contract_id)  # UsageError with "did you mean" for an unknown id
+    _check_period_in_data(portfolio, args.period)
+    spec = PackSpec("contract", args.contract_id, args.period, _notebook_parameters(params))
+    result = build_pack(spec, args.out, formats=tuple(params["formats"]), timeout=params["timeout"],
+                        pdf_backend=params["pdf_backend"])
+    _merge_into_manifest(args.out, args.period, result)
+    if result.status != "ok":
+        print(f"cinb: the pack for {args.contract_id} failed: {result.error}", file=sys.stderr)
+        return 1
+    for kind, path in result.files.items():
+        print(args.out / path)
+    return 0
+
+
+def _merge_into_manifest(out_root: Path, period: str, result) -> None:
+    """Record a single pack in the month's manifest, replacing any earlier entry for the same pack."""
+    import json
+
+    from .batch import BatchResult, write_manifest
+    from .pack import PackResult
+
+    path = out_root / period / "manifest.json"
+    results = []
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            results = [PackResult(**p) for p in old.get("packs", []) if p.get("key") != result.key]
+        except (ValueError, TypeError):
+            results = []
+    results.append(result)
+    write_manifest(BatchResult(period, out_root, results, result.seconds))
+
+
+def cmd_batch(args) -> int:
+    from .batch import plan, run_batch
+
+    params = _parameters(args)
+    portfolio = _load(params["data"])
+    for cid in args.contracts or []:
+        portfolio.contract(cid)
+    _check_period_in_data(portfolio, args.period)
+    specs = plan(portfolio, args.period, _notebook_parameters(params), args.contracts)
+    batch = run_batch(specs, args.out, jobs=params["jobs"], formats=tuple(params["formats"]),
+                      timeout=params["timeout"], pdf_backend=params["pdf_backend"])
+    return _summarise(batch)
+
+
+def _summarise(batch) -> int:
+    ok = sum(r.status == "ok" for r in batch.results)
+    skipped = sum(r.status == "skipped" for r in batch.results)
+    failed = batch.failed
+    print(f"{ok} packs written, {skipped} skipped, {len(failed)} failed in {batch.seconds:.1f} s; "
+          f"manifest: {batch.manifest_path}")
+    for r in failed:
+        print(f"  FAILED {r.key}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_demo(args) -> int:
+    from .batch import plan, run_batch
+
+    params = _parameters(args)
+    params["data"] = None
+    portfolio = _load(None)
+    period = str(portfolio.measurements["period"].max())
+    print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)
+    specs = plan(portfolio, period, _notebook_parameters(params))
+    batch = run_batch(specs, args.out, jobs=params["jobs"], formats=tuple(params["formats"]),
+                      timeout=params["timeout"], pdf_backend=params["pdf_backend"])
+    return _summarise(batch)
+
+
+def cmd_cpn(args) -> int:
+    from .cpn import cpn_rows, write_cpn_csv
+    from .errors import format_problem
+
+    if args.start > args.end:
+        raise UsageError(f"--from {args.start} is after --to {args.end}")
+    p = _load(args.data)
+    rows, problems = cpn_rows(p.contracts, p.kpis, p.measurements, args.start, args.end)
+    write_cpn_csv(rows, args.out)
+    print(f"{len(rows)} KPI ratings written to {args.out}")
+    for _, problem in problems.iterrows():
+        print("  " + format_problem(problem), file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CinbError as exc:
+        print(f"cinb: {exc}", file=sys.stderr)
+        problems = getattr(exc, "problems", None)
+        if problems is not None and len(problems) > 1:
+            from .errors import format_problem
+
+            for _, row in problems.head(50).iterrows():
+                print("  " + format_problem(row), file=sys.stderr)
+            if len(problems) > 50:
+                print(f"  … and {len(problems) - 50} more; run `cinb validate` for the full table", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cinb: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

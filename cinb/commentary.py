@@ -1,0 +1,186 @@
+"""Plain-English commentary: deterministic sentences, each stating a figure the pack shows, and meeting questions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+POINT_WORDS = {
+    "special_cause_improvement": "special-cause improvement",
+    "special_cause_concern": "special-cause concern",
+    "special_cause_neutral_high": "special-cause variation (high)",
+    "special_cause_neutral_low": "special-cause variation (low)",
+    "common_cause": "common-cause variation only",
+    None: "no data",
+}
+RULE_WORDS = {
+    "outside_limits": "a point outside the process limits",
+    "trend": "a trend of 7 points",
+    "two_in_three": "2 of 3 points close to a limit",
+    "run": "a run of 7 points on one side of the mean",
+}
+ASSURANCE_WORDS = {
+    "consistent_pass": "will consistently meet the target",
+    "consistent_fail": "will consistently miss the target",
+    "inconsistent": "will hit and miss the target by chance",
+    None: "cannot be assessed against a target",
+}
+
+
+def fmt_value(value, unit: str | None) -> str:
+    """A value with its unit as a reader writes it: ``98.2%``, ``4.5 hours``, ``£0.52``."""
+    if value is None or pd.isna(value):
+        return "not reported"
+    v = float(value)
+    digits = 2 if abs(v) < 10 else 1
+    text = f"{v:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{v:,.0f}"
+    if unit == "%":
+        return f"{text}%"
+    if unit == "GBP":
+        return f"£{v:,.2f}"
+    if unit in (None, "", "count", "score"):
+        return text
+    return f"{text} {unit}"
+
+
+def money(x) -> str:
+    return "£0" if x is None or pd.isna(x) else f"£{float(x):,.0f}"
+
+
+def _month(p) -> str:
+    return pd.Period(p, freq="M").strftime("%b %Y")
+
+
+def _list(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def kpi_paragraph(k) -> str:
+    """Two or three sentences on one KPI: latest value and rating, variation, assurance, trend, commitment."""
+    unit = k.kpi.get("unit")
+    w = k.window
+    parts = []
+    if w.get("latest_period") is not None and not pd.isna(w.get("latest_period")):
+        parts.append(f"{k.name} was {fmt_value(w.get('latest_value'), unit)} in {_month(w['latest_period'])} "
+                     f"({w.get('latest_rating')}); over the review window it averaged "
+                     f"{fmt_value(w.get('value'), unit)} ({w.get('rating')}).")
+    else:
+        parts.append(f"{k.name} has no reported value in the review window.")
+    last = k.spc.points.dropna(subset=["value"])
+    if len(last):
+        rule = last["rule"].iloc[-1]
+        variation = POINT_WORDS.get(k.spc.variation, k.spc.variation)
+        because = f" ({RULE_WORDS[rule]})" if rule in RULE_WORDS else ""
+        parts.append(f"The latest point shows {variation}{because}; on current limits "
+                     f"({fmt_value(k.spc.lpl, unit)} to {fmt_value(k.spc.upl, unit)}) the process "
+                     f"{ASSURANCE_WORDS.get(k.spc.assurance, 'cannot be assessed against a target')}.")
+    parts.append(k.trend.sentence)
+    c = k.commitment
+    if c is not None:
+        parts.append(f"CI commitment: {c.get('status')} — {c.get('reason')}")
+    return " ".join(p for p in parts if p)
+
+
+def annotate(review):
+    """Return ``review`` with KPI paragraphs, the executive summary and the meeting questions filled in."""
+    kpis = [replace(k, paragraph=kpi_paragraph(k)) for k in review.kpis]
+    review = replace(review, kpis=kpis)
+    summary, questions = summary_sentences(review), meeting_questions(review)
+    return replace(review, summary=summary, questions=questions)
+
+
+def summary_sentences(r) -> list[str]:
+    """The verdict in sentences, in the order a contract manager reads them."""
+    out = []
+    month = _month(r.period)
+    ratings = [k.window.get("latest_rating") or "Other" for k in r.kpis]
+    counts = {w: ratings.count(w) for w in ("Good", "Approaching target", "Requires improvement", "Inadequate",
+                                            "Other") if ratings.count(w)}
+    out.append(f"In {month}, of {len(ratings)} KPIs: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
+    score = r.scorecard.get("score")
+    if score is not None and not pd.isna(score):
+        out.append(f"The weighted scorecard over the {len(pd.period_range(r.window_start, r.period, freq='M'))}-month "
+                   f"review window is {float(score):.0f} out of 100 ({r.scorecard.get('overall')}).")
+    concern = [k.name for k in r.kpis if k.spc.variation == "special_cause_concern"]
+    improve = [k.name for k in r.kpis if k.spc.variation == "special_cause_improvement"]
+    if concern:
+        out.append(f"Special-cause concern in the latest month: {_list(concern)}.")
+    if improve:
+        out.append(f"Special-cause improvement in the latest month: {_list(improve)}.")
+    if not concern and not improve:
+        out.append("No KPI shows special-cause variation in the latest month.")
+    fail = [k.name for k in r.kpis if k.spc.assurance == "consistent_fail"]
+    if fail:
+        out.append(f"On current process limits these KPIs will consistently miss their target unless the process "
+                   f"changes: {_list(fail)}.")
+    if len(r.commitments):
+        off = r.commitments[r.commitments["status"] == "off track"]
+        met = r.commitments[r.commitments["status"] == "met"]
+        undefined = r.commitments[r.commitments["status"] == "undefined"]
+        defined = len(r.commitments) - len(undefined)
+        if defined:
+            out.append(f"{len(off)} of {defined} CI commitments are off track"
+                       + (f" ({_list(list(off['name']))})" if len(off) else "") + f"; {len(met)} met.")
+        if len(undefined):
+            out.append(f"{len(undefined)} KPI improvement commitments are too vaguely defined to track.")
+    ym = r.credits_monthly[r.credits_monthly["period"] == r.period]
+    due = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
+    ytd = r.credits_ytd.get("credits_gbp", 0.0) or 0.0
+    if due > 0:
+        capped = bool(ym["cap_applied"].any())
+        out.append(f"Service credits of {money(due)} are due for {month}"
+                   + (" (the cap applies)" if capped else "") + f"; {money(ytd)} so far this contract year.")
+    else:
+        out.append(f"No service credits are due for {month}; {money(ytd)} so far this contract year.")
+    t = r.trigger
+    if t.get("notice_passed"):
+        out.append(f"The contract ends on {t['end_date']} ({t['months_left']} months left) and its notice date "
+                   f"({t['notice_date']}) has passed: decide on extension, re-procurement or exit now.")
+    elif t.get("days_to_notice") is not None and t["days_to_notice"] <= 365:
+        out.append(f"The notice date is {t['notice_date']}, {t['days_to_notice']} days after this month; "
+                   f"the contract ends on {t['end_date']}.")
+    overdue = r.initiative_summary.overdue
+    if len(overdue):
+        out.append(f"{len(overdue)} improvement initiatives are overdue.")
+    return out
+
+
+def meeting_questions(r) -> list[str]:
+    """Questions for the supplier review meeting, each tied to a figure in the pack."""
+    qs = []
+    for k in r.kpis:
+        if k.spc.variation == "special_cause_concern":
+            qs.append(f"{k.name}: what changed to cause the special-cause concern, and what is the rectification "
+                      f"plan and date?")
+        elif k.spc.assurance == "consistent_fail":
+            qs.append(f"{k.name}: the process cannot meet its target of {fmt_value(k.kpi.get('target'), k.kpi.get('unit'))}"
+                      f" as it runs; what change to the process will the supplier make?")
+    for _, c in r.commitments[r.commitments["status"] == "off track"].iterrows() if len(r.commitments) else []:
+        qs.append(f"{c['name']}: how will the supplier get back to the committed trajectory "
+                  f"({fmt_value(c['expected_now'], c['unit'])} expected now, {fmt_value(c['actual_now'], c['unit'])} "
+                  f"actual) before {c['due']}?")
+    if len(r.ratchets):
+        for _, x in r.ratchets.iterrows():
+            qs.append(f"{x['name']}: the target was beaten every month for {int(x['months'])} months; propose "
+                      f"moving it to {fmt_value(x['proposed_target'], x['unit'])} under the ratchet clause.")
+    ym = r.credits_monthly[r.credits_monthly["period"] == r.period]
+    due = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
+    if due > 0:
+        qs.append(f"Confirm the service credit of {money(due)} for {_month(r.period)} will be applied to the next "
+                  f"invoice.")
+    for _, i in r.initiative_summary.overdue.head(3).iterrows():
+        qs.append(f"Initiative {i['initiative_id']} '{i['title']}' was due {pd.Timestamp(i['due']).date()}: "
+                  f"what is the new date and what is blocking it?")
+    missing = [k.name for k in r.kpis if k.missing_months or k.not_reported_months]
+    if missing:
+        qs.append(f"Returns are missing or empty for {_list(missing)}: when will the supplier provide them?")
+    if len(r.restatements):
+        qs.append(f"{len(r.restatements)} figures were restated: what caused each correction?")
+    vague = r.definitions[~r.definitions["well_defined"]] if "well_defined" in r.definitions else []
+    if len(vague):
+        qs.append(f"{len(vague)} KPI definitions are incomplete (see Definition quality): agree the missing "
+                  f"elements with the supplier and record the date.")
+    return qs

@@ -1,0 +1,290 @@
+"""Contract Performance Notice rows (Procurement Act 2023 s.71, reg. 39): statutory KPI ratings per contract."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dateutil.relativedelta import relativedelta
+
+from cinb.errors import PROBLEM_COLUMNS, UsageError
+from cinb.ratings import DEFAULT_BANDS, RatingBands, _month, window_ratings
+
+__all__ = ["CPN_COLUMNS", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS", "cpn_rows", "term_years", "write_cpn_csv"]
+
+CPN_COLUMNS = [
+    "authority", "procurement_id", "contract_id", "contract_title", "supplier_name", "supplier_id",
+    "period_start", "period_end", "kpi_id", "kpi_name", "rating", "basis",
+]
+
+#: s.52: a contract whose value exceeds this must have at least MIN_STATUTORY_KPIS published KPIs.
+KPI_THRESHOLD_GBP = 5_000_000.0
+MIN_STATUTORY_KPIS = 3
+
+# Characters that make a spreadsheet treat a cell as a formula (or, for tab and CR, can smuggle one in).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def term_years(start_date, end_date) -> float:
+    """Length of a contract term in years, counting the end date as its last day.
+
+    Calendar-aware so that 2024-04-01..2027-03-31 is exactly 3.0 years (a day count over 365.25 would make
+    it 3.0007 and tip a £1,666,667-a-year contract over the £5m line).
+    """
+    if pd.isna(start_date) or pd.isna(end_date):
+        return float("nan")
+    s = pd.Timestamp(start_date).date()
+    e = pd.Timestamp(end_date).date() + relativedelta(days=1)
+    d = relativedelta(e, s)
+    rest = (e - (s + relativedelta(years=d.years, months=d.months))).days
+    return d.years + d.months / 12.0 + rest / 365.25
+
+
+def _fmt(x: float, unit, *, apart_from=()) -> str:
+    """Format a value in its unit, with enough decimals to differ visibly from each level it differs from."""
+    if x is None or pd.isna(x):
+        return "none"
+    for places in (2, 4, 6):
+        text = f"{x:,.{places}f}".rstrip("0").rstrip(".")
+        # an aggregate of 97.996 shown as "98%" next to "target 98%" and a rating below Good would read as a bug
+        if not any(
+            pd.notna(a) and a != x and text == f"{a:,.{places}f}".rstrip("0").rstrip(".") for a in apart_from
+        ):
+            break
+    if unit == "%":
+        return text + "%"
+    if unit == "GBP":
+        return "£" + text
+    return f"{text} {unit}" if isinstance(unit, str) and unit else text
+
+
+def _basis(r) -> str:
+    """Plain-text reason for one rating: aggregate vs levels, months reported."""
+    unit = r["unit"]
+    months = f"{int(r['months_reported'])} of {int(r['months_in_period'])} months reported"
+    if r["rated_against"] is None or pd.isna(r["rated_against"]):
+        return f"No target or SLA set; {months}."
+    if r["months_reported"] == 0 or pd.isna(r["value"]):
+        return f"No value reported in the period ({months})."
+    better = "higher" if r["direction"] == "higher" else "lower"
+    levels = []
+    if pd.notna(r["target"]):
+        levels.append(f"target {_fmt(r['target'], unit)}")
+    if pd.notna(r["sla"]):
+        levels.append(f"SLA {_fmt(r['sla'], unit)}" + (" (used as the target)" if r["rated_against"] == "SLA" else ""))
+    if pd.notna(r["critical"]):
+        levels.append(f"critical {_fmt(r['critical'], unit)}")
+    return (
+        f"{r['aggregation']} {_fmt(r['value'], unit, apart_from=(r['target'], r['sla'], r['critical']))} vs {', '.join(levels)} ({better} is better); {months}."
+    )
+
+
+def _problem(severity, table, row, column, value, problem, fix) -> dict:
+    return {
+        "severity": severity, "source": None, "sheet": None, "table": table,
+        "row": row, "column": column, "value": value, "problem": problem, "fix": fix,
+    }
+
+
+def _blank(x) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x.strip()) or (
+        not isinstance(x, str) and pd.isna(x)
+    )
+
+
+def cpn_rows(
+    contracts: pd.DataFrame,
+    kpis: pd.DataFrame,
+    measurements: pd.DataFrame,
+    start,
+    end,
+    bands=DEFAULT_BANDS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of a Contract Performance Notice for the months ``start``..``end``, and the problems found.
+
+    Only contracts whose term overlaps the period and only KPIs marked ``statutory`` are included. Each
+    contract's period is clipped to its term (a contract starting mid-period is assessed from its start month).
+    Missing required fields are reported, never guessed.
+
+    Parameters
+    ----------
+    contracts, kpis, measurements : DataFrame
+        As returned by :func:`cinb.load.load_portfolio`.
+    start, end : str or Period
+        First and last month the assessment covers (e.g. "2025-04", "2026-03").
+    bands : RatingBands or dict
+        Rating rules (print ``bands.describe()`` next to the notice).
+
+    Returns
+    -------
+    rows : DataFrame
+        Columns :data:`CPN_COLUMNS`, one row per contract × statutory KPI, sorted by contract_id, kpi_id.
+        ``period_start``/``period_end`` are ``YYYY-MM`` strings.
+    problems : DataFrame
+        Columns ``PROBLEM_COLUMNS``: missing procurement_id or supplier_id (error: the notice cannot be
+        published without them), the supplier address (always: the data contract has no address column, so it
+        must be added by hand), statutory KPIs with no data or no target (warning, rated Other), and contracts
+        over £5m in total value (annual value × term years) with fewer than 3 statutory KPIs (s.52, warning).
+    """
+    bands = RatingBands.from_dict(bands)
+    p0, p1 = _month(start, "CPN period start"), _month(end, "CPN period end")
+    if p1 < p0:
+        raise UsageError(f"CPN period end {p1} is before its start {p0}; give --from before --to")
+
+    c = contracts.reset_index(drop=True).copy()
+    for col in ("authority", "procurement_id", "title", "supplier", "supplier_id", "start_date", "end_date",
+                "annual_value_gbp", "row"):
+        if col not in c:
+            c[col] = np.nan
+    start_m = pd.to_datetime(c["start_date"]).dt.to_period("M")
+    end_m = pd.to_datetime(c["end_date"]).dt.to_period("M")
+    overlaps = (start_m.isna() | (start_m <= p1)) & (end_m.isna() | (end_m >= p0))
+    c = c.loc[overlaps.to_numpy()].copy()
+    c["period_start"] = [max(p0, s) if pd.notna(s) else p0 for s in start_m[overlaps.to_numpy()]]
+    c["period_end"] = [min(p1, e) if pd.notna(e) else p1 for e in end_m[overlaps.to_numpy()]]
+
+    k = kpis.reset_index(drop=True).copy()
+    statutory = k["statutory"].fillna(False).astype(bool) if "statutory" in k else pd.Series(False, index=k.index)
+    k = k.loc[statutory.to_numpy() & k["contract_id"].isin(c["contract_id"]).to_numpy()]
+    if "row" not in k:
+        k["row"] = np.nan
+
+    problems: list[dict] = []
+
+    # s.52: contracts over £5m need at least 3 published KPIs.
+    n_stat = k.groupby("contract_id").size()
+    for _, r in c.iterrows():
+        years = term_years(r["start_date"], r["end_date"])
+        total = float(r["annual_value_gbp"]) * years if pd.notna(r["annual_value_gbp"]) else float("nan")
+        n = int(n_stat.get(r["contract_id"], 0))
+        if pd.notna(total) and total > KPI_THRESHOLD_GBP and n < MIN_STATUTORY_KPIS:
+            problems.append(_problem(
+                "warning", "kpis", np.nan, "statutory", str(n),
+                f"contract {r['contract_id']}: total value £{total:,.0f} (annual £{float(r['annual_value_gbp']):,.0f} "
+                f"× {years:.2f} years) exceeds £5m but only {n} KPI{'s are' if n != 1 else ' is'} marked statutory; "
+                f"Procurement Act 2023 s.52 requires at least {MIN_STATUTORY_KPIS}",
+                "mark the contract's published KPIs statutory=yes in the kpis table, or publish more KPIs",
+            ))
+
+    has_stat = c["contract_id"].isin(k["contract_id"]).to_numpy()
+    required = [
+        ("procurement_id", "procurement identifier", "add procurement_id (the Find a Tender procurement "
+         "identifier) to the contracts table"),
+        ("supplier_id", "supplier identifier", "add supplier_id (e.g. the Companies House number) to the "
+         "contracts table"),
+        ("authority", "authority name", "add the authority to the contracts table"),
+        ("title", "contract title", "add the title to the contracts table"),
+        ("supplier", "supplier name", "add the supplier to the contracts table"),
+    ]
+    for _, r in c.loc[has_stat].iterrows():
+        for col, what, fix in required:
+            if _blank(r[col]):
+                problems.append(_problem(
+                    "error", "contracts", r["row"], col, None,
+                    f"contract {r['contract_id']}: the {what} is required in a Contract Performance Notice and "
+                    "is missing", fix,
+                ))
+        problems.append(_problem(
+            "warning", "contracts", r["row"], "supplier_address", None,
+            f"contract {r['contract_id']}: the supplier's address is required in a Contract Performance Notice "
+            "but is not part of cinb's data contract",
+            "add the supplier's address by hand when publishing the notice",
+        ))
+
+    if k.empty:
+        return pd.DataFrame(columns=CPN_COLUMNS), pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+
+    keys = ["contract_id", "kpi_id"]
+    m = measurements.merge(k[keys], on=keys, how="inner")
+    w = window_ratings(k, m, p0, p1, bands)
+    w = w.merge(k[["contract_id", "kpi_id", "row"]], on=["contract_id", "kpi_id"], how="left")
+    w = w.merge(
+        c[["contract_id", "authority", "procurement_id", "title", "supplier", "supplier_id", "period_start",
+           "period_end"]],
+        on="contract_id", how="left",
+    )
+    w["months_in_period"] = [(e - s).n + 1 for s, e in zip(w["period_start"], w["period_end"], strict=True)]
+    w["aggregation"] = {"mean": "Mean", "median": "Median", "latest": "Latest", "worst": "Worst"}[bands.aggregation]
+
+    for _, r in w.iterrows():
+        where = f"contract {r['contract_id']}, statutory KPI {r['kpi_id']}"
+        if r["rated_against"] is None or pd.isna(r["rated_against"]):
+            problems.append(_problem(
+                "warning", "kpis", r["row"], "target", None,
+                f"{where} has no target or SLA, so it is rated Other",
+                "add the target (and SLA) to the kpis table",
+            ))
+        elif r["months_reported"] < bands.min_months_reported:
+            problems.append(_problem(
+                "warning", "measurements", np.nan, "value", None,
+                f"{where} has {int(r['months_reported'])} reported months in {r['period_start']}..{r['period_end']}"
+                f" (needs {bands.min_months_reported}), so it is rated Other",
+                "load the supplier's monthly reports for the period",
+            ))
+
+    rows = pd.DataFrame(
+        {
+            "authority": w["authority"],
+            "procurement_id": w["procurement_id"],
+            "contract_id": w["contract_id"],
+            "contract_title": w["title"],
+            "supplier_name": w["supplier"],
+            "supplier_id": w["supplier_id"],
+            "period_start": [str(p) for p in w["period_start"]],
+            "period_end": [str(p) for p in w["period_end"]],
+            "kpi_id": w["kpi_id"],
+            "kpi_name": w["name"],
+            "rating": w["rating"],
+            "basis": [_basis(r) for _, r in w.iterrows()],
+        }
+    )
+    rows = rows.sort_values(["contract_id", "kpi_id"], kind="stable").reset_index(drop=True)
+    return rows, pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+
+
+def _neutralise(x):
+    if isinstance(x, str) and x.startswith(_FORMULA_START):
+        return "'" + x
+    return x
+
+
+def write_cpn_csv(rows: pd.DataFrame, path) -> Path:
+    """Write CPN rows to ``path`` as CSV, atomically, with formula-like cells neutralised.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@`` (or tab / carriage return) gets a leading single quote
+    so a spreadsheet shows it as text instead of running it. The file is written to a temporary file in the
+    same folder and renamed over ``path``, so a failed write never leaves a half-written notice. UTF-8 with a
+    byte-order mark, because the readers open it in Excel (which otherwise garbles £ and accented names).
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: folder {folder} does not exist; create it or choose another --out")
+    safe = rows.astype(object).where(rows.notna(), None).map(_neutralise)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        # mkstemp makes the file private (0600); give the notice the permissions any new file would get.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
+            safe.to_csv(f, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path

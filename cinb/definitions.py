@@ -1,0 +1,246 @@
+"""Definition quality of each KPI and CI commitment: which elements of a clear outcome are written down."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFINITION_ELEMENTS",
+    "DEFINITION_SOURCES",
+    "PortfolioDefinitionQuality",
+    "contract_definition_quality",
+    "definition_quality",
+    "portfolio_definition_quality",
+]
+
+#: The elements of a well-defined KPI and CI commitment, in the order a pack lists them: key → label.
+DEFINITION_ELEMENTS: dict[str, str] = {
+    "description": "measure description",
+    "unit": "unit",
+    "direction": "direction",
+    "baseline": "baseline value",
+    "baseline_period": "baseline period",
+    "target": "target",
+    "due": "due date",
+    "data_source": "data source",
+    "owner": "owner",
+    "agreed": "agreed with supplier",
+}
+
+#: Which kpis columns make each element present (printed with the table so a reader can check it).
+DEFINITION_SOURCES: dict[str, str] = {
+    "description": "description is filled in",
+    "unit": "unit is filled in",
+    "direction": "direction is higher or lower",
+    "baseline": "baseline is a number",
+    "baseline_period": "baseline_period is a month",
+    "target": "ci_target or target is a number",
+    "due": "ci_target_date is a month, or ci_annual_uplift_pct is given (due at contract end)",
+    "data_source": "data_source is filled in",
+    "owner": "owner is filled in",
+    "agreed": "agreed_with_supplier is a date or 'yes'",
+}
+
+#: Elements that belong to the CI commitment rather than to the measure itself.
+_COMMITMENT_ELEMENTS = ("baseline", "baseline_period", "target", "due")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _present_text(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame:
+        return pd.Series(False, index=frame.index)
+    s = frame[col]
+    text = s.astype("string").str.strip()
+    return (s.notna() & text.notna() & (text != "")).fillna(False).astype(bool)
+
+
+def _present_number(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame:
+        return pd.Series(False, index=frame.index)
+    return pd.to_numeric(frame[col], errors="coerce").notna().astype(bool)
+
+
+def _present_any(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame:
+        return pd.Series(False, index=frame.index)
+    s = frame[col]
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        return _present_text(frame, col)
+    return s.notna().astype(bool)
+
+
+def _agreed(value) -> bool:
+    """'yes' or a date counts as agreed; 'no', blank or anything else does not."""
+    if value is None:
+        return False
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "year"):
+        return not pd.isna(value)
+    if isinstance(value, float) and np.isnan(value):
+        return False
+    text = str(value).strip().lower()
+    return text == "yes" or bool(_ISO_DATE.match(text))
+
+
+def definition_quality(kpis: pd.DataFrame) -> pd.DataFrame:
+    """Score how completely each KPI and its CI commitment are defined.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        The kpis frame as returned by ``cinb.load.load_portfolio`` (absent optional columns count as missing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per KPI, in the order of ``kpis``: ``contract_id, kpi_id, name``, one bool column per key of
+        :data:`DEFINITION_ELEMENTS` (rules in :data:`DEFINITION_SOURCES`), ``present`` (count), ``score``
+        (share of the 10 elements present, 0–100), ``missing`` (comma-separated labels, '' when none),
+        ``well_defined`` (all present) and ``has_commitment`` (a ``ci_target`` or ``ci_annual_uplift_pct``
+        is given). A KPI with no CI commitment is scored out of the same 10 elements: its commitment
+        elements count as missing (a measure with no committed improvement is not a defined CI outcome),
+        and ``has_commitment`` says why.
+
+    Examples
+    --------
+    >>> kpis = pd.DataFrame({"contract_id": ["C1"], "kpi_id": ["K1"], "name": ["Availability"],
+    ...                      "unit": ["%"], "direction": ["higher"], "target": [99.5]})
+    >>> definition_quality(kpis).loc[0, "score"]
+    np.float64(30.0)
+    """
+    present = pd.DataFrame(index=kpis.index)
+    present["description"] = _present_text(kpis, "description")
+    present["unit"] = _present_text(kpis, "unit")
+    direction = kpis["direction"] if "direction" in kpis else pd.Series(None, index=kpis.index, dtype=object)
+    present["direction"] = direction.astype("string").str.strip().str.lower().isin(["higher", "lower"]).fillna(False)
+    present["baseline"] = _present_number(kpis, "baseline")
+    present["baseline_period"] = _present_any(kpis, "baseline_period")
+    present["target"] = _present_number(kpis, "ci_target") | _present_number(kpis, "target")
+    present["due"] = _present_any(kpis, "ci_target_date") | _present_number(kpis, "ci_annual_uplift_pct")
+    present["data_source"] = _present_text(kpis, "data_source")
+    present["owner"] = _present_text(kpis, "owner")
+    agreed = kpis["agreed_with_supplier"] if "agreed_with_supplier" in kpis else pd.Series(None, index=kpis.index)
+    present["agreed"] = agreed.map(_agreed).astype(bool)
+    present = present[list(DEFINITION_ELEMENTS)].astype(bool)
+
+    labels = np.array(list(DEFINITION_ELEMENTS.values()), dtype=object)
+    flags = present.to_numpy()
+    out = pd.DataFrame(
+        {
+            "contract_id": kpis["contract_id"].to_numpy(),
+            "kpi_id": kpis["kpi_id"].to_numpy(),
+            "name": kpis["name"].to_numpy() if "name" in kpis else None,
+        }
+    )
+    for key in DEFINITION_ELEMENTS:
+        out[key] = present[key].to_numpy()
+    out["present"] = flags.sum(axis=1).astype(int)
+    out["score"] = 100.0 * out["present"] / len(DEFINITION_ELEMENTS)
+    out["missing"] = [", ".join(labels[~row]) for row in flags]
+    out["well_defined"] = flags.all(axis=1) if len(out) else pd.Series([], dtype=bool)
+    out["has_commitment"] = (
+        _present_number(kpis, "ci_target") | _present_number(kpis, "ci_annual_uplift_pct")
+    ).to_numpy()
+    return out
+
+
+def _most_missing(dq: pd.DataFrame) -> tuple[str | None, int]:
+    """The most often missing element's label and count; ties go to the element listed first."""
+    missing = (~dq[list(DEFINITION_ELEMENTS)].astype(bool)).sum()
+    if len(dq) == 0 or missing.max() == 0:
+        return None, 0
+    key = missing.idxmax()  # idxmax returns the first maximum, i.e. the first in DEFINITION_ELEMENTS order
+    return DEFINITION_ELEMENTS[key], int(missing[key])
+
+
+def contract_definition_quality(dq: pd.DataFrame) -> pd.DataFrame:
+    """Definition quality per contract from :func:`definition_quality`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per contract (sorted by ``contract_id``): ``kpis``, ``well_defined`` (count),
+        ``share_well_defined`` (0–1), ``mean_score`` (0–100), ``with_commitment`` (count), ``most_missing``
+        (label of the element most often missing, first in :data:`DEFINITION_ELEMENTS` order on a tie; None
+        when nothing is missing), ``most_missing_count``, and for every element ``<key>_share``: the share
+        of the contract's KPIs that have it.
+    """
+    rows = []
+    for contract_id, g in dq.groupby("contract_id", sort=True):
+        label, count = _most_missing(g)
+        row = {
+            "contract_id": contract_id,
+            "kpis": int(len(g)),
+            "well_defined": int(g["well_defined"].sum()),
+            "share_well_defined": float(g["well_defined"].mean()),
+            "mean_score": float(g["score"].mean()),
+            "with_commitment": int(g["has_commitment"].sum()),
+            "most_missing": label,
+            "most_missing_count": count,
+        }
+        for key in DEFINITION_ELEMENTS:
+            row[f"{key}_share"] = float(g[key].astype(bool).mean())
+        rows.append(row)
+    columns = [
+        "contract_id",
+        "kpis",
+        "well_defined",
+        "share_well_defined",
+        "mean_score",
+        "with_commitment",
+        "most_missing",
+        "most_missing_count",
+    ] + [f"{key}_share" for key in DEFINITION_ELEMENTS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass(frozen=True)
+class PortfolioDefinitionQuality:
+    """Definition quality across the portfolio.
+
+    ``missing_counts`` is indexed by element label (in :data:`DEFINITION_ELEMENTS` order): how many KPIs lack
+    each element. Shares are 0–1, ``mean_score`` 0–100; shares are NaN for an empty portfolio.
+    """
+
+    kpis: int
+    contracts: int
+    well_defined: int
+    share_well_defined: float
+    mean_score: float
+    with_commitment: int
+    share_with_commitment: float
+    most_missing: str | None
+    most_missing_count: int
+    missing_counts: pd.Series
+
+
+def portfolio_definition_quality(dq: pd.DataFrame) -> PortfolioDefinitionQuality:
+    """Summarise :func:`definition_quality` over the whole portfolio.
+
+    Returns
+    -------
+    PortfolioDefinitionQuality
+        Share of KPIs well defined, mean score, share with a CI commitment, and the most commonly missing
+        element (first in :data:`DEFINITION_ELEMENTS` order on a tie).
+    """
+    n = int(len(dq))
+    missing = (~dq[list(DEFINITION_ELEMENTS)].astype(bool)).sum().astype(int)
+    missing.index = [DEFINITION_ELEMENTS[k] for k in missing.index]
+    missing.name = "kpis_missing"
+    label, count = _most_missing(dq)
+    nan = float("nan")
+    return PortfolioDefinitionQuality(
+        kpis=n,
+        contracts=int(dq["contract_id"].nunique()),
+        well_defined=int(dq["well_defined"].sum()),
+        share_well_defined=float(dq["well_defined"].mean()) if n else nan,
+        mean_score=float(dq["score"].mean()) if n else nan,
+        with_commitment=int(dq["has_commitment"].sum()),
+        share_with_commitment=float(dq["has_commitment"].mean()) if n else nan,
+        most_missing=label,
+        most_missing_count=count,
+        missing_counts=missing,
+    )

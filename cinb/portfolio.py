@@ -1,0 +1,152 @@
+"""The portfolio (or one supplier's) review for one month: every contract's review plus cross-contract views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .cpn import cpn_rows
+from .definitions import contract_definition_quality, portfolio_definition_quality
+from .review import ContractReview, _plain, _plain_dict, _records, as_period, contract_review, month_name
+
+#: How far ahead the expiry and notice timeline looks.
+TRIGGER_HORIZON_MONTHS = 18
+
+
+@dataclass(frozen=True)
+class PortfolioReview:
+    """Reviews of several contracts for one month and the portfolio-wide tables built from them."""
+
+    period: pd.Period
+    reviews: list[ContractReview]
+    supplier: str | None
+    audience: str
+    ranking: pd.DataFrame
+    ratings: pd.DataFrame  # contract × KPI latest rating words
+    concerns: pd.DataFrame
+    off_track: pd.DataFrame
+    credits: pd.DataFrame
+    triggers: pd.DataFrame
+    definitions: pd.DataFrame
+    definition_summary: dict[str, Any]
+    cpn_problems: pd.DataFrame
+    initiatives: pd.DataFrame
+    data_hash: str
+    source: str
+
+    @property
+    def title(self) -> str:
+        who = self.supplier or self.reviews[0].contract["authority"] if self.reviews else "Portfolio"
+        kind = "supplier scorecard" if self.supplier else "portfolio review"
+        return f"{who} — {kind}, {month_name(self.period)}"
+
+    def headline(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for r in self.reviews:
+            for k in r.kpis:
+                w = k.window.get("latest_rating") or "Other"
+                counts[w] = counts.get(w, 0) + 1
+        return {
+            "contracts": len(self.reviews),
+            "ratings": counts,
+            "concerns": int(len(self.concerns)),
+            "off_track": int(len(self.off_track)),
+            "credits_month_gbp": round(float(self.credits["month_gbp"].sum()), 2) if len(self.credits) else 0.0,
+            "credits_ytd_gbp": round(float(self.credits["ytd_gbp"].sum()), 2) if len(self.credits) else 0.0,
+        }
+
+    def to_pack(self) -> dict[str, Any]:
+        return {
+            "schema": "cinb.portfolio-pack/1",
+            "period": str(self.period),
+            "supplier": self.supplier,
+            "headline": self.headline(),
+            "ranking": _records(self.ranking),
+            "ratings": {str(i): {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
+                        for i, row in self.ratings.iterrows()},
+            "concerns": _records(self.concerns),
+            "off_track": _records(self.off_track),
+            "credits": _records(self.credits),
+            "triggers": _records(self.triggers),
+            "definitions": _plain_dict(self.definition_summary),
+            "cpn_problems": _records(self.cpn_problems),
+            "reproducibility": {"data_hash": self.data_hash, "source": self.source},
+            "render": {"title": self.title,
+                       "subtitle": f"{len(self.reviews)} contracts",
+                       "running_header": self.title},
+        }
+
+
+def portfolio_review(portfolio, period, *, window_months: int = 12, audience: str = "internal",
+                     ratchet_months: int = 12, ratchet_share: float = 0.5,
+                     supplier: str | None = None) -> PortfolioReview:
+    """Review every contract of ``portfolio`` for ``period`` and build the cross-contract tables.
+
+    Contracts that had not started by ``period`` or have no data up to it are left out (and named in
+    ``PortfolioReview.ranking`` with no score).
+    """
+    p = as_period(period)
+    reviews = []
+    skipped = []
+    for cid in portfolio.contracts["contract_id"]:
+        sub = portfolio.contract(cid)
+        if sub.measurements.empty or sub.measurements["period"].min() > p:
+            skipped.append(cid)
+            continue
+        reviews.append(contract_review(portfolio, cid, p, window_months=window_months, audience=audience,
+                                       ratchet_months=ratchet_months, ratchet_share=ratchet_share))
+    ranking = pd.DataFrame([{
+        "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
+        "score": r.scorecard.get("score"), "overall": r.scorecard.get("overall"),
+        "kpis": len(r.kpis),
+        "concerns": sum(k.spc.variation == "special_cause_concern" for k in r.kpis),
+    } for r in reviews] + [{"contract_id": c, "title": None, "supplier": None, "score": None,
+                             "overall": "Other", "kpis": 0, "concerns": 0} for c in skipped])
+    if len(ranking):
+        ranking = ranking.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
+        ranking.insert(0, "rank", range(1, len(ranking) + 1))
+    ratings = pd.DataFrame({r.contract["contract_id"]: {k.kpi_id: k.window.get("latest_rating") or "Other"
+                                                         for k in r.kpis} for r in reviews}).T
+    concerns = pd.DataFrame([{
+        "contract_id": r.contract["contract_id"], "supplier": r.contract["supplier"], "kpi_id": k.kpi_id,
+        "kpi": k.name, "rule": k.spc.points.dropna(subset=["value"])["rule"].iloc[-1],
+    } for r in reviews for k in r.kpis if k.spc.variation == "special_cause_concern"],
+        columns=["contract_id", "supplier", "kpi_id", "kpi", "rule"])
+    off = [r.commitments.assign(supplier=r.contract["supplier"]) for r in reviews
+           if len(r.commitments) and (r.commitments["status"] == "off track").any()]
+    off_track = (pd.concat(off)[lambda d: d["status"] == "off track"].reset_index(drop=True) if off
+                 else pd.DataFrame(columns=["contract_id", "kpi_id", "name", "expected_now", "actual_now", "gap",
+                                            "due", "unit", "supplier"]))
+    credits = pd.DataFrame([{
+        "contract_id": r.contract["contract_id"], "supplier": r.contract["supplier"],
+        "month_gbp": float(r.credits_monthly.loc[r.credits_monthly["period"] == p, "credit_gbp"].sum()),
+        "ytd_gbp": float(r.credits_ytd.get("credits_gbp") or 0.0),
+        "cap_hits_ytd": int(r.credits_ytd.get("cap_hits") or 0),
+        "critical_failures": int(r.credits_monthly.loc[r.credits_monthly["period"] == p, "critical_failures"].sum()),
+    } for r in reviews], columns=["contract_id", "supplier", "month_gbp", "ytd_gbp", "cap_hits_ytd",
+                                  "critical_failures"])
+    horizon_end = (p + TRIGGER_HORIZON_MONTHS).end_time
+    triggers = pd.DataFrame([{
+        "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
+        "notice_date": pd.Timestamp(r.trigger["notice_date"]) if r.trigger["notice_date"] else pd.NaT,
+        "end_date": pd.Timestamp(r.trigger["end_date"]), "months_left": r.trigger["months_left"],
+        "notice_passed": r.trigger["notice_passed"],
+    } for r in reviews], columns=["contract_id", "title", "supplier", "notice_date", "end_date", "months_left",
+                                  "notice_passed"])
+    triggers = triggers[triggers["end_date"] <= horizon_end].sort_values("end_date").reset_index(drop=True)
+    dq = pd.concat([r.definitions for r in reviews], ignore_index=True) if reviews else pd.DataFrame()
+    dq_summary = portfolio_definition_quality(dq) if len(dq) else {}
+    if not isinstance(dq_summary, dict):
+        dq_summary = dq_summary.iloc[0].to_dict() if hasattr(dq_summary, "iloc") and len(dq_summary) else {}
+    start = p - (window_months - 1)
+    _, cpn_problems = cpn_rows(portfolio.contracts, portfolio.kpis, portfolio.measurements[
+        portfolio.measurements["period"] <= p], start, p)
+    inits = pd.concat([r.initiatives for r in reviews], ignore_index=True) if reviews else pd.DataFrame()
+    return PortfolioReview(
+        period=p, reviews=reviews, supplier=supplier, audience=audience, ranking=ranking, ratings=ratings,
+        concerns=concerns, off_track=off_track, credits=credits, triggers=triggers,
+        definitions=contract_definition_quality(dq) if len(dq) else pd.DataFrame(), definition_summary=dq_summary,
+        cpn_problems=cpn_problems, initiatives=inits, data_hash=portfolio.data_hash, source=str(portfolio.source),
+    )

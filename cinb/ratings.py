@@ -1,0 +1,526 @@
+"""Service levels and statutory ratings: met/not met per month, ratings over a window, RAG and the contract scorecard."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from cinb.errors import UsageError
+
+__all__ = [
+    "RATINGS",
+    "RAG",
+    "SYMBOL",
+    "POINTS",
+    "RatingBands",
+    "DEFAULT_BANDS",
+    "rate",
+    "service_levels",
+    "window_ratings",
+    "scorecard",
+    "scorecard_rule",
+]
+
+RATINGS = ("Good", "Approaching target", "Requires improvement", "Inadequate", "Other")
+
+#: RAG colour of each rating. A colour is never shown without its word (or its symbol and word).
+RAG = {
+    "Good": "green",
+    "Approaching target": "amber",
+    "Requires improvement": "red",
+    "Inadequate": "red",
+    "Other": "grey",
+}
+
+#: Short symbol per rating for colour-independent display (e.g. in a table cell next to the word).
+SYMBOL = {
+    "Good": "✓",
+    "Approaching target": "~",
+    "Requires improvement": "!",
+    "Inadequate": "✗",
+    "Other": "–",
+}
+
+#: Scorecard points per rating; "Other" carries no points and is left out of the weights.
+POINTS = {"Good": 100.0, "Approaching target": 67.0, "Requires improvement": 33.0, "Inadequate": 0.0}
+
+_AGGREGATIONS = ("mean", "median", "latest", "worst")
+_NO_TARGET = ("sla", "other")
+_DIRECTIONS = {"higher": 1.0, "lower": -1.0}
+
+# Thresholds are typed by people (99.9, tolerance 0.2); without a little slack 99.9 - 0.2 = 99.70000000000002
+# would put a value of exactly 99.7 outside the tolerance it was written to be inside.
+_REL_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class RatingBands:
+    """The configurable rules that turn a value into a statutory rating.
+
+    Parameters
+    ----------
+    target_inclusive : bool
+        True (default): a value exactly at the target is Good ("meets or beats"). False: it must beat it.
+    critical_inclusive : bool
+        True (default): a value exactly at the critical level is Inadequate ("at or beyond").
+    no_target : {"sla", "other"}
+        How to rate a KPI that has an SLA but no target. "sla" (default): the SLA serves as the target, so
+        meeting it is Good. "other": the KPI is not assessable and rated Other.
+    aggregation : {"mean", "median", "latest", "worst"}
+        How the monthly values reported in a window are combined before rating the window (default "mean";
+        "worst" is the lowest value for higher-is-better KPIs and the highest for lower-is-better ones).
+    min_months_reported : int
+        Fewest reported months a window needs to be rated at all (default 1); fewer gives Other.
+    """
+
+    target_inclusive: bool = True
+    critical_inclusive: bool = True
+    no_target: str = "sla"
+    aggregation: str = "mean"
+    min_months_reported: int = 1
+
+    def __post_init__(self):
+        for name in ("target_inclusive", "critical_inclusive"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise UsageError(f"rating bands: {name} must be true or false, not {getattr(self, name)!r}")
+        if self.no_target not in _NO_TARGET:
+            raise UsageError(
+                f"rating bands: no_target must be one of {', '.join(_NO_TARGET)}, not {self.no_target!r}"
+            )
+        if self.aggregation not in _AGGREGATIONS:
+            raise UsageError(
+                f"rating bands: aggregation must be one of {', '.join(_AGGREGATIONS)}, not {self.aggregation!r}"
+            )
+        m = self.min_months_reported
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise UsageError(f"rating bands: min_months_reported must be a whole number ≥ 1, not {m!r}")
+
+    @classmethod
+    def from_dict(cls, options: dict | None) -> "RatingBands":
+        """Build bands from a mapping (e.g. the ``rating_bands`` block of a YAML parameters file).
+
+        Unknown keys raise :class:`~cinb.errors.UsageError` naming the key and the nearest known one.
+
+        Examples
+        --------
+        >>> RatingBands.from_dict({"aggregation": "median"}).aggregation
+        'median'
+        """
+        if options is None:
+            return cls()
+        if isinstance(options, RatingBands):
+            return options
+        if not isinstance(options, dict):
+            raise UsageError(f"rating bands must be a mapping of option: value, not {type(options).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = [k for k in options if k not in known]
+        if unknown:
+            hints = []
+            for k in unknown:
+                close = difflib.get_close_matches(str(k), known, n=1)
+                hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise UsageError(
+                f"rating bands: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+                f"known options are {', '.join(known)}"
+            )
+        return cls(**options)
+
+    def describe(self) -> list[str]:
+        """Plain-English lines stating these bands, for printing in every pack that shows a rating."""
+        meets = "meets or beats" if self.target_inclusive else "beats (merely meeting is not enough for Good)"
+        at = "at or beyond" if self.critical_inclusive else "beyond"
+        if self.no_target == "sla":
+            no_target = "A KPI with an SLA but no target is rated against its SLA, which serves as the target."
+        else:
+            no_target = "A KPI with an SLA but no target is not assessable and rated Other."
+        agg = {
+            "mean": "the mean of the monthly values reported in the period",
+            "median": "the median of the monthly values reported in the period",
+            "latest": "the latest monthly value reported in the period",
+            "worst": "the worst monthly value reported in the period",
+        }[self.aggregation]
+        n = self.min_months_reported
+        return [
+            f"Good: {meets} the target.",
+            "Approaching target: misses the target but meets the SLA (the minimum level); "
+            "with no SLA, within the KPI's tolerance of the target.",
+            "Requires improvement: misses the SLA (or is outside the tolerance) but is not at the critical level.",
+            f"Inadequate: {at} the critical service level failure level.",
+            "Other: not assessable (no value reported, or no target or SLA).",
+            no_target,
+            "Meeting a level means at or above it where higher is better, at or below it where lower is better.",
+            f"A rating over a period uses {agg}; at least {n} reported month{'s' if n != 1 else ''} needed.",
+            "RAG: Good green, Approaching target amber, Requires improvement and Inadequate red, Other grey; "
+            "every colour is shown with its word.",
+        ]
+
+
+DEFAULT_BANDS = RatingBands()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The one rating core: everything else (scalar, monthly, window) calls this.
+
+
+def _at_or_better(v: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """v at or above level, in 'higher is better' space, with slack for typed decimals; NaN compares False."""
+    with np.errstate(invalid="ignore"):
+        return v >= level - _REL_EPS * np.maximum(1.0, np.abs(level))
+
+
+def _strictly_better(v: np.ndarray, level: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return v > level + _REL_EPS * np.maximum(1.0, np.abs(level))
+
+
+def _signs(direction) -> np.ndarray:
+    d = pd.Series(direction, dtype=object).reset_index(drop=True)
+    sign = d.map(_DIRECTIONS)
+    if sign.isna().any():
+        bad = sorted({str(x) for x in d[sign.isna()]})
+        raise UsageError(
+            f"KPI direction must be 'higher' or 'lower', found {', '.join(repr(b) for b in bad)}; "
+            "fix the direction column of the kpis table"
+        )
+    return sign.to_numpy(dtype=float)
+
+
+def _rate_core(value, sign, sla, target, tolerance, critical, bands: RatingBands):
+    """Rate arrays of values against arrays of thresholds.
+
+    Returns (rating, met_sla, met_target, rated_against): rating a str array; met_* float arrays 1/0/NaN
+    (NaN: no level or no value); rated_against an object array of "target", "SLA" or None.
+    """
+    value = np.asarray(value, dtype=float)
+    sign = np.asarray(sign, dtype=float)
+    # Work in "higher is better" space: flipping the sign of a lower-is-better KPI turns every
+    # "at or below" into "at or above", so each rule is written once.
+    v = value * sign
+    s = np.asarray(sla, dtype=float) * sign
+    t = np.asarray(target, dtype=float) * sign
+    c = np.asarray(critical, dtype=float) * sign
+    tol = np.abs(np.asarray(tolerance, dtype=float))
+
+    has_v = ~np.isnan(v)
+    has_t = ~np.isnan(t)
+    has_s = ~np.isnan(s)
+    sla_as_target = ~has_t & has_s & (bands.no_target == "sla")
+    eff_t = np.where(has_t, t, np.where(sla_as_target, s, np.nan))
+    # When the SLA stands in for the target there is no separate minimum, so the tolerance rule applies.
+    eff_s = np.where(has_t, s, np.nan)
+
+    meets_target = _at_or_better(v, eff_t) if bands.target_inclusive else _strictly_better(v, eff_t)
+    at_critical = _at_or_better(-v, -c) if bands.critical_inclusive else _strictly_better(-v, -c)
+    approaching = np.where(
+        ~np.isnan(eff_s), _at_or_better(v, eff_s), ~np.isnan(tol) & _at_or_better(v, eff_t - tol)
+    )
+    rating = np.select(
+        [~has_v | np.isnan(eff_t), meets_target, at_critical, approaching],
+        ["Other", "Good", "Inadequate", "Approaching target"],
+        "Requires improvement",
+    ).astype(object)
+
+    met_sla = np.where(has_s & has_v, _at_or_better(v, s), np.nan)
+    t_ok = _at_or_better(v, t) if bands.target_inclusive else _strictly_better(v, t)
+    met_target = np.where(has_t & has_v, t_ok, np.nan)
+    rated_against = np.where(has_t, "target", np.where(sla_as_target, "SLA", None)).astype(object)
+    rated_against[~has_t & ~sla_as_target] = None
+    return rating, met_sla, met_target, rated_against
+
+
+def _as_boolean(x: np.ndarray) -> pd.arrays.BooleanArray:
+    mask = np.isnan(x)
+    return pd.arrays.BooleanArray(np.nan_to_num(x, nan=0.0).astype(bool), mask)
+
+
+def rate(value, *, direction, sla=None, target=None, tolerance=None, critical=None, bands=DEFAULT_BANDS) -> str:
+    """Rate one value on the statutory scale.
+
+    Parameters
+    ----------
+    value : float or None
+        The (monthly or aggregated) value; None/NaN means not reported and gives "Other".
+    direction : {"higher", "lower"}
+        Which way is better.
+    sla, target, tolerance, critical : float or None
+        The KPI's levels, in the KPI's unit (percentage points for % KPIs).
+    bands : RatingBands
+        The rules; see :meth:`RatingBands.describe`.
+
+    Returns
+    -------
+    str
+        One of :data:`RATINGS`.
+
+    Examples
+    --------
+    >>> rate(96.0, direction="higher", sla=95, target=98)
+    'Approaching target'
+    >>> rate(3.5, direction="lower", target=4, critical=8)
+    'Good'
+    """
+    bands = RatingBands.from_dict(bands)
+
+    def arr(x):
+        return np.array([np.nan if x is None or pd.isna(x) else float(x)])
+
+    rating, *_ = _rate_core(
+        arr(value), _signs([direction]), arr(sla), arr(target), arr(tolerance), arr(critical), bands
+    )
+    return str(rating[0])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Frames
+
+
+_KPI_LEVELS = ["direction", "sla", "target", "tolerance", "critical"]
+
+
+def _kpi_levels(kpis: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    cols = ["contract_id", "kpi_id", *_KPI_LEVELS, *(extra or [])]
+    k = kpis.reindex(columns=cols).copy()
+    for c in ("sla", "target", "tolerance", "critical"):
+        k[c] = pd.to_numeric(k[c], errors="coerce").astype(float)
+    dup = k.duplicated(["contract_id", "kpi_id"])
+    if dup.any():
+        first = k.loc[dup].iloc[0]
+        raise UsageError(
+            f"kpis table has {int(dup.sum())} duplicate (contract_id, kpi_id) pairs, e.g. "
+            f"{first['contract_id']}/{first['kpi_id']}; each KPI must appear once per contract"
+        )
+    return k
+
+
+def _join_levels(measurements: pd.DataFrame, kpis: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    m = measurements.reindex(columns=["contract_id", "kpi_id", "period", "value"]).reset_index(drop=True)
+    m["value"] = pd.to_numeric(m["value"], errors="coerce").astype(float)
+    k = _kpi_levels(kpis, extra)
+    j = m.merge(k, on=["contract_id", "kpi_id"], how="left", indicator=True, validate="many_to_one")
+    orphan = j["_merge"] == "left_only"
+    if orphan.any():
+        first = j.loc[orphan].iloc[0]
+        raise UsageError(
+            f"{int(orphan.sum())} measurement rows name a KPI missing from the kpis table, e.g. "
+            f"{first['contract_id']}/{first['kpi_id']}; add the KPI or drop those measurements"
+        )
+    return j.drop(columns="_merge")
+
+
+def _month(x, what: str) -> pd.Period:
+    try:
+        p = pd.Period(x, freq="M")
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"{what} must be a month like 2026-03, not {x!r}") from e
+    if pd.isna(p):
+        raise UsageError(f"{what} must be a month like 2026-03, not {x!r}")
+    return p
+
+
+def service_levels(kpis: pd.DataFrame, measurements: pd.DataFrame, bands=DEFAULT_BANDS) -> pd.DataFrame:
+    """Per KPI and month: met/not met against SLA and target, the statutory rating and its RAG.
+
+    Parameters
+    ----------
+    kpis, measurements : DataFrame
+        As returned by :func:`cinb.load.load_portfolio`.
+    bands : RatingBands or dict
+
+    Returns
+    -------
+    DataFrame
+        One row per measurement row, same order: ``contract_id, kpi_id, period, value, met_sla, met_target,
+        rating, rag, symbol, rated_against``. ``met_sla``/``met_target`` are nullable booleans, NA when the KPI
+        has no such level or the month was not reported; a not-reported month is rated "Other".
+        ``rated_against`` says whether the rating used the target or (no target) the SLA.
+    """
+    bands = RatingBands.from_dict(bands)
+    j = _monthly(kpis, measurements, bands)
+    return j[["contract_id", "kpi_id", "period", "value", "met_sla", "met_target", "rating", "rag", "symbol",
+              "rated_against"]]
+
+
+def _monthly(kpis: pd.DataFrame, measurements: pd.DataFrame, bands: RatingBands) -> pd.DataFrame:
+    """Measurements joined to their KPI's levels, with the sign of good and the monthly rating columns."""
+    j = _join_levels(measurements, kpis)
+    j["sign"] = _signs(j["direction"])
+    rating, met_sla, met_target, against = _rate_core(
+        j["value"].to_numpy(), j["sign"], j["sla"], j["target"], j["tolerance"], j["critical"], bands
+    )
+    j["met_sla"] = _as_boolean(met_sla)
+    j["met_target"] = _as_boolean(met_target)
+    j["rating"] = rating
+    j["rag"] = j["rating"].map(RAG)
+    j["symbol"] = j["rating"].map(SYMBOL)
+    j["rated_against"] = against
+    return j
+
+
+def window_ratings(kpis: pd.DataFrame, measurements: pd.DataFrame, start, end, bands=DEFAULT_BANDS) -> pd.DataFrame:
+    """Rate every KPI over the months ``start``..``end`` (inclusive).
+
+    The monthly values reported in the window are aggregated (``bands.aggregation``, default the mean) and the
+    aggregate is rated with the same rules as a single month.
+
+    Parameters
+    ----------
+    kpis, measurements : DataFrame
+    start, end : str or Period
+        First and last month of the window, e.g. "2025-04" and "2026-03".
+    bands : RatingBands or dict
+
+    Returns
+    -------
+    DataFrame
+        One row per KPI of ``kpis`` (sorted by contract_id, kpi_id), with ``contract_id, kpi_id, name, unit,
+        direction, sla, target, tolerance, critical, rated_against, months_in_window`` (calendar months),
+        ``months_with_rows`` (months the supplier sent a row for), ``months_reported`` (rows with a value),
+        ``value`` (the aggregate), ``rating, rag, symbol``, ``compliance_sla`` and ``compliance_target``
+        (share 0–1 of reported months meeting each level; NaN with no such level or nothing reported), and
+        ``latest_period, latest_value, latest_rating, latest_rag`` for the last *reported* month in the window.
+    """
+    bands = RatingBands.from_dict(bands)
+    p0, p1 = _month(start, "window start"), _month(end, "window end")
+    if p1 < p0:
+        raise UsageError(f"window end {p1} is before its start {p0}; give --from before --to")
+    keys = ["contract_id", "kpi_id"]
+
+    m = measurements.reindex(columns=["contract_id", "kpi_id", "period", "value"])
+    in_window = m["period"].notna() & (m["period"] >= p0) & (m["period"] <= p1)
+    m = m.loc[in_window].sort_values([*keys, "period"], kind="stable")
+    monthly = _monthly(kpis, m, bands)
+    monthly["signed"] = monthly["value"] * monthly["sign"]
+
+    rep = monthly.loc[monthly["value"].notna()]
+    g = rep.groupby(keys, sort=False)
+    agg = pd.DataFrame({"months_with_rows": monthly.groupby(keys, sort=False).size()})
+    agg["months_reported"] = g.size()
+    if bands.aggregation == "mean":
+        agg["value"] = g["value"].mean()
+    elif bands.aggregation == "median":
+        agg["value"] = g["value"].median()
+    elif bands.aggregation == "latest":
+        agg["value"] = g["value"].last()
+    else:  # worst: the lowest in "higher is better" space, turned back to the KPI's own scale
+        agg["value"] = g["signed"].min() * g["sign"].first()
+    for col in ("met_sla", "met_target"):
+        x = rep[col].astype("Float64")
+        agg["compliance_" + col[4:]] = x.groupby([rep["contract_id"], rep["kpi_id"]], sort=False).mean()
+    last = rep.groupby(keys, sort=False).tail(1).set_index(keys)
+    agg["latest_period"] = last["period"]
+    agg["latest_value"] = last["value"]
+    agg["latest_rating"] = last["rating"]
+
+    k = _kpi_levels(kpis, ["name", "unit"])
+    out = k.merge(agg.reset_index(), on=keys, how="left").sort_values(keys, kind="stable").reset_index(drop=True)
+    out["months_in_window"] = (p1 - p0).n + 1
+    out["months_with_rows"] = out["months_with_rows"].fillna(0).astype(int)
+    out["months_reported"] = out["months_reported"].fillna(0).astype(int)
+    for col in ("value", "latest_value", "compliance_sla", "compliance_target"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    if "latest_period" not in out or out["latest_period"].isna().all():
+        out["latest_period"] = pd.Series(pd.NaT, index=out.index).astype("period[M]")
+    value = out["value"].to_numpy(dtype=float).copy()
+    value[out["months_reported"].to_numpy() < bands.min_months_reported] = np.nan
+    sign = _signs(out["direction"]) if len(out) else np.array([], dtype=float)
+    rating, _, _, against = _rate_core(
+        value, sign, out["sla"], out["target"], out["tolerance"], out["critical"], bands
+    )
+    out["rating"] = rating
+    out["rag"] = out["rating"].map(RAG)
+    out["symbol"] = out["rating"].map(SYMBOL)
+    out["rated_against"] = against
+    out["latest_rating"] = out["latest_rating"].where(out["latest_rating"].notna(), "Other")
+    out["latest_rag"] = out["latest_rating"].map(RAG)
+    cols = [
+        "contract_id", "kpi_id", "name", "unit", "direction", "sla", "target", "tolerance", "critical",
+        "rated_against", "months_in_window", "months_with_rows", "months_reported", "value", "rating", "rag",
+        "symbol", "compliance_sla", "compliance_target", "latest_period", "latest_value", "latest_rating",
+        "latest_rag",
+    ]
+    return out[cols]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Scorecard
+
+_GOOD_FROM, _APPROACHING_FROM, _REQUIRES_FROM = 83.5, 50.0, 16.5
+
+
+def scorecard_rule() -> list[str]:
+    """Plain-English lines stating how the contract scorecard is computed, for printing in packs."""
+    return [
+        "Each rated KPI scores Good 100, Approaching target 67, Requires improvement 33, Inadequate 0; "
+        "KPIs rated Other are left out.",
+        "The contract score (0–100) is the mean of those scores weighted by each KPI's weight.",
+        f"Overall rating: the rating whose score is nearest (Good from {_GOOD_FROM:g}, Approaching target from "
+        f"{_APPROACHING_FROM:g}, Requires improvement from {_REQUIRES_FROM:g}, Inadequate below); "
+        "but a contract with any Inadequate KPI is at best Requires improvement, so an average cannot hide "
+        "a critical failure; with no rated KPI it is Other.",
+    ]
+
+
+def scorecard(window_ratings_df: pd.DataFrame, kpis: pd.DataFrame) -> pd.DataFrame:
+    """Weighted contract scorecard from :func:`window_ratings`.
+
+    Parameters
+    ----------
+    window_ratings_df : DataFrame
+        Output of :func:`window_ratings` (needs contract_id, kpi_id, rating).
+    kpis : DataFrame
+        For the ``weight`` column (missing weights count as 1).
+
+    Returns
+    -------
+    DataFrame
+        One row per contract: ``contract_id, score`` (0–100, NaN when nothing is rated), ``weight_rated``
+        (sum of weights of the rated KPIs), ``n_kpis``, ``n_good``, ``n_approaching``,
+        ``n_requires_improvement``, ``n_inadequate``, ``n_other``, ``rating``, ``rag``, ``symbol``.
+        The rule is stated by :func:`scorecard_rule`.
+    """
+    keys = ["contract_id", "kpi_id"]
+    w = kpis.reindex(columns=[*keys, "weight"]).copy()
+    w["weight"] = pd.to_numeric(w["weight"], errors="coerce").astype(float).fillna(1.0)
+    if (w["weight"] < 0).any():
+        bad = w.loc[w["weight"] < 0].iloc[0]
+        raise UsageError(
+            f"KPI {bad['contract_id']}/{bad['kpi_id']} has a negative weight {bad['weight']:g}; "
+            "weights must be ≥ 0"
+        )
+    r = window_ratings_df[[*keys, "rating"]].merge(w, on=keys, how="left")
+    r["weight"] = r["weight"].fillna(1.0)
+    r["points"] = r["rating"].map(POINTS).astype(float)
+    rated = r["points"].notna()
+    r["w_rated"] = np.where(rated, r["weight"], 0.0)
+    r["w_points"] = np.where(rated, r["weight"] * r["points"].fillna(0.0), 0.0)
+    g = r.groupby("contract_id", sort=True)
+    out = pd.DataFrame({"weight_rated": g["w_rated"].sum(), "w_points": g["w_points"].sum()})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["score"] = np.where(out["weight_rated"] > 0, out["w_points"] / out["weight_rated"], np.nan)
+    out["n_kpis"] = g.size()
+    counts = pd.crosstab(r["contract_id"], r["rating"]).reindex(columns=list(RATINGS), fill_value=0)
+    for name, col in zip(
+        RATINGS, ["n_good", "n_approaching", "n_requires_improvement", "n_inadequate", "n_other"], strict=True
+    ):
+        out[col] = counts[name].reindex(out.index).fillna(0).astype(int)
+    score = out["score"].to_numpy()
+    overall = np.select(
+        [np.isnan(score), score >= _GOOD_FROM, score >= _APPROACHING_FROM, score >= _REQUIRES_FROM],
+        ["Other", "Good", "Approaching target", "Requires improvement"],
+        "Inadequate",
+    ).astype(object)
+    capped = (out["n_inadequate"].to_numpy() > 0) & np.isin(overall, ["Good", "Approaching target"])
+    overall[capped] = "Requires improvement"
+    out["rating"] = overall
+    out["rag"] = out["rating"].map(RAG)
+    out["symbol"] = out["rating"].map(SYMBOL)
+    out = out.reset_index()
+    return out[
+        [
+            "contract_id", "score", "weight_rated", "n_kpis", "n_good", "n_approaching", "n_requires_improvement",
+            "n_inadequate", "n_other", "rating", "rag", "symbol",
+        ]
+    ]

@@ -1,0 +1,358 @@
+"""One contract's review for one month: every analysis the pack shows, computed once, as plain results.
+
+The notebooks call :func:`contract_review` and display its parts; ``pack.json`` is :meth:`ContractReview.to_pack`,
+so the numbers a reader sees and the machine-readable figures are the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import commentary as _commentary
+from . import spc
+from .commitments import RATCHET_RULE, commitment_status, expected_level, ratchet_proposals, ratchet_rule
+from .credits import credit_lines, monthly_credits, year_to_date
+from .definitions import definition_quality
+from .errors import UsageError
+from .initiatives import EFFECT_RULE, InitiativeSummary, initiative_effects, initiative_summary
+from .ratings import DEFAULT_BANDS, RatingBands, scorecard, scorecard_rule, service_levels, window_ratings
+from .trends import TrendSummary, trend_summary
+
+#: A return received more than this many days after the end of its month counts as late.
+LATE_AFTER_DAYS = 15
+#: Months of history drawn on each XmR chart.
+HISTORY_MONTHS = 36
+#: Audience values: what a pack may show.
+AUDIENCES = ("internal", "supplier")
+
+
+def as_period(value, what: str = "period") -> pd.Period:
+    """A month from ``YYYY-MM`` text or a Period; UsageError otherwise."""
+    try:
+        p = pd.Period(value, freq="M")
+    except (ValueError, TypeError):
+        raise UsageError(f"{what} {value!r} is not a month in the form YYYY-MM (for example 2026-10)") from None
+    if pd.isna(p):
+        raise UsageError(f"{what} is missing: give a month in the form YYYY-MM")
+    return p
+
+
+def month_name(p) -> str:
+    """``Oct 2026`` for a Period (a reader's month, not ``2026-10``)."""
+    return pd.Period(p, freq="M").strftime("%b %Y")
+
+
+@dataclass(frozen=True)
+class KpiReview:
+    """Everything the pack shows for one KPI."""
+
+    kpi: dict[str, Any]
+    series: pd.Series  # value by month (PeriodIndex), NaN where missing or not reported
+    spc: spc.XmrResult
+    trend: TrendSummary
+    window: dict[str, Any]  # the KPI's row of window_ratings
+    commitment: dict[str, Any] | None
+    trajectory: pd.Series | None
+    ratchet: dict[str, Any] | None
+    annotations: list[tuple[pd.Period, str]]
+    missing_months: list[str]
+    not_reported_months: list[str]
+    paragraph: str = ""
+
+    @property
+    def kpi_id(self) -> str:
+        return self.kpi["kpi_id"]
+
+    @property
+    def name(self) -> str:
+        return self.kpi["name"]
+
+
+@dataclass(frozen=True)
+class ContractReview:
+    """The whole review of one contract for one month (see :func:`contract_review`)."""
+
+    contract: dict[str, Any]
+    period: pd.Period
+    window_start: pd.Period
+    audience: str
+    bands: RatingBands
+    kpis: list[KpiReview]
+    window_ratings: pd.DataFrame
+    monthly_levels: pd.DataFrame
+    scorecard: dict[str, Any]
+    commitments: pd.DataFrame
+    ratchets: pd.DataFrame
+    ratchet_rule: str
+    credit_lines: pd.DataFrame
+    credits_monthly: pd.DataFrame
+    credits_ytd: dict[str, Any]
+    initiatives: pd.DataFrame
+    initiative_summary: InitiativeSummary
+    initiative_effects: pd.DataFrame
+    definitions: pd.DataFrame
+    late_returns: pd.DataFrame
+    restatements: pd.DataFrame
+    accounting: pd.DataFrame
+    data_warnings: pd.DataFrame
+    trigger: dict[str, Any]
+    data_hash: str
+    source: str
+    summary: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.contract['title']} — review pack, {month_name(self.period)}"
+
+    def to_pack(self) -> dict[str, Any]:
+        """The pack's figures as plain JSON-able values (what ``pack.json`` holds)."""
+        kpis = []
+        for k in self.kpis:
+            w = k.window
+            kpis.append({
+                "kpi_id": k.kpi_id, "name": k.name, "unit": k.kpi.get("unit"), "direction": k.kpi.get("direction"),
+                "sla": _plain(k.kpi.get("sla")), "target": _plain(k.kpi.get("target")),
+                "latest_period": _plain(w.get("latest_period")), "latest_value": _plain(w.get("latest_value")),
+                "latest_rating": w.get("latest_rating"), "window_value": _plain(w.get("value")),
+                "window_rating": w.get("rating"), "compliance_sla": _plain(w.get("compliance_sla")),
+                "compliance_target": _plain(w.get("compliance_target")),
+                "spc": k.spc.summary(), "trend": {"verdict": k.trend.verdict,
+                                                  "slope_per_month": _plain(k.trend.slope_per_month),
+                                                  "p_value": _plain(k.trend.p_value), "n": k.trend.n},
+                "commitment": _plain_dict(k.commitment) if k.commitment else None,
+                "ratchet": _plain_dict(k.ratchet) if k.ratchet else None,
+                "missing_months": k.missing_months, "not_reported_months": k.not_reported_months,
+                "paragraph": k.paragraph,
+            })
+        ym = self.credits_monthly[self.credits_monthly["period"] == self.period]
+        month_credit = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
+        return {
+            "schema": "cinb.contract-pack/1",
+            "contract": _plain_dict(self.contract),
+            "period": str(self.period),
+            "window": {"start": str(self.window_start), "end": str(self.period)},
+            "audience": self.audience,
+            "headline": self.headline(),
+            "scorecard": _plain_dict(self.scorecard),
+            "kpis": kpis,
+            "credits": {"month_gbp": round(month_credit, 2), "year_to_date": _plain_dict(self.credits_ytd),
+                        "monthly": _records(self.credits_monthly)},
+            "commitments": _records(self.commitments),
+            "ratchets": _records(self.ratchets),
+            "initiatives": {"counts": {k: int(v) for k, v in self.initiative_summary.counts.items()},
+                            "overdue": _records(self.initiative_summary.overdue),
+                            "expected_benefit_gbp": _plain(self.initiative_summary.expected_benefit_gbp),
+                            "realised_benefit_gbp": _plain(self.initiative_summary.realised_benefit_gbp),
+                            "effects": _records(self.initiative_effects)},
+            "definitions": _records(self.definitions),
+            "data_quality": {"late_returns": _records(self.late_returns),
+                             "restatements": _records(self.restatements),
+                             "accounting": _records(self.accounting),
+                             "warnings": _records(self.data_warnings)},
+            "trigger": _plain_dict(self.trigger),
+            "summary": self.summary,
+            "questions": self.questions,
+            "bands": self.bands.describe(),
+            "reproducibility": {"data_hash": self.data_hash, "source": self.source},
+            "render": {"title": self.title, "subtitle": f"{self.contract['supplier']} · {self.contract['authority']}",
+                       "running_header": f"{self.contract['contract_id']} · {self.contract['title']}"},
+        }
+
+    def headline(self) -> dict[str, Any]:
+        """The few numbers an index page or a portfolio view needs."""
+        ratings = [k.window.get("latest_rating") or "Other" for k in self.kpis]
+        ym = self.credits_monthly[self.credits_monthly["period"] == self.period]
+        return {
+            "contract_id": self.contract["contract_id"],
+            "supplier": self.contract["supplier"],
+            "score": _plain(self.scorecard.get("score")),
+            "overall": self.scorecard.get("overall"),
+            "ratings": {r: ratings.count(r) for r in dict.fromkeys(ratings)},
+            "concerns": sum(k.spc.variation == "special_cause_concern" for k in self.kpis),
+            "off_track": int((self.commitments["status"] == "off track").sum()) if len(self.commitments) else 0,
+            "credits_month_gbp": round(float(ym["credit_gbp"].sum()) if len(ym) else 0.0, 2),
+            "months_left": self.trigger.get("months_left"),
+        }
+
+
+def contract_review(portfolio, contract_id: str, period, *, window_months: int = 12,
+                    bands: RatingBands | dict | None = None, audience: str = "internal",
+                    ratchet_months: int = 12, ratchet_share: float = 0.5,
+                    history_months: int = HISTORY_MONTHS) -> ContractReview:
+    """Compute every analysis of one contract for the month ``period``.
+
+    Only data up to and including ``period`` is used, so a past month's pack can be regenerated as it was.
+
+    Examples
+    --------
+    >>> from cinb import load_portfolio, contract_review
+    >>> r = contract_review(load_portfolio(), "NB-SD-001", "2026-10")
+    >>> r.contract["supplier"]
+    'Meridian Service Desk Ltd'
+    """
+    if audience not in AUDIENCES:
+        raise UsageError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+    if not isinstance(window_months, (int, np.integer)) or window_months < 1:
+        raise UsageError(f"window_months must be a whole number of at least 1, not {window_months!r}")
+    bands = DEFAULT_BANDS if bands is None else (RatingBands.from_dict(bands) if isinstance(bands, dict) else bands)
+    p = as_period(period)
+    sub = portfolio.contract(contract_id)
+    contract = sub.contracts.iloc[0].to_dict()
+    kpis = sub.kpis.reset_index(drop=True)
+    meas = sub.measurements[sub.measurements["period"] <= p].reset_index(drop=True)
+    if meas.empty:
+        raise UsageError(f"contract {contract_id} has no measurements up to {p}: choose a later period")
+    start = p - (window_months - 1)
+
+    levels = service_levels(kpis, meas, bands)
+    windows = window_ratings(kpis, meas, start, p, bands)
+    card = scorecard(windows, kpis)
+    card_row = card.iloc[0].to_dict() if len(card) else {}
+    commitments = commitment_status(kpis, meas, sub.contracts, p)
+    ratchets = ratchet_proposals(kpis, meas, p, months=ratchet_months, share=ratchet_share)
+    lines = credit_lines(sub.contracts, kpis, meas)
+    monthly = monthly_credits(sub.contracts, kpis, meas, lines=lines)
+    ytd = year_to_date(monthly, p)
+    inits = sub.initiatives.reset_index(drop=True)
+    isum = initiative_summary(inits, p)
+    effects = initiative_effects(inits, kpis, meas)
+    dq = definition_quality(kpis)
+
+    first = max(p - (history_months - 1), meas["period"].min())
+    months = pd.period_range(first, p, freq="M")
+    kpi_reviews = []
+    for _, k in kpis.iterrows():
+        kid = k["kpi_id"]
+        m = meas[meas["kpi_id"] == kid].set_index("period")["value"]
+        series = m.reindex(months).astype(float)
+        series.index.name = "period"
+        improvement = "increase" if k["direction"] == "higher" else "decrease"
+        target = None if pd.isna(k.get("target")) else float(k["target"])
+        xmr = spc.xmr(series, improvement=improvement, target=target)
+        window_series = series[series.index >= start]
+        trend = trend_summary(window_series, k["direction"], unit=k.get("unit"))
+        wrow = windows[windows["kpi_id"] == kid].iloc[0].to_dict()
+        crow = commitments[commitments["kpi_id"] == kid]
+        commitment = crow.iloc[0].to_dict() if len(crow) and crow.iloc[0]["kind"] is not None \
+            and not pd.isna(crow.iloc[0]["kind"]) else None
+        trajectory = None
+        if commitment is not None:
+            try:
+                trajectory = expected_level(k, months, contract)
+                if trajectory.notna().sum() == 0:
+                    trajectory = None
+            except UsageError:
+                trajectory = None
+        rrow = ratchets[ratchets["kpi_id"] == kid]
+        annotations = [(pd.Period(r["delivered_on"], "M"), f"Delivered: {r['title']}")
+                       for _, r in inits.iterrows()
+                       if r.get("kpi_id") == kid and pd.notna(r.get("delivered_on"))
+                       and months[0] <= pd.Period(r["delivered_on"], "M") <= p]
+        present = set(m.index)
+        missing = [str(x) for x in pd.period_range(start, p, freq="M") if x not in present
+                   and x >= pd.Period(contract["start_date"], "M")]
+        not_reported = [str(x) for x in m[m.isna()].index if x >= start]
+        kpi_reviews.append(KpiReview(
+            kpi=k.to_dict(), series=series, spc=xmr, trend=trend, window=wrow, commitment=commitment,
+            trajectory=trajectory, ratchet=rrow.iloc[0].to_dict() if len(rrow) else None, annotations=annotations,
+            missing_months=missing, not_reported_months=not_reported,
+        ))
+
+    late = _late_returns(meas, start, p)
+    restated = _restatements(sub.history, p)
+    trigger = _trigger(contract, p)
+    warnings = getattr(sub, "warnings", pd.DataFrame())
+    review = ContractReview(
+        contract=contract, period=p, window_start=start, audience=audience, bands=bands, kpis=kpi_reviews,
+        window_ratings=windows, monthly_levels=levels, scorecard=card_row, commitments=commitments,
+        ratchets=ratchets, ratchet_rule=ratchet_rule(ratchet_months, ratchet_share), credit_lines=lines,
+        credits_monthly=monthly, credits_ytd=ytd.iloc[0].to_dict() if len(ytd) else {}, initiatives=inits,
+        initiative_summary=isum, initiative_effects=effects, definitions=dq, late_returns=late,
+        restatements=restated, accounting=portfolio.accounting, data_warnings=warnings, trigger=trigger,
+        data_hash=portfolio.data_hash, source=str(portfolio.source),
+    )
+    return _commentary.annotate(review)
+
+
+def _late_returns(meas: pd.DataFrame, start: pd.Period, end: pd.Period) -> pd.DataFrame:
+    m = meas[(meas["period"] >= start) & (meas["period"] <= end) & meas["submitted_on"].notna()].copy()
+    due = m["period"].dt.end_time.dt.normalize() + pd.Timedelta(days=LATE_AFTER_DAYS)
+    m["days_late"] = (m["submitted_on"] - due).dt.days
+    late = m[m["days_late"] > 0]
+    return late[["kpi_id", "period", "submitted_on", "days_late"]].reset_index(drop=True)
+
+
+def _restatements(history: pd.DataFrame, end: pd.Period) -> pd.DataFrame:
+    """Each superseded value beside the value that replaced it (old → new), up to ``end``."""
+    cols = ["kpi_id", "period", "old_value", "new_value", "old_revision", "new_revision", "submitted_on", "source"]
+    if history is None or history.empty or "superseded" not in history:
+        return pd.DataFrame(columns=cols)
+    h = history[history["period"] <= end]
+    old = h[h["superseded"]]
+    if old.empty:
+        return pd.DataFrame(columns=cols)
+    new = h[~h["superseded"]][["contract_id", "kpi_id", "period", "value", "revision", "submitted_on", "source"]]
+    j = old.merge(new, on=["contract_id", "kpi_id", "period"], suffixes=("_old", "_new"))
+    out = pd.DataFrame({
+        "kpi_id": j["kpi_id"], "period": j["period"], "old_value": j["value_old"], "new_value": j["value_new"],
+        "old_revision": j["revision_old"], "new_revision": j["revision_new"],
+        "submitted_on": j["submitted_on_new"], "source": j["source_new"],
+    })
+    return out.sort_values(["kpi_id", "period", "old_revision"]).reset_index(drop=True)
+
+
+def _trigger(contract: dict, p: pd.Period) -> dict[str, Any]:
+    """Contract trigger points: end date, notice date (end − notice period), months elapsed and left."""
+    start = pd.Timestamp(contract["start_date"])
+    end = pd.Timestamp(contract["end_date"])
+    month_end = p.end_time.normalize()
+    notice_days = contract.get("notice_period_days")
+    notice = end - pd.Timedelta(days=int(notice_days)) if notice_days is not None and not pd.isna(notice_days) \
+        else None
+    elapsed = (p - pd.Period(start, "M")).n + 1
+    left = max((pd.Period(end, "M") - p).n, 0)
+    return {
+        "start_date": start.date().isoformat(), "end_date": end.date().isoformat(),
+        "notice_date": notice.date().isoformat() if notice is not None else None,
+        "notice_passed": bool(notice is not None and notice <= month_end),
+        "months_elapsed": int(elapsed), "months_left": int(left),
+        "days_to_notice": int((notice - month_end).days) if notice is not None else None,
+    }
+
+
+def _plain(v):
+    """A JSON-able scalar: NaN/NaT → None, numpy → Python, Period/Timestamp → ISO text."""
+    if v is None:
+        return None
+    if isinstance(v, (pd.Period,)):
+        return str(v)
+    if isinstance(v, pd.Timestamp):
+        return None if pd.isna(v) else v.date().isoformat() if v == v.normalize() else v.isoformat()
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(float(v)) or math.isinf(float(v)) else float(v)
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v if isinstance(v, (str, int, list, dict)) else str(v)
+
+
+def _plain_dict(d: dict | None) -> dict:
+    return {str(k): _plain(v) for k, v in (d or {}).items()}
+
+
+def _records(df: pd.DataFrame | None) -> list[dict]:
+    if df is None or len(df) == 0:
+        return []
+    return [_plain_dict(r) for r in df.to_dict(orient="records")]

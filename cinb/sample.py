@@ -1,0 +1,471 @@
+"""Deterministic generator of the embedded sample portfolio (a fictional London borough).
+
+Run ``python -m cinb.sample`` to rewrite ``cinb/data/sample/``; the files are committed so that a fresh
+install has data to show. Every name is invented: the borough, the suppliers and the people do not exist.
+
+The portfolio is built to exercise every analysis: noisy series, a step improvement after a delivered
+initiative, a slow decline, CI commitments (some well defined, some vague), restatements, missing months,
+months reported empty, initiatives in every status and one contract close to its end date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import SAMPLE_DIR
+
+AUTHORITY = "London Borough of Northbridge"
+FIRST_PERIOD = pd.Period("2023-11", "M")
+LAST_PERIOD = pd.Period("2026-10", "M")
+SEED = 20261031
+
+SUPPLIERS = {
+    "meridian": ("Meridian Service Desk Ltd", "SC900101"),
+    "kestrel": ("Kestrel Cloud Hosting Ltd", "09900202"),
+    "harbourline": ("Harbourline Networks Ltd", "09900303"),
+    "quillon": ("Quillon Software Ltd", "09900404"),
+    "tamesis": ("Tamesis Data Systems Ltd", "09900505"),
+    "arclight": ("Arclight Digital Services Ltd", "09900606"),
+}
+
+
+@dataclass
+class K:
+    """A KPI template and the behaviour of its series."""
+
+    kpi_id: str
+    name: str
+    unit: str
+    direction: str
+    sla: float | None
+    target: float | None
+    critical: float | None
+    level: float  # typical value at the start
+    noise: float  # standard deviation of month-to-month noise
+    description: str | None = None
+    credit_method: str = "none"
+    credit_pct: float | None = None
+    tolerance: float | None = None
+    weight: float = 1.0
+    statutory: bool = False
+    drift: float = 0.0  # change per month
+    step: tuple[str, float] | None = None  # (first month, change) of a step change
+    decimals: int = 1
+    lo: float | None = 0.0
+    hi: float | None = None
+    commitment: dict = field(default_factory=dict)
+    data_source: str | None = None
+    owner: str | None = None
+    agreed: str | None = None
+
+
+def _pct(kpi_id, name, sla, target, critical, level, noise, direction="higher", **kw):
+    kw.setdefault("hi", 100.0)
+    return K(kpi_id, name, "%", direction, sla, target, critical, level, noise, **kw)
+
+
+CONTRACTS = [
+    dict(
+        contract_id="NB-SD-001", title="Service desk and end-user support", supplier="meridian",
+        category="Service desk", start_date="2022-04-01", end_date="2028-03-31", notice_period_days=180,
+        annual_value_gbp=2_450_000, service_credit_cap_pct=12, contract_manager="Priya Lindqvist",
+        procurement_id="NB-PROC-2021-014",
+        kpis=[
+            _pct("FTF", "First-time fix rate", 68, 72, 60, 67.5, 1.6, step=("2025-03", 6.0), statutory=True,
+                 description="Share of incidents resolved at first contact by the service desk, from the ITSM tool",
+                 commitment=dict(baseline=67.5, baseline_period="2023-11", ci_target=75, ci_target_date="2026-12"),
+                 data_source="ITSM monthly extract", owner="Service desk manager", agreed="2023-10-12"),
+            _pct("ANS30", "Calls answered within 30 seconds", 85, 90, 75, 88.0, 2.2, credit_method="fixed",
+                 credit_pct=2.0, statutory=True, description="Calls answered by an agent within 30 seconds of queueing",
+                 data_source="Telephony platform", owner="Service desk manager", agreed="yes"),
+            K("P1RES", "Priority 1 incident resolution time", "hours", "lower", 6, 4, 8, 4.6, 0.7,
+              description="Mean elapsed hours from logging to resolution of priority 1 incidents", statutory=True,
+              commitment=dict(baseline=4.8, baseline_period="2024-04", ci_annual_uplift_pct=5),
+              data_source="ITSM monthly extract", owner="Head of IT operations", agreed="2024-03-20"),
+            K("CSAT", "User satisfaction", "score", "higher", 4.0, 4.3, 3.5, 4.15, 0.08, decimals=2, hi=5.0,
+              description="Mean post-ticket survey score on a 1-5 scale", data_source="Survey tool", agreed="yes"),
+            K("AGED", "Open tickets older than 30 days", "count", "lower", 60, 40, 100, 52, 6.0, drift=-0.4,
+              decimals=0, description="Open tickets at month end older than 30 days"),
+            _pct("ABND", "Abandoned call rate", None, 5, 12, 5.5, 0.9, tolerance=1.5, direction="lower",
+                 description="Inbound calls abandoned after 10 seconds in the queue"),
+        ],
+    ),
+    dict(
+        contract_id="NB-HOST-002", title="Data centre hosting and backup", supplier="kestrel", category="Hosting",
+        start_date="2021-07-01", end_date="2027-06-30", notice_period_days=270, annual_value_gbp=1_820_000,
+        service_credit_cap_pct=10, contract_manager="Tomasz Achebe", procurement_id="NB-PROC-2020-031",
+        kpis=[
+            _pct("AVAIL", "Service availability", 99.5, 99.9, 99.0, 99.93, 0.05, credit_method="shortfall",
+                 decimals=2, statutory=True, description="Minutes available / minutes in month, excluding agreed maintenance",
+                 data_source="Monitoring platform", owner="Infrastructure lead", agreed="2021-06-01"),
+            _pct("BACKUP", "Backup success rate", 98, 99.5, 95, 99.6, 0.3, decimals=2, statutory=True,
+                 description="Scheduled backup jobs completed successfully", data_source="Backup console",
+                 owner="Infrastructure lead", agreed="yes"),
+            K("MTTR", "Mean time to restore", "hours", "lower", 4, 2, 8, 2.3, 0.35, statutory=True,
+              description="Mean hours to restore service after a priority 1 or 2 outage",
+              commitment=dict(baseline=2.4, baseline_period="2024-01", ci_target=1.8, ci_target_date="2026-06"),
+              data_source="ITSM monthly extract", owner="Infrastructure lead", agreed="2023-12-01"),
+            _pct("CHG", "Change success rate", 95, 98, 90, 97.0, 0.9, description="Changes implemented without incident"),
+            _pct("PATCH", "Security patches applied within 14 days", 90, 95, 80, 93.0, 1.8),
+        ],
+    ),
+    dict(
+        contract_id="NB-NET-003", title="Wide area network and site connectivity", supplier="harbourline",
+        category="Networks", start_date="2020-10-01", end_date="2027-09-30", notice_period_days=180,
+        annual_value_gbp=1_150_000, service_credit_cap_pct=10, contract_manager="Tomasz Achebe",
+        procurement_id="NB-PROC-2020-007",
+        kpis=[
+            _pct("NETAV", "Network availability", 99.8, 99.95, 99.5, 99.96, 0.03, credit_method="shortfall",
+                 decimals=2, statutory=True, description="Core network availability measured by polling",
+                 data_source="Network monitoring", owner="Network manager", agreed="yes"),
+            _pct("FIXSLA", "Faults fixed within SLA", 90, 95, 80, 95.5, 1.1, drift=-0.28, statutory=True,
+                 credit_method="fixed", credit_pct=3.0,
+                 description="Site faults fixed within the contracted fix time", data_source="Supplier fault log",
+                 owner="Network manager", agreed="yes"),
+            K("LEAD", "New site installation lead time", "days", "lower", 45, 30, 60, 34, 4.0, decimals=0,
+              description="Working days from order to live service for a new site",
+              commitment=dict(ci_target=25), owner="Network manager"),
+            K("NETSAT", "Site user satisfaction", "score", "higher", 3.8, 4.2, 3.2, 4.0, 0.1, decimals=2, hi=5.0),
+            K("MAJOR", "Major network incidents", "count", "lower", 2, 0, 4, 0.8, 0.0, decimals=0),
+        ],
+    ),
+    dict(
+        contract_id="NB-SAAS-004", title="Revenues and benefits system", supplier="quillon", category="SaaS",
+        start_date="2023-04-01", end_date="2030-03-31", notice_period_days=365, annual_value_gbp=980_000,
+        service_credit_cap_pct=15, contract_manager="Amara Osei-Whitfield", procurement_id="NB-PROC-2022-044",
+        kpis=[
+            _pct("SYSAV", "System availability", 99.5, 99.8, 99.0, 99.85, 0.08, credit_method="shortfall",
+                 decimals=2, statutory=True, description="Availability in core hours 07:00-20:00",
+                 data_source="Supplier portal", owner="Revenues systems lead", agreed="2023-03-15"),
+            _pct("BATCH", "Overnight batch completed on time", 97, 99, 92, 98.6, 0.9, statutory=True,
+                 description="Overnight batch runs finished before 07:00", data_source="Supplier portal",
+                 owner="Revenues systems lead", agreed="yes"),
+            K("P2OPEN", "Open priority 2 defects", "count", "lower", 12, 6, 20, 9, 2.0, drift=-0.12, decimals=0,
+              statutory=True, description="Open P2 defects at month end",
+              commitment=dict(baseline=10, baseline_period="2024-01", ci_target=5, ci_target_date="2026-12"),
+              data_source="Defect tracker", owner="Revenues systems lead", agreed="2024-02-01"),
+            K("CPT", "Cost per transaction", "GBP", "lower", 0.60, 0.50, 0.80, 0.56, 0.02, decimals=3,
+              description="Supplier charges divided by transactions processed",
+              commitment=dict(baseline=0.56, baseline_period="2023-11", ci_annual_uplift_pct=3),
+              data_source="Finance system", owner="Head of revenues", agreed="2023-10-30"),
+            K("RSAT", "Staff satisfaction with the system", "score", "higher", 3.5, 4.0, 3.0, 3.7, 0.1, decimals=2,
+              hi=5.0),
+        ],
+    ),
+    dict(
+        contract_id="NB-SAAS-005", title="Social care case management system", supplier="tamesis", category="SaaS",
+        start_date="2022-01-01", end_date="2029-12-31", notice_period_days=365, annual_value_gbp=1_640_000,
+        service_credit_cap_pct=12, contract_manager="Amara Osei-Whitfield", procurement_id="NB-PROC-2021-002",
+        kpis=[
+            _pct("CCAV", "System availability", 99.5, 99.9, 99.0, 99.82, 0.1, drift=-0.012, credit_method="shortfall",
+                 decimals=2, statutory=True, description="Availability in the support window 24x7",
+                 data_source="Supplier portal", owner="Social care systems lead", agreed="yes"),
+            K("RESP", "Mean page response time", "minutes", "lower", 0.05, 0.03, 0.1, 0.032, 0.003, decimals=3,
+              statutory=True, description="Mean server response time for case pages, in minutes",
+              data_source="APM tool", owner="Social care systems lead", agreed="yes"),
+            _pct("FIXT", "Defects fixed within target time", 85, 92, 75, 88, 2.5, statutory=True,
+                 description="Defects resolved within the contracted fix time by priority",
+                 commitment=dict(baseline=86, baseline_period="2024-04", ci_target=95, ci_target_date="2026-09"),
+                 data_source="Defect tracker", owner="Social care systems lead", agreed="2024-05-01"),
+            K("TRAIN", "Training sessions delivered", "count", "higher", 4, 6, 2, 5.5, 1.2, decimals=0),
+            K("USAT", "Practitioner satisfaction", "score", "higher", 3.4, 3.8, 3.0, 3.5, 0.09, decimals=2, hi=5.0,
+              description="Quarterly survey of practitioners, 1-5"),
+            _pct("DATAQ", "Records passing data quality checks", 95, 98, 90, 96.2, 0.6, decimals=2,
+                 commitment=dict(ci_annual_uplift_pct=1)),
+        ],
+    ),
+    dict(
+        contract_id="NB-CLOUD-006", title="Public cloud managed service", supplier="kestrel", category="Hosting",
+        start_date="2023-09-01", end_date="2028-08-31", notice_period_days=180, annual_value_gbp=760_000,
+        service_credit_cap_pct=10, contract_manager="Tomasz Achebe", procurement_id="NB-PROC-2023-011",
+        kpis=[
+            _pct("CLAV", "Platform availability", 99.9, 99.95, 99.5, 99.96, 0.02, credit_method="shortfall",
+                 decimals=2, description="Availability of the managed landing zone", data_source="Cloud monitoring",
+                 owner="Cloud lead", agreed="yes"),
+            K("SPEND", "Cloud spend against forecast", "%", "lower", 105, 100, 115, 103, 2.5, hi=None,
+              description="Actual spend as a share of the agreed monthly forecast",
+              commitment=dict(baseline=103, baseline_period="2023-11", ci_target=97, ci_target_date="2026-10"),
+              data_source="Billing export", owner="Cloud lead", agreed="2023-10-05"),
+            _pct("RIGHT", "Rightsizing recommendations actioned", 60, 80, 40, 62, 5.0, drift=0.6,
+                 description="Recommendations actioned within 30 days", owner="Cloud lead"),
+            K("CLINC", "Security incidents", "count", "lower", 2, 0, 5, 0.5, 0.0, decimals=0),
+            K("PROV", "Environment provisioning time", "hours", "lower", 24, 8, 48, 12, 1.5),
+        ],
+    ),
+    dict(
+        contract_id="NB-APP-007", title="Application support and maintenance", supplier="arclight",
+        category="Application support", start_date="2022-10-01", end_date="2027-09-30", notice_period_days=120,
+        annual_value_gbp=1_300_000, service_credit_cap_pct=10, contract_manager="Priya Lindqvist",
+        procurement_id="NB-PROC-2022-019",
+        kpis=[
+            _pct("TKTSLA", "Tickets resolved within SLA", 90, 95, 80, 91.5, 1.4, credit_method="fixed", credit_pct=2.5,
+                 statutory=True, description="Support tickets resolved within the priority fix time",
+                 data_source="ITSM monthly extract", owner="Applications manager", agreed="yes"),
+            K("BACKLOG", "Enhancement backlog", "count", "lower", 80, 50, 120, 74, 5.0, drift=0.5, decimals=0,
+              statutory=True, description="Open enhancement requests at month end",
+              data_source="Supplier report", owner="Applications manager", agreed="yes"),
+            _pct("REL", "Releases without rollback", 92, 97, 85, 94, 2.0, statutory=True,
+                 description="Production releases not rolled back within 7 days",
+                 commitment=dict(baseline=94, baseline_period="2024-06"), agreed="no"),
+            K("APPSAT", "Business user satisfaction", "score", "higher", 3.6, 4.0, 3.0, 3.75, 0.1, decimals=2, hi=5.0),
+            K("DOCS", "Knowledge articles updated", "count", "higher", 10, 20, 5, 14, 3.0, decimals=0,
+              step=("2024-09", 5.0)),
+        ],
+    ),
+    dict(
+        contract_id="NB-SEC-008", title="Security operations centre", supplier="harbourline", category="Security",
+        start_date="2023-02-01", end_date="2028-01-31", notice_period_days=180, annual_value_gbp=690_000,
+        service_credit_cap_pct=8, contract_manager="Devon Okoro-Hale", procurement_id="NB-PROC-2022-051",
+        kpis=[
+            _pct("TRIAGE", "Critical alerts triaged within 15 minutes", 95, 98, 90, 96.5, 1.0, credit_method="fixed",
+                 credit_pct=4.0, description="Critical alerts acknowledged and triaged within 15 minutes",
+                 data_source="SIEM", owner="Security manager", agreed="yes"),
+            K("MTTD", "Mean time to detect", "minutes", "lower", 60, 30, 120, 44, 5.0, drift=-0.35, decimals=0,
+              description="Mean minutes from first malicious event to detection",
+              commitment=dict(baseline=45, baseline_period="2023-11", ci_target=30, ci_target_date="2026-10"),
+              data_source="SIEM", owner="Security manager", agreed="2023-11-20"),
+            _pct("VULN", "Critical vulnerabilities remediated within 30 days", 85, 95, 70, 87, 3.0),
+            K("PHISH", "Phishing reports answered", "hours", "lower", 8, 4, 24, 5.2, 0.8),
+            K("THREAT", "Threat intelligence briefings", "count", "higher", 1, 2, 0, 2.0, 0.0, decimals=0),
+        ],
+    ),
+    dict(
+        contract_id="NB-WEB-009", title="Website and digital services platform", supplier="quillon", category="SaaS",
+        start_date="2021-11-01", end_date="2027-10-31", notice_period_days=180, annual_value_gbp=540_000,
+        service_credit_cap_pct=10, contract_manager="Devon Okoro-Hale", procurement_id="NB-PROC-2021-027",
+        kpis=[
+            _pct("WEBAV", "Website availability", 99.5, 99.9, 99.0, 99.92, 0.05, credit_method="shortfall",
+                 decimals=2, description="Synthetic monitoring from three locations", data_source="Uptime monitor",
+                 owner="Digital lead", agreed="yes"),
+            _pct("ACCESS", "Pages passing accessibility checks", 95, 99, 90, 96.5, 0.7, drift=0.05,
+                 description="Published pages passing automated WCAG 2.2 AA checks",
+                 commitment=dict(baseline=96.0, baseline_period="2023-11", ci_target=99.5, ci_target_date="2026-10"),
+                 data_source="Accessibility scanner", owner="Digital lead", agreed="2023-11-01"),
+            K("FORMS", "Online forms completed", "%", "higher", 70, 80, 60, 74, 2.0, hi=100,
+              description="Forms started online that are completed"),
+            K("PAGELOAD", "Median page load time", "minutes", "lower", 0.05, 0.04, 0.08, 0.045, 0.003, decimals=3),
+            K("CONTENT", "Content requests done within 2 days", "%", "higher", 85, 95, 70, 90, 2.5, hi=100),
+        ],
+    ),
+    dict(
+        contract_id="NB-TEL-010", title="Telephony and contact centre platform", supplier="meridian",
+        category="Telephony", start_date="2022-06-01", end_date="2027-05-31", notice_period_days=180,
+        annual_value_gbp=870_000, service_credit_cap_pct=10, contract_manager="Priya Lindqvist",
+        procurement_id=None,
+        kpis=[
+            _pct("TELAV", "Telephony availability", 99.9, 99.95, 99.5, 99.95, 0.03, credit_method="shortfall",
+                 decimals=2, description="Availability of inbound call routing", data_source="Platform monitoring",
+                 owner="Contact centre manager", agreed="yes"),
+            _pct("GOS", "Calls connected first time", 97, 99, 93, 98.2, 0.5, decimals=2),
+            K("QUEUE", "Average queue time", "minutes", "lower", 3, 2, 6, 2.6, 0.3, decimals=2,
+              description="Mean minutes a caller waits for an agent",
+              commitment=dict(baseline=2.8, baseline_period="2024-01", ci_target=2.0, ci_target_date="2026-12"),
+              data_source="Platform monitoring", owner="Contact centre manager", agreed="2024-01-15"),
+            K("CCSAT", "Caller satisfaction", "score", "higher", 3.8, 4.2, 3.2, 3.95, 0.08, decimals=2, hi=5.0),
+            K("TELINC", "Priority 1 telephony incidents", "count", "lower", 1, 0, 3, 0.4, 0.0, decimals=0),
+        ],
+    ),
+    dict(
+        contract_id="NB-GIS-011", title="GIS and land charges system", supplier="tamesis", category="SaaS",
+        start_date="2020-02-01", end_date="2027-01-31", notice_period_days=180, annual_value_gbp=310_000,
+        service_credit_cap_pct=10, contract_manager="Devon Okoro-Hale", procurement_id="NB-PROC-2019-040",
+        kpis=[
+            _pct("GISAV", "System availability", 99.0, 99.5, 98.0, 99.4, 0.25, drift=-0.01, credit_method="shortfall",
+                 decimals=2, description="Availability in core hours", data_source="Supplier portal",
+                 owner="GIS manager", agreed="yes"),
+            K("SEARCH", "Land charges searches returned", "days", "lower", 10, 5, 15, 6.5, 0.8,
+              description="Mean working days to return an official search", data_source="Land charges system",
+              owner="Land charges manager", agreed="yes"),
+            K("GISDEF", "Open GIS defects", "count", "lower", 15, 8, 25, 11, 2.0, drift=0.15, decimals=0),
+            K("GISSAT", "User satisfaction", "score", "higher", 3.5, 4.0, 3.0, 3.6, 0.1, decimals=2, hi=5.0),
+            _pct("LLC", "Records migrated to the national register", None, 100, None, 72, 1.0, drift=0.7, hi=100,
+                 tolerance=10, commitment=dict(baseline=72, baseline_period="2023-11", ci_target=100,
+                                               ci_target_date="2026-12")),
+        ],
+    ),
+    dict(
+        contract_id="NB-PRINT-012", title="Managed print service", supplier="arclight", category="Managed print",
+        start_date="2023-05-01", end_date="2029-04-30", notice_period_days=90, annual_value_gbp=260_000,
+        service_credit_cap_pct=None, contract_manager=None, procurement_id="NB-PROC-2023-003",
+        kpis=[
+            _pct("DEVUP", "Device uptime", 97, 98.5, 94, 98.2, 0.5, credit_method="fixed", credit_pct=1.5,
+                 decimals=2, description="Share of fleet devices available in opening hours",
+                 data_source="Fleet portal", agreed="yes"),
+            K("FIXH", "Device fix time", "hours", "lower", 16, 8, 24, 9.5, 1.5, description="Mean hours to fix"),
+            _pct("RECYC", "Consumables recycled", 80, 90, 60, 83, 2.0, drift=0.1),
+            K("PAGES", "Pages printed per employee", "count", "lower", None, 120, None, 150, 8.0, drift=-0.6,
+              tolerance=20, decimals=0, commitment=dict(ci_annual_uplift_pct=10, baseline_period="2023-11")),
+            K("PSAT", "User satisfaction", "score", "higher", 3.5, 4.0, 3.0, 3.7, 0.12, decimals=2, hi=5.0),
+        ],
+    ),
+]
+
+INITIATIVES = [
+    ("NB-SD-001", "CI-001", "Knowledge base rebuild for first-line fixes", "supplier", "2024-09-10", "2025-02-28",
+     "2025-02-26", "delivered", "FTF", 120000, 95000, "Service desk manager"),
+    ("NB-SD-001", "CI-002", "Call-back option in the telephony queue", "authority", "2025-06-02", "2026-03-31", None,
+     "in_progress", "ANS30", 40000, None, "Service desk manager"),
+    ("NB-SD-001", "CI-003", "Self-service password reset", "supplier", "2026-05-14", "2026-12-31", None, "agreed",
+     "AGED", 60000, None, "Head of IT operations"),
+    ("NB-HOST-002", "CI-004", "Automated restore testing", "supplier", "2024-02-01", "2024-10-31", "2024-11-20",
+     "delivered", "MTTR", 30000, 12000, "Infrastructure lead"),
+    ("NB-HOST-002", "CI-005", "Move backups to immutable storage", "authority", "2025-09-01", "2026-06-30", None,
+     "in_progress", "BACKUP", 25000, None, "Infrastructure lead"),
+    ("NB-NET-003", "CI-006", "Proactive fault detection on site routers", "supplier", "2024-05-01", "2025-03-31", None,
+     "in_progress", "FIXSLA", 50000, None, "Network manager"),
+    ("NB-NET-003", "CI-007", "SD-WAN pilot", "supplier", "2026-07-01", None, None, "proposed", None, None, None, None),
+    ("NB-SAAS-004", "CI-008", "Defect triage with the authority's testers", "authority", "2024-03-01", "2024-09-30",
+     "2024-10-15", "delivered", "P2OPEN", 20000, 26000, "Revenues systems lead"),
+    ("NB-SAAS-004", "CI-009", "Chatbot for council tax queries", "supplier", "2025-01-10", None, None, "rejected",
+     None, 80000, None, None),
+    ("NB-SAAS-005", "CI-010", "Performance tuning of case search", "supplier", "2025-02-01", "2025-08-31", None,
+     "agreed", "RESP", 15000, None, "Social care systems lead"),
+    ("NB-SAAS-005", "CI-011", "Data quality dashboard", "authority", "2024-06-01", "2025-01-31", "2025-01-20",
+     "delivered", "DATAQ", 10000, 4000, "Social care systems lead"),
+    ("NB-CLOUD-006", "CI-012", "Reserved instance purchasing plan", "supplier", "2024-01-15", "2024-06-30",
+     "2024-07-31", "delivered", "SPEND", 90000, 110000, "Cloud lead"),
+    ("NB-CLOUD-006", "CI-013", "Automated shutdown of idle environments", "supplier", "2025-11-01", None, None,
+     "withdrawn", "SPEND", 30000, None, None),
+    ("NB-APP-007", "CI-014", "Automated regression test suite", "supplier", "2024-02-01", "2024-08-31", "2024-08-28",
+     "delivered", "DOCS", 45000, 20000, "Applications manager"),
+    ("NB-APP-007", "CI-015", "Backlog reduction sprint", "authority", "2026-01-15", "2026-06-30", None, "in_progress",
+     "BACKLOG", 35000, None, "Applications manager"),
+    ("NB-SEC-008", "CI-016", "Automated alert enrichment", "supplier", "2024-04-01", "2025-03-31", "2025-04-10",
+     "delivered", "MTTD", 25000, 25000, "Security manager"),
+    ("NB-WEB-009", "CI-017", "Accessibility fixes to legacy templates", "authority", "2025-03-01", "2025-12-31", None,
+     "in_progress", "ACCESS", 0, None, "Digital lead"),
+    ("NB-TEL-010", "CI-018", "Visual IVR on the website", "supplier", "2026-09-01", None, None, "proposed", "QUEUE",
+     55000, None, None),
+    ("NB-GIS-011", "CI-019", "Bulk migration tooling for land charges", "supplier", "2025-04-01", "2026-02-28", None,
+     "in_progress", "LLC", 30000, None, "Land charges manager"),
+    ("NB-PRINT-012", "CI-020", "Secure print release to cut waste", "supplier", "2024-03-01", "2024-09-30",
+     "2024-09-30", "delivered", "PAGES", 18000, 21000, None),
+]
+
+# (contract, kpi, period, revision-2 value change): a supplier restated these months.
+RESTATEMENTS = [("NB-SD-001", "FTF", "2026-08", -2.1), ("NB-HOST-002", "AVAIL", "2026-02", -0.35),
+                ("NB-NET-003", "FIXSLA", "2026-09", -1.8), ("NB-SAAS-004", "P2OPEN", "2025-12", 3)]
+# Months with no row at all (the return never arrived) and months returned with no value.
+MISSING_ROWS = [("NB-APP-007", "APPSAT", "2025-08"), ("NB-APP-007", "APPSAT", "2025-09"),
+                ("NB-SAAS-005", "USAT", "2026-04"), ("NB-PRINT-012", "RECYC", "2026-07")]
+EMPTY_VALUES = [("NB-SEC-008", "VULN", "2026-06"), ("NB-WEB-009", "FORMS", "2025-12")]
+# The supplier of these KPIs writes percentages with a % sign, which the data contract accepts.
+PERCENT_SIGN = {("NB-SD-001", "ANS30")}
+
+
+def _fmt(x: float | None, decimals: int) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    return f"{x:.{decimals}f}"
+
+
+def _series(k: K, periods: pd.PeriodIndex, rng: np.random.Generator) -> np.ndarray:
+    n = len(periods)
+    t = np.arange(n)
+    base = k.level + k.drift * t
+    if k.step:
+        base = base + np.where(periods >= pd.Period(k.step[0], "M"), k.step[1], 0.0)
+    if k.unit == "count" and k.noise == 0.0:
+        # Rare events: Poisson counts around the level.
+        values = rng.poisson(k.level, n).astype(float)
+    else:
+        values = base + rng.normal(0.0, k.noise, n)
+    if k.lo is not None:
+        values = np.maximum(values, k.lo)
+    if k.hi is not None:
+        values = np.minimum(values, k.hi)
+    return np.round(values, k.decimals)
+
+
+def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
+    """Build the four tables of the sample portfolio as text-valued DataFrames, exactly as written to CSV."""
+    rng = np.random.default_rng(seed)
+    periods = pd.period_range(FIRST_PERIOD, LAST_PERIOD, freq="M")
+    contracts, kpis, measurements = [], [], []
+    for c in CONTRACTS:
+        supplier, supplier_id = SUPPLIERS[c["supplier"]]
+        contracts.append({
+            "contract_id": c["contract_id"], "title": c["title"], "authority": AUTHORITY, "supplier": supplier,
+            "supplier_id": supplier_id, "category": c["category"], "start_date": c["start_date"],
+            "end_date": c["end_date"], "notice_period_days": c["notice_period_days"],
+            "annual_value_gbp": c["annual_value_gbp"], "monthly_charge_gbp": "",
+            "service_credit_cap_pct": "" if c["service_credit_cap_pct"] is None else c["service_credit_cap_pct"],
+            "contract_manager": c["contract_manager"] or "", "procurement_id": c["procurement_id"] or "",
+        })
+        for k in c["kpis"]:
+            cm = k.commitment
+            kpis.append({
+                "contract_id": c["contract_id"], "kpi_id": k.kpi_id, "name": k.name,
+                "description": k.description or "", "unit": k.unit, "direction": k.direction,
+                "sla": _fmt(k.sla, 3).rstrip("0").rstrip(".") if k.sla is not None else "",
+                "target": _fmt(k.target, 3).rstrip("0").rstrip(".") if k.target is not None else "",
+                "tolerance": "" if k.tolerance is None else k.tolerance,
+                "critical": _fmt(k.critical, 3).rstrip("0").rstrip(".") if k.critical is not None else "",
+                "credit_method": k.credit_method, "credit_pct": "" if k.credit_pct is None else k.credit_pct,
+                "weight": k.weight, "baseline": cm.get("baseline", ""), "baseline_period": cm.get("baseline_period", ""),
+                "ci_target": cm.get("ci_target", ""), "ci_target_date": cm.get("ci_target_date", ""),
+                "ci_annual_uplift_pct": cm.get("ci_annual_uplift_pct", ""), "data_source": k.data_source or "",
+                "owner": k.owner or "", "agreed_with_supplier": k.agreed or "",
+                "statutory": "yes" if k.statutory else "no",
+            })
+            values = _series(k, periods, rng)
+            for p, v in zip(periods, values):
+                key = (c["contract_id"], k.kpi_id, str(p))
+                if key in MISSING_ROWS:
+                    continue
+                # Returns arrive 5-12 days after the month ends.
+                submitted = (p + 1).start_time + pd.Timedelta(days=int(rng.integers(4, 12)))
+                text = "" if key in EMPTY_VALUES else _fmt(float(v), k.decimals)
+                if text and (c["contract_id"], k.kpi_id) in PERCENT_SIGN:
+                    text += "%"
+                note = "Return not supplied: monitoring outage" if key in EMPTY_VALUES else ""
+                measurements.append({"contract_id": key[0], "kpi_id": key[1], "period": key[2], "value": text,
+                                     "submitted_on": submitted.date().isoformat(), "revision": 1, "note": note})
+                for rc, rk, rp, delta in RESTATEMENTS:
+                    if (rc, rk, rp) == key:
+                        measurements.append({
+                            "contract_id": rc, "kpi_id": rk, "period": rp,
+                            "value": _fmt(float(v) + delta, k.decimals),
+                            "submitted_on": (submitted + pd.Timedelta(days=21)).date().isoformat(), "revision": 2,
+                            "note": "Restated after reconciliation with the authority's monitoring",
+                        })
+    initiatives = [dict(zip(["contract_id", "initiative_id", "title", "raised_by", "raised_on", "due", "delivered_on",
+                             "status", "kpi_id", "expected_benefit_gbp", "realised_benefit_gbp", "owner"],
+                            ["" if x is None else x for x in row])) for row in INITIATIVES]
+    return {
+        "contracts": pd.DataFrame(contracts).astype(str),
+        "kpis": pd.DataFrame(kpis).astype(str),
+        "measurements": pd.DataFrame(measurements).astype(str),
+        "initiatives": pd.DataFrame(initiatives).astype(str),
+    }
+
+
+def write(folder: Path = SAMPLE_DIR, seed: int = SEED) -> list[Path]:
+    """Write the sample portfolio as CSV files into ``folder`` (UTF-8, ``\\n`` line endings)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in generate(seed).items():
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Regenerate the embedded sample portfolio (deterministic).")
+    parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help="folder to write the four CSV files into")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    for path in write(args.out, args.seed):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

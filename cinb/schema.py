@@ -1,0 +1,183 @@
+"""The input data contract (DOMAIN.md §4, version 1) as data: tables, columns, kinds, allowed values, keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+#: Version of the input data contract this module describes.
+CONTRACT_VERSION = 1
+
+#: Identifiers are safe in file names and URLs: ASCII letter or digit first, then letters, digits, ``._-``.
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+ID_RE = re.compile(ID_PATTERN)
+
+UNITS = ("%", "hours", "days", "minutes", "count", "score", "GBP")
+#: Units whose quantities cannot be below zero (a score may be, e.g. a net promoter score).
+NON_NEGATIVE_UNITS = ("%", "hours", "days", "minutes", "count", "GBP")
+DIRECTIONS = ("higher", "lower")
+CREDIT_METHODS = ("none", "shortfall", "fixed")
+STATUSES = ("proposed", "agreed", "in_progress", "delivered", "rejected", "withdrawn")
+RAISED_BY = ("supplier", "authority")
+
+#: KPI quantities expressed in the KPI's unit (percentage points for ``%`` KPIs).
+UNIT_COLUMNS = ("value", "sla", "target", "critical", "baseline", "ci_target", "tolerance")
+
+#: Words people write for a unit, mapped to the unit the contract expects (used for "did you mean").
+UNIT_SYNONYMS = {
+    "percent": "%", "percentage": "%", "pct": "%", "per cent": "%",
+    "hour": "hours", "hrs": "hours", "hr": "hours", "h": "hours",
+    "day": "days", "d": "days", "working days": "days",
+    "minute": "minutes", "mins": "minutes", "min": "minutes",
+    "number": "count", "no.": "count", "#": "count", "n": "count",
+    "gbp": "GBP", "£": "GBP", "pounds": "GBP",
+    "points": "score", "index": "score",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the contract.
+
+    ``kind`` is one of ``id``, ``text``, ``date``, ``period``, ``number``, ``int``, ``bool``, ``choice``,
+    ``agreed`` (an ISO date, ``yes`` or ``no``). ``minimum``/``maximum`` bound numbers; ``pct_sign`` says a
+    trailing ``%`` is accepted (the number is then in percentage points).
+    """
+
+    name: str
+    kind: str
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    default: object = None
+    pct_sign: bool = False
+
+
+def _c(name, kind, required=False, **kw) -> Column:
+    return Column(name, kind, required, **kw)
+
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "contracts": (
+        _c("contract_id", "id", True),
+        _c("title", "text", True),
+        _c("authority", "text", True),
+        _c("supplier", "text", True),
+        _c("supplier_id", "text"),
+        _c("category", "text"),
+        _c("start_date", "date", True),
+        _c("end_date", "date", True),
+        _c("notice_period_days", "int", minimum=0),
+        _c("annual_value_gbp", "number", True, minimum=0),
+        _c("monthly_charge_gbp", "number", minimum=0),
+        _c("service_credit_cap_pct", "number", minimum=0, maximum=100, pct_sign=True),
+        _c("contract_manager", "text"),
+        _c("procurement_id", "text"),
+    ),
+    "kpis": (
+        _c("contract_id", "id", True),
+        _c("kpi_id", "id", True),
+        _c("name", "text", True),
+        _c("description", "text"),
+        _c("unit", "choice", True, choices=UNITS),
+        _c("direction", "choice", True, choices=DIRECTIONS),
+        # Unit-dependent bounds (non-negative, 0..100 for %) are checked once the unit is known.
+        _c("sla", "number", pct_sign=True),
+        _c("target", "number", pct_sign=True),
+        _c("tolerance", "number", minimum=0, pct_sign=True),
+        _c("critical", "number", pct_sign=True),
+        _c("credit_method", "choice", choices=CREDIT_METHODS, default="none"),
+        _c("credit_pct", "number", minimum=0, maximum=100, pct_sign=True),
+        _c("weight", "number", minimum=0, default=1.0),
+        _c("baseline", "number", pct_sign=True),
+        _c("baseline_period", "period"),
+        _c("ci_target", "number", pct_sign=True),
+        _c("ci_target_date", "period"),
+        _c("ci_annual_uplift_pct", "number", pct_sign=True),
+        _c("data_source", "text"),
+        _c("owner", "text"),
+        _c("agreed_with_supplier", "agreed"),
+        _c("statutory", "bool", default=False),
+    ),
+    "measurements": (
+        _c("contract_id", "id", True),
+        _c("kpi_id", "id", True),
+        _c("period", "period", True),
+        # Required as a column; an empty cell means "not reported".
+        _c("value", "number", True, pct_sign=True),
+        _c("submitted_on", "date"),
+        _c("revision", "int", minimum=0, default=1),
+        _c("note", "text"),
+    ),
+    "initiatives": (
+        _c("contract_id", "id", True),
+        _c("initiative_id", "id", True),
+        _c("title", "text", True),
+        _c("raised_by", "choice", choices=RAISED_BY),
+        _c("raised_on", "date"),
+        _c("due", "date"),
+        _c("delivered_on", "date"),
+        _c("status", "choice", True, choices=STATUSES),
+        _c("kpi_id", "id"),
+        _c("expected_benefit_gbp", "number", minimum=0),
+        _c("realised_benefit_gbp", "number", minimum=0),
+        _c("owner", "text"),
+    ),
+}
+
+TABLE_ORDER = ("contracts", "kpis", "measurements", "initiatives")
+#: Tables a source may leave out (then the frame is empty with the contract's columns).
+OPTIONAL_TABLES = ("initiatives",)
+
+#: The key of each table: two rows with the same key are duplicates.
+KEYS: dict[str, tuple[str, ...]] = {
+    "contracts": ("contract_id",),
+    "kpis": ("contract_id", "kpi_id"),
+    "measurements": ("contract_id", "kpi_id", "period", "revision"),
+    "initiatives": ("contract_id", "initiative_id"),
+}
+
+#: Columns cinb adds to measurements and history; input columns with these names are ignored.
+MEASUREMENT_EXTRA = ("source", "row")
+RESERVED = {"measurements": ("source", "row", "superseded")}
+
+
+def column_names(table: str) -> list[str]:
+    """The contract's column names of ``table`` in contract order."""
+    return [c.name for c in TABLES[table]]
+
+
+def columns_by_name(table: str) -> dict[str, Column]:
+    """The contract's columns of ``table`` keyed by name."""
+    return {c.name: c for c in TABLES[table]}
+
+
+def output_columns(table: str) -> list[str]:
+    """The columns of the loaded frame of ``table`` (history adds ``superseded``)."""
+    if table == "measurements":
+        return column_names(table) + list(MEASUREMENT_EXTRA)
+    if table == "history":
+        return column_names("measurements") + list(MEASUREMENT_EXTRA) + ["superseded"]
+    return column_names(table)
+
+
+@dataclass
+class RawTable:
+    """One table as read from a source, before validation: every cell is text ('' = empty).
+
+    ``frame`` has one column per input column (names lower-cased and stripped) plus ``_row`` (the row number
+    a spreadsheet user sees: header = 1) and optionally ``_source`` (per-row source, used by the store).
+    ``problems`` are the table-level problems found while reading (as dicts with the problem columns).
+    """
+
+    name: str
+    frame: pd.DataFrame
+    source: str
+    sheet: str | None = None
+    present: bool = True
+    problems: list[dict] = field(default_factory=list)
+    #: Columns as written in the file (before lower-casing), for messages.
+    header: list[str] = field(default_factory=list)

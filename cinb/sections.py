@@ -1,0 +1,346 @@
+"""Pack sections: turn a ContractReview into the display objects each notebook section shows.
+
+A notebook cell is one call, e.g. ``show(*sections.scorecard(review))``. Adding a section to a pack means
+adding a function here (it takes a review and returns display objects) and a markdown heading plus one
+call in the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from . import __version__, charts
+from .commentary import ASSURANCE_WORDS, POINT_WORDS, RULE_WORDS, fmt_value, money
+from .display import Callout, Heading, KeyFacts, Paragraphs, Table
+from .execute import PACK_MIMETYPE
+from .review import ContractReview, month_name
+
+VARIATION_LABEL = {
+    "special_cause_improvement": "▲ Improvement",
+    "special_cause_concern": "▼ Concern",
+    "special_cause_neutral_high": "↑ Unusually high",
+    "special_cause_neutral_low": "↓ Unusually low",
+    "common_cause": "● Common cause",
+    None: "– No data",
+}
+ASSURANCE_LABEL = {
+    "consistent_pass": "P Consistently passes",
+    "consistent_fail": "F Consistently fails",
+    "inconsistent": "? Hit and miss",
+    None: "– Not assessable",
+}
+STATUS_LABEL = {
+    "met": "✓ Met", "on track": "→ On track", "off track": "✗ Off track", "not yet due": "… Not yet due",
+    "undefined": "? Undefined", None: "– None",
+}
+
+
+def _pct(x) -> str:
+    return "–" if x is None or pd.isna(x) else f"{100 * float(x):.0f}%"
+
+
+def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
+    c, t = r.contract, r.trigger
+    facts = {
+        "Contract": f"{c['contract_id']} — {c['title']}",
+        "Supplier": c["supplier"],
+        "Authority": c["authority"],
+        "Review month": month_name(r.period),
+        "Review window": f"{month_name(r.window_start)} to {month_name(r.period)}",
+        "Protective marking": marking,
+        "Contract term": f"{t['start_date']} to {t['end_date']}",
+        "Months elapsed / left": f"{t['months_elapsed']} / {t['months_left']}",
+        "Notice date": (t["notice_date"] or "not given") + (" (passed)" if t.get("notice_passed") else ""),
+        "Annual value": money(c.get("annual_value_gbp")),
+        "Data version": r.data_hash[:12],
+    }
+    if r.audience == "internal" and isinstance(c.get("contract_manager"), str):
+        facts["Contract manager"] = c["contract_manager"]
+    out = [KeyFacts(facts)]
+    if r.audience == "supplier":
+        out.append(Callout("This pack is prepared for the supplier and shows this contract's data only.", "info"))
+    return out
+
+
+def executive_summary(r: ContractReview) -> list:
+    out = [Paragraphs(r.summary)]
+    if r.audience == "internal" and r.questions:
+        out.append(Heading("Questions for the review meeting", 3))
+        out.append(_list_html(r.questions))
+    return out
+
+
+def _list_html(items: list[str]):
+    from .display import Paragraphs as _P
+
+    class _List(_P):
+        def to_html(self) -> str:  # an ordered list reads better than paragraphs for questions
+            from html import escape
+
+            return "<ol class=\"cinb-questions\">" + "".join(f"<li>{escape(i)}</li>" for i in self.paragraphs) \
+                + "</ol>"
+
+    return _List(items)
+
+
+def scorecard(r: ContractReview) -> list:
+    rows = []
+    for k in r.kpis:
+        w, unit = k.window, k.kpi.get("unit")
+        rows.append({
+            "KPI": k.name,
+            "Latest": fmt_value(w.get("latest_value"), unit),
+            "SLA": fmt_value(k.kpi.get("sla"), unit) if pd.notna(k.kpi.get("sla")) else "–",
+            "Target": fmt_value(k.kpi.get("target"), unit) if pd.notna(k.kpi.get("target")) else "–",
+            "Rating": w.get("latest_rating") or "Other",
+            "Variation": VARIATION_LABEL.get(k.spc.variation, k.spc.variation),
+            "Assurance": ASSURANCE_LABEL.get(k.spc.assurance, k.spc.assurance),
+            "Trend": k.trend.verdict,
+            "12-month compliance": _pct(w.get("compliance_sla") if pd.notna(k.kpi.get("sla"))
+                                        else w.get("compliance_target")),
+            "CI commitment": STATUS_LABEL.get(k.commitment["status"] if k.commitment else None),
+        })
+    table = Table(pd.DataFrame(rows), caption=f"KPI scorecard, {month_name(r.period)} (rating of the latest month; "
+                                              f"compliance over the review window)",
+                  rating_columns=["Rating"], row_header="KPI")
+    score = r.scorecard.get("score")
+    text = (f"Weighted score over the review window: {float(score):.0f} / 100 ({r.scorecard.get('overall')})."
+            if score is not None and pd.notna(score) else "No KPI could be rated over the review window.")
+    return [table, Paragraphs([text])]
+
+
+def kpi_details(r: ContractReview) -> list:
+    out = []
+    for k in r.kpis:
+        out.append(Heading(f"{k.name} ({k.kpi_id})", 3, id=f"kpi-{k.kpi_id}"))
+        out.append(charts.xmr_chart(
+            k.spc.points, title=f"{k.name}: XmR chart", unit=k.kpi.get("unit"), direction=k.kpi.get("direction"),
+            sla=_num(k.kpi.get("sla")), target=_num(k.kpi.get("target")), trajectory=k.trajectory,
+            annotations=k.annotations, kpi_name=k.name))
+        out.append(Paragraphs([k.paragraph]))
+        for w in k.spc.warnings:
+            out.append(Callout(w, "warning"))
+    return out
+
+
+def _num(x):
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def commitments(r: ContractReview) -> list:
+    c = r.commitments
+    out = []
+    if len(c):
+        rows = pd.DataFrame({
+            "KPI": c["name"],
+            "Kind": c["kind"].fillna("none"),
+            "Baseline": [f"{fmt_value(b, u)} ({p})" if pd.notna(b) else "–"
+                         for b, u, p in zip(c["baseline"], c["unit"], c["baseline_period"])],
+            "Committed": [fmt_value(t, u) if pd.notna(t) else "–" for t, u in zip(c["ci_target"], c["unit"])],
+            "Due": c["due"].astype(str).replace({"NaT": "–", "None": "–"}),
+            "Expected now": [fmt_value(v, u) if pd.notna(v) else "–" for v, u in zip(c["expected_now"], c["unit"])],
+            "Actual (3-month mean)": [fmt_value(v, u) if pd.notna(v) else "–"
+                                      for v, u in zip(c["actual_now"], c["unit"])],
+            "Status": [STATUS_LABEL.get(s, s) for s in c["status"]],
+            "Forecast at due date": [
+                f"{fmt_value(f, u)} ({fmt_value(lo, u)} to {fmt_value(hi, u)})" if pd.notna(f) else "–"
+                for f, lo, hi, u in zip(c["forecast"], c["forecast_low"], c["forecast_high"], c["unit"])],
+        })
+        out.append(Table(rows, caption="CI commitments: baseline, trajectory, actual and forecast", row_header="KPI"))
+        for k in r.kpis:
+            if k.commitment is not None and k.commitment.get("status") not in (None, "undefined") \
+                    and k.trajectory is not None:
+                out.append(charts.commitment_chart(
+                    k.series, k.trajectory, None, title=f"{k.name}: commitment trajectory",
+                    unit=k.kpi.get("unit"), ci_target=_num(k.commitment.get("ci_target")),
+                    due=k.commitment.get("due")))
+    else:
+        out.append(Callout("No KPI of this contract carries a CI commitment.", "warning"))
+    out.append(Heading("Ratchet proposals", 3))
+    out.append(Paragraphs([r.ratchet_rule]))
+    if len(r.ratchets):
+        rt = r.ratchets
+        out.append(Table(pd.DataFrame({
+            "KPI": rt["name"],
+            "Current target": [fmt_value(v, u) for v, u in zip(rt["target"], rt["unit"])],
+            "12-month mean": [fmt_value(v, u) for v, u in zip(rt["mean"], rt["unit"])],
+            "Proposed target": [fmt_value(v, u) for v, u in zip(rt["proposed_target"], rt["unit"])],
+        }), caption="KPIs eligible for a ratchet", row_header="KPI"))
+    else:
+        out.append(Paragraphs(["No KPI beat its target in every one of the qualifying months."]))
+    return out
+
+
+def credits(r: ContractReview) -> list:
+    lines = r.credit_lines[r.credit_lines["period"] == r.period]
+    names = {k.kpi_id: k.name for k in r.kpis}
+    month = r.credits_monthly[r.credits_monthly["period"] == r.period]
+    out = []
+    if len(lines):
+        table = pd.DataFrame({
+            "KPI": [names.get(x, x) for x in lines["kpi_id"]],
+            "Method": lines["credit_method"],
+            "Value": [fmt_value(v, u) for v, u in zip(lines["value"], lines.get("unit", [None] * len(lines)))],
+            "Credit % of charge": [f"{v:.2f}%" if pd.notna(v) else "–" for v in lines["credit_pct"]],
+            "Critical failure": ["yes" if x else "no" for x in lines["critical_failure"]],
+            "Note": [("not reported" if nr else "") + (f" {p}" if isinstance(p, str) else "")
+                     for nr, p in zip(lines["not_reported"], lines["problem"])],
+        })
+        out.append(Table(table, caption=f"Service credit lines, {month_name(r.period)}", row_header="KPI"))
+    if len(month):
+        m = month.iloc[0]
+        cap = "no cap" if pd.isna(m["cap_pct"]) else f"cap {m['cap_pct']:g}% of the monthly charge"
+        out.append(Paragraphs([
+            f"{month_name(r.period)}: {m['raw_pct']:.2f}% before the cap, {m['capped_pct']:.2f}% after ({cap}), "
+            f"{money(m['credit_gbp'])} on a monthly charge of {money(m['monthly_charge_gbp'])}; "
+            f"{int(m['critical_failures'])} critical service level failures.",
+            f"Contract year {r.credits_ytd.get('contract_year', '–')} to date: "
+            f"{money(r.credits_ytd.get('credits_gbp'))} over {r.credits_ytd.get('months', 0)} months; "
+            f"the cap bit in {r.credits_ytd.get('cap_hits', 0)} months.",
+        ]))
+        if bool(m["incomplete"]):
+            out.append(Callout("Some KPI lines could not be computed this month (not reported or a definition "
+                               "problem): the credit shown may be understated.", "warning"))
+    recent = r.credits_monthly[r.credits_monthly["period"] > r.period - 12]
+    if len(recent) and float(recent["credit_gbp"].sum()) > 0:
+        cap_gbp = None
+        if len(month) and pd.notna(month.iloc[0]["cap_pct"]):
+            cap_gbp = float(month.iloc[0]["cap_pct"]) / 100 * float(month.iloc[0]["monthly_charge_gbp"])
+        out.append(charts.credits_chart(recent, cap_gbp, title="Service credits per month, last 12 months"))
+    return out
+
+
+def initiatives(r: ContractReview) -> list:
+    s = r.initiative_summary
+    out = [Table(pd.DataFrame({"Status": [x.replace("_", " ") for x in s.counts.index],
+                               "Initiatives": [int(v) for v in s.counts.values]}),
+                 caption="Improvement initiatives by status", row_header="Status")]
+    if r.initiatives is not None and len(r.initiatives):
+        i = r.initiatives
+        out.append(Table(pd.DataFrame({
+            "ID": i["initiative_id"], "Title": i["title"], "Status": i["status"].str.replace("_", " "),
+            "Raised by": i["raised_by"], "Due": _dates(i["due"]), "Delivered": _dates(i["delivered_on"]),
+            "KPI": i["kpi_id"], "Expected benefit": [money(x) if pd.notna(x) else "–" for x in i["expected_benefit_gbp"]],
+            "Realised benefit": [money(x) if pd.notna(x) else "–" for x in i["realised_benefit_gbp"]],
+        }), caption="The supplier's CI plan", row_header="ID"))
+    if len(s.overdue):
+        out.append(Callout(f"{len(s.overdue)} initiatives are overdue: "
+                           + "; ".join(f"{a} '{b}'" for a, b in zip(s.overdue["initiative_id"], s.overdue["title"])),
+                           "concern"))
+    out.append(Paragraphs([f"Benefits expected {money(s.expected_benefit_gbp)}, realised "
+                           f"{money(s.realised_benefit_gbp)}."]))
+    e = r.initiative_effects
+    if len(e):
+        out.append(Table(e.reindex(columns=[c for c in ("initiative_id", "kpi_id", "mean_before", "mean_after",
+                                                         "change", "verdict", "months_before", "months_after")
+                                            if c in e.columns]),
+                         caption="Did the KPI move after delivery?", row_header="initiative_id"))
+    return out
+
+
+def _dates(s: pd.Series) -> list[str]:
+    return [pd.Timestamp(x).date().isoformat() if pd.notna(x) else "–" for x in s]
+
+
+def definitions(r: ContractReview) -> list:
+    d = r.definitions
+    names = {k.kpi_id: k.name for k in r.kpis}
+    rows = pd.DataFrame({
+        "KPI": [names.get(x, x) for x in d["kpi_id"]],
+        "Score": [f"{float(s):.0f}%" for s in d["score"]],
+        "Well defined": ["yes" if w else "no" for w in d["well_defined"]],
+        "Missing": d["missing"].fillna("").replace({"": "nothing"}),
+    })
+    share = float(d["well_defined"].mean()) if len(d) else float("nan")
+    return [Paragraphs([f"{int(d['well_defined'].sum())} of {len(d)} KPI definitions are complete "
+                        f"({_pct(share)}). An incomplete definition is the commonest reason CI outcomes are "
+                        f"disputed: agree each missing element with the supplier."]),
+            Table(rows, caption="Definition quality of each KPI and CI commitment", row_header="KPI")]
+
+
+def data_quality(r: ContractReview) -> list:
+    out = []
+    gaps = [(k.name, ", ".join(k.missing_months) or "–", ", ".join(k.not_reported_months) or "–")
+            for k in r.kpis if k.missing_months or k.not_reported_months]
+    if gaps:
+        out.append(Table(pd.DataFrame(gaps, columns=["KPI", "Months with no return", "Months returned empty"]),
+                         caption="Missing data in the review window", row_header="KPI"))
+    else:
+        out.append(Paragraphs(["Every KPI has a value for every month of the review window."]))
+    names = {k.kpi_id: k.name for k in r.kpis}
+    if len(r.late_returns):
+        lr = r.late_returns
+        out.append(Table(pd.DataFrame({"KPI": [names.get(x, x) for x in lr["kpi_id"]],
+                                       "Month": lr["period"].astype(str), "Received": _dates(lr["submitted_on"]),
+                                       "Days late": lr["days_late"]}),
+                         caption="Late returns (received more than 15 days after the month end)", row_header="KPI"))
+    if len(r.restatements):
+        rs = r.restatements
+        units = {k.kpi_id: k.kpi.get("unit") for k in r.kpis}
+        out.append(Table(pd.DataFrame({
+            "KPI": [names.get(x, x) for x in rs["kpi_id"]], "Month": rs["period"].astype(str),
+            "Old value": [fmt_value(v, units.get(k)) for v, k in zip(rs["old_value"], rs["kpi_id"])],
+            "New value": [fmt_value(v, units.get(k)) for v, k in zip(rs["new_value"], rs["kpi_id"])],
+            "Revision": [f"{int(a)} → {int(b)}" for a, b in zip(rs["old_revision"], rs["new_revision"])],
+            "Restated on": _dates(rs["submitted_on"]), "Source": rs["source"],
+        }), caption="Restatements (old → new value); the evidence trail keeps every revision", row_header="KPI"))
+    else:
+        out.append(Paragraphs(["No figure of this contract was restated."]))
+    if r.accounting is not None and len(r.accounting) and r.audience == "internal":
+        out.append(Table(r.accounting, caption="Row accounting of the data load (read = used + superseded + "
+                                               "rejected)"))
+    return out
+
+
+def appendix(r: ContractReview, parameters: dict | None = None) -> list:
+    from .commitments import COMMITMENT_RULES
+    from .credits import _RULES as CREDIT_RULES
+    from .initiatives import EFFECT_RULE
+    from .ratings import scorecard_rule
+
+    method = [
+        "Statutory rating bands (Procurement Act 2023 s.71 scale): " + " ".join(r.bands.describe()),
+        "Scorecard: " + " ".join(scorecard_rule()),
+        "XmR charts (NHS England 'Making Data Count'): mean ± 2.66 × mean moving range; special causes are a "
+        "point outside the limits, a trend of 7 rising or falling points, 2 of 3 points beyond two-thirds of the "
+        "way to a limit on the same side, and a run of 7 on one side of the mean, in that order of precedence; "
+        "moving ranges are not bridged across missing months. Assurance compares the target with the limits.",
+        "Trends: Mann–Kendall test (two-sided, 5% level) and Theil–Sen slope over the review window.",
+        "CI commitments: " + " ".join(COMMITMENT_RULES),
+        "Ratchet: " + r.ratchet_rule,
+        "Service credits: " + " ".join(CREDIT_RULES),
+        "Initiative effects: " + EFFECT_RULE,
+        f"Late return: received more than 15 days after the end of its month.",
+    ]
+    versions = _versions()
+    stamp = {
+        "Data version (SHA-256)": r.data_hash,
+        "Data source": r.source,
+        "Parameters": json.dumps({k: v for k, v in (parameters or {}).items() if not str(k).startswith("_")},
+                                 default=str, sort_keys=True),
+        "Parameter files": ", ".join((parameters or {}).get("_parameter_files", []) or []) or "none",
+        "Software": ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "Generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    return [Heading("Method notes", 3), Paragraphs(method), Heading("Reproducibility stamp", 3), KeyFacts(stamp)]
+
+
+def _versions() -> dict[str, str]:
+    import matplotlib
+    import numpy
+    import scipy
+
+    return {"cinb": __version__, "python": platform.python_version(), "pandas": pd.__version__,
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "matplotlib": matplotlib.__version__}
+
+
+def emit_pack(data: dict) -> None:
+    """Emit the pack's figures as a machine-readable display (the pack writer turns it into ``pack.json``)."""
+    from IPython.display import display
+
+    payload = json.loads(json.dumps(data, default=str))
+    display({PACK_MIMETYPE: payload, "text/plain": "(pack figures recorded)"}, raw=True)

@@ -1,0 +1,301 @@
+"""Monotonic trend of a KPI over the review window: Mann–Kendall test and Theil–Sen slope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cinb.errors import UsageError
+
+__all__ = ["MannKendall", "TheilSen", "TrendSummary", "mann_kendall", "theil_sen", "trend_summary"]
+
+#: Fewer values than this and the Mann–Kendall test is not run (the normal approximation is meaningless).
+MIN_MK_VALUES = 4
+
+_DIRECTIONS = ("higher", "lower")
+
+
+@dataclass(frozen=True)
+class MannKendall:
+    """Result of the Mann–Kendall trend test.
+
+    ``s`` is the Mann–Kendall statistic, ``var_s`` its variance under no trend (tie-corrected), ``z`` the
+    continuity-corrected normal score, ``p_value`` two-sided, ``tau`` Kendall's tau-b against time.
+    ``reason`` says why the test gave no verdict (too few values, all values equal), otherwise None.
+    """
+
+    n: int
+    s: int
+    var_s: float
+    z: float
+    p_value: float
+    tau: float
+    trend: str
+    alpha: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TheilSen:
+    """Theil–Sen (Sen's) slope with its confidence interval, per unit of ``x`` (per month by default).
+
+    ``intercept`` is the fitted level at ``x = 0`` (the first month of the series with the default ``x``).
+    ``low`` / ``high`` are the ``confidence`` limits of the slope (NaN with fewer than 3 values).
+    """
+
+    slope: float
+    intercept: float
+    low: float
+    high: float
+    confidence: float
+    n: int
+
+
+@dataclass(frozen=True)
+class TrendSummary:
+    """Mann–Kendall and Theil–Sen read together in the KPI's direction of good.
+
+    ``verdict`` is 'improving', 'worsening' or 'no significant trend'; slopes are Theil–Sen slopes in the
+    KPI's unit per month and per year (12 × per month); ``sentence`` is the plain-English line for a pack.
+    """
+
+    direction: str
+    verdict: str
+    slope_per_month: float
+    slope_per_year: float
+    slope_low_per_month: float
+    slope_high_per_month: float
+    n: int
+    p_value: float
+    mann_kendall: MannKendall
+    theil_sen: TheilSen
+    sentence: str
+
+
+def _xy(values, x=None) -> tuple[np.ndarray, np.ndarray]:
+    """Time positions and values in time order with missing values dropped.
+
+    A Series with a PeriodIndex (or DatetimeIndex) is sorted by time and positioned by month ordinal so that
+    missing months count as gaps; a plain sequence is positioned 0..n-1, so a None inside it is a gap too.
+    """
+    if isinstance(values, pd.Series):
+        series = values
+        if x is None and isinstance(series.index, pd.DatetimeIndex):
+            series = series.set_axis(series.index.to_period("M"))
+        if x is None and isinstance(series.index, pd.PeriodIndex):
+            if series.index.hasnans:
+                raise UsageError("trend: the PeriodIndex of the values contains NaT — drop or fix those rows")
+            series = series.sort_index()
+            ordinals = series.index.asi8.astype(float)
+            pos = ordinals - ordinals[0] if len(ordinals) else ordinals
+        else:
+            pos = None
+        y = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        pos = None
+        y = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+    if x is not None:
+        pos = pd.to_numeric(pd.Series(list(x), dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if len(pos) != len(y):
+            raise UsageError(f"trend: x has {len(pos)} values but values has {len(y)} — pass one x per value")
+    elif pos is None:
+        pos = np.arange(len(y), dtype=float)
+    keep = ~(np.isnan(y) | np.isnan(pos))
+    return pos[keep], y[keep]
+
+
+def _check_level(value: float, name: str) -> float:
+    if not (0.0 < float(value) < 1.0):
+        raise UsageError(f"trend: {name} must be between 0 and 1 (exclusive), got {value!r}")
+    return float(value)
+
+
+def mann_kendall(values, alpha: float = 0.05) -> MannKendall:
+    """Mann–Kendall test for a monotonic trend.
+
+    Parameters
+    ----------
+    values : sequence or pandas.Series
+        Values in time order (a Series with a PeriodIndex is sorted by period). Missing values are dropped and
+        the remaining order kept.
+    alpha : float, default 0.05
+        Two-sided significance level for the verdict.
+
+    Returns
+    -------
+    MannKendall
+        ``S = Σ_{i<j} sgn(x_j − x_i)``; ``var(S) = [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18`` over groups of
+        ``t`` tied values; ``z = (S − sgn S) / √var(S)`` (continuity correction); ``p = 2·(1 − Φ(|z|))``
+        (normal approximation at every n, as R's ``trend::mk.test``); ``tau`` is Kendall's tau-b of the
+        values against time (identical to ``scipy.stats.kendalltau``). ``trend`` is 'increasing' or
+        'decreasing' when ``p < alpha``, else 'no trend'. With fewer than 4 values the test is not run:
+        ``z`` and ``p_value`` are NaN, ``trend`` is 'no trend' and ``reason`` says why.
+
+    Examples
+    --------
+    >>> mann_kendall([1, 2, 3, 4, 5, 6]).s
+    15
+    """
+    alpha = _check_level(alpha, "alpha")
+    _, y = _xy(values)
+    n = int(len(y))
+    if n >= 2:
+        # sgn(x_j − x_i) for every pair i < j: the upper triangle of the sign matrix.
+        s = int(np.triu(np.sign(y[None, :] - y[:, None]), k=1).sum())
+        _, counts = np.unique(y, return_counts=True)
+        t = counts[counts > 1].astype(float)
+        var_s = float((n * (n - 1) * (2 * n + 5) - np.sum(t * (t - 1) * (2 * t + 5))) / 18.0)
+        n0 = n * (n - 1) / 2.0
+        n1 = float(np.sum(t * (t - 1) / 2.0))
+        denom = np.sqrt(n0 * (n0 - n1))
+        tau = float(s / denom) if denom > 0 else float("nan")
+    else:
+        s, var_s, tau = 0, 0.0, float("nan")
+
+    if n < MIN_MK_VALUES:
+        reason = f"fewer than {MIN_MK_VALUES} reported values (n = {n}): trend not tested"
+        return MannKendall(n, s, var_s, float("nan"), float("nan"), tau, "no trend", alpha, reason)
+    if var_s <= 0:
+        return MannKendall(n, s, var_s, 0.0, 1.0, tau, "no trend", alpha, "all values are equal")
+
+    z = float((s - np.sign(s)) / np.sqrt(var_s))
+    p = float(2.0 * stats.norm.sf(abs(z)))
+    if p < alpha and s > 0:
+        trend = "increasing"
+    elif p < alpha and s < 0:
+        trend = "decreasing"
+    else:
+        trend = "no trend"
+    return MannKendall(n, s, var_s, z, p, tau, trend, alpha, None)
+
+
+def theil_sen(values, x=None, confidence: float = 0.95) -> TheilSen:
+    """Theil–Sen slope (median of pairwise slopes) with a distribution-free confidence interval.
+
+    Parameters
+    ----------
+    values : sequence or pandas.Series
+        The series. Missing values are dropped after positions are assigned, so they count as gaps.
+    x : sequence, optional
+        Time positions. Default: with a PeriodIndex, months since the first period (so missing months count);
+        otherwise 0, 1, …, n−1 (one step per month).
+    confidence : float, default 0.95
+        Confidence level of the slope interval (``scipy.stats.theilslopes``, Sen 1968).
+
+    Returns
+    -------
+    TheilSen
+        ``slope`` per unit of x, ``intercept = median(y) − slope · median(x)`` (Conover), the interval
+        ``low``..``high``, ``n`` values used. Fewer than 2 values: all NaN; fewer than 3: interval NaN.
+
+    Examples
+    --------
+    >>> theil_sen([3, 5, 7, 9]).slope
+    2.0
+    """
+    confidence = _check_level(confidence, "confidence")
+    pos, y = _xy(values, x)
+    n = int(len(y))
+    nan = float("nan")
+    if n < 2 or np.unique(pos).size < 2:
+        return TheilSen(nan, nan, nan, nan, confidence, n)
+    res = stats.theilslopes(y, pos, alpha=confidence)
+    low, high = (float(res.low_slope), float(res.high_slope)) if n >= 3 else (nan, nan)
+    return TheilSen(float(res.slope), float(res.intercept), low, high, confidence, n)
+
+
+def _num(value: float) -> str:
+    """A number for a sentence: three significant figures, no scientific notation for everyday sizes."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    if value == 0:
+        return "0"
+    text = f"{value:.3g}"
+    if "e" in text:
+        text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def trend_summary(
+    values, direction: str, alpha: float = 0.05, *, confidence: float = 0.95, unit: str | None = None
+) -> TrendSummary:
+    """Read the Mann–Kendall test and Theil–Sen slope in the KPI's direction of good.
+
+    Parameters
+    ----------
+    values : sequence or pandas.Series
+        Monthly values (see :func:`theil_sen` for positions and gaps).
+    direction : {'higher', 'lower'}
+        Which way is better for the KPI.
+    alpha : float, default 0.05
+        Significance level of the Mann–Kendall test.
+    confidence : float, default 0.95
+        Confidence level of the Theil–Sen slope interval.
+    unit : str, optional
+        The KPI's unit, used in the sentence ('%' reads as 'percentage points').
+
+    Returns
+    -------
+    TrendSummary
+        ``verdict`` is 'improving' when the Mann–Kendall trend is significant and in the direction of good,
+        'worsening' when significant the other way, else 'no significant trend'. The slope is the Theil–Sen
+        slope, per month and per year (× 12).
+
+    Examples
+    --------
+    >>> trend_summary([90, 91, 92, 93, 94, 95, 96, 97], "higher").verdict
+    'improving'
+    """
+    if direction not in _DIRECTIONS:
+        raise UsageError(f"trend_summary: direction must be 'higher' or 'lower', got {direction!r}")
+    mk = mann_kendall(values, alpha)
+    ts = theil_sen(values, confidence=confidence)
+    if mk.trend == "no trend":
+        verdict = "no significant trend"
+    elif (mk.trend == "increasing") == (direction == "higher"):
+        verdict = "improving"
+    else:
+        verdict = "worsening"
+
+    per_month = ts.slope
+    per_year = 12.0 * per_month if np.isfinite(per_month) else float("nan")
+    units = {"%": " percentage points", None: ""}.get(unit, f" {unit}" if unit else "")
+    if mk.n < MIN_MK_VALUES:
+        sentence = (
+            f"Too few reported months to test for a trend ({mk.n}; at least {MIN_MK_VALUES} are needed)."
+        )
+    elif verdict == "no significant trend":
+        sentence = (
+            f"No significant trend over {mk.n} reported months (Mann–Kendall {_p_text(mk.p_value)}); "
+            f"Theil–Sen slope {_num(per_month)}{units} a month."
+        )
+    else:
+        moving = "rising" if mk.trend == "increasing" else "falling"
+        sentence = (
+            f"{verdict.capitalize()}: {moving} by {_num(abs(per_month))}{units} a month "
+            f"({_num(abs(per_year))} a year) over {mk.n} reported months "
+            f"(Mann–Kendall {_p_text(mk.p_value)}; {direction} is better)."
+        )
+    return TrendSummary(
+        direction=direction,
+        verdict=verdict,
+        slope_per_month=per_month,
+        slope_per_year=per_year,
+        slope_low_per_month=ts.low,
+        slope_high_per_month=ts.high,
+        n=mk.n,
+        p_value=mk.p_value,
+        mann_kendall=mk,
+        theil_sen=ts,
+        sentence=sentence,
+    )
+
