@@ -62,11 +62,13 @@ _GREY = "#595959"  # secondary text and process limits: 7:1 on white
 A4_TEXT_WIDTH_IN = 17 / 2.54
 
 #: point_type -> (legend label, colour, marker, marker size in points)
+# Shapes carry the meaning without colour and do not suggest "high" or "low" (an improvement is a low value
+# when lower is better): a star for improvement, a cross for concern, a square for neutral.
 POINT_STYLES: dict[str, tuple[str, str, str, float]] = {
-    "special_cause_improvement": ("Special cause: improvement", OKABE_ITO["blue"], "^", 8.0),
-    "special_cause_concern": ("Special cause: concern", OKABE_ITO["orange"], "v", 8.0),
-    "special_cause_neutral_high": ("Special cause: neutral (high)", OKABE_ITO["reddish_purple"], "s", 6.5),
-    "special_cause_neutral_low": ("Special cause: neutral (low)", OKABE_ITO["reddish_purple"], "D", 6.0),
+    "special_cause_improvement": ("Special cause: improvement", OKABE_ITO["blue"], "*", 12.0),
+    "special_cause_concern": ("Special cause: concern", OKABE_ITO["orange"], "X", 9.0),
+    "special_cause_neutral_high": ("Special cause: neutral", OKABE_ITO["reddish_purple"], "s", 7.0),
+    "special_cause_neutral_low": ("Special cause: neutral", OKABE_ITO["reddish_purple"], "s", 7.0),
 }
 _POINT_WORDS = {
     "common_cause": "Common cause",
@@ -149,9 +151,8 @@ def _fmt(v, unit: str | None = None, decimals: int | None = None) -> str:
     v = float(v)
     if unit == "GBP":
         return f"£{v:,.0f}"
-    if decimals is None:
-        decimals = 0 if unit == "count" and v == round(v) else 1
-    return f"{v:,.{decimals}f}"
+    # One decimal everywhere (means and limits are rarely whole), so numbers in a sentence line up.
+    return f"{v:,.{1 if decimals is None else decimals}f}"
 
 
 def _wrap(text: str, width: int, max_lines: int = 2) -> str:
@@ -410,8 +411,12 @@ def xmr_chart(
                 if not pd.isna(lim):
                     ax.plot(xs, [lim, lim], color=_GREY, lw=1.0, ls=(0, (5, 3)), zorder=2,
                             label="Process limits" if (i == 0 and j == 0) else None)
-        for t, (label, colour, marker, size) in POINT_STYLES.items():
-            mask = (types == t).to_numpy()
+        by_label: dict[str, list[str]] = {}
+        for t, (label, *_rest) in POINT_STYLES.items():
+            by_label.setdefault(label, []).append(t)
+        for label, kinds in by_label.items():
+            _, colour, marker, size = POINT_STYLES[kinds[0]]
+            mask = types.isin(kinds).to_numpy()
             if mask.any():
                 ax.plot(x[mask], values[mask], ls="none", marker=marker, ms=size, mfc=colour, mec=_INK,
                         mew=0.7, zorder=4, label=label)
@@ -499,7 +504,9 @@ def _xmr_alt(pts, runs, name, unit, direction, sla, target, monthly) -> str:
     last_value = pts["value"].iloc[-1]
     if pd.isna(last_value):
         when = f" ({_month_label(pts.index[-1])})" if monthly else ""
-        text += f"; latest value{when} not reported"
+        last_seen = observed.index[-1]
+        seen = f" ({_month_label(last_seen)})" if monthly else f" (point {last_seen})"
+        text += f"; latest value{when} not reported, last reported {_fmt(observed['value'].iloc[-1], unit)}{seen}"
     else:
         text += f"; latest value {_fmt(last_value, unit)}"
     against = [f"{w} {_fmt(v, unit)}" for w, v in (("target", target), ("SLA", sla))
@@ -747,7 +754,10 @@ def timeline(
         if shown["notice_passed"].any():
             handles.append(Line2D([], [], marker="<", ms=7, mfc=OKABE_ITO["vermillion"], mec=_INK, ls="none",
                                   label="Notice date already passed"))
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        if (shown["end_date"] > horizon).any():
+            handles.append(Line2D([], [], marker=">", ms=6, mfc="#9E9E9E", mec="#9E9E9E", ls="none",
+                                  label="Ends after the window"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=_balanced_columns(len(handles), 4))
 
         window = f"{today.day} {today:%b %Y} to {horizon.day} {horizon:%b %Y}"
         if n == 0:
@@ -1084,7 +1094,7 @@ def score_bar(
             ax.annotate(_fmt(v, None), (v, yi), xytext=(3, 0), textcoords="offset points", ha="left", va="center",
                         fontsize=8)
         ax.set_yticks(y, [_clip(nm, 36) for nm in scored.index])
-        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_ylim(max(n, 1) - 0.5, -0.5)
         ax.set_xlim(min(0.0, float(scored.min()) if n else 0.0), vmax * 1.06)
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel(label)

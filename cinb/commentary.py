@@ -44,6 +44,11 @@ def fmt_value(value, unit: str | None) -> str:
     return f"{text} {unit}"
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 initiative``, ``2 initiatives``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def money(x) -> str:
     return "£0" if x is None or pd.isna(x) else f"£{float(x):,.0f}"
 
@@ -103,7 +108,7 @@ def summary_sentences(r) -> list[str]:
     score = r.scorecard.get("score")
     if score is not None and not pd.isna(score):
         out.append(f"The weighted scorecard over the {len(pd.period_range(r.window_start, r.period, freq='M'))}-month "
-                   f"review window is {float(score):.0f} out of 100 ({r.scorecard.get('overall')}).")
+                   f"review window is {float(score):.0f} out of 100 ({r.scorecard.get('rating')}).")
     concern = [k.name for k in r.kpis if k.spc.variation == "special_cause_concern"]
     improve = [k.name for k in r.kpis if k.spc.variation == "special_cause_improvement"]
     if concern:
@@ -117,15 +122,22 @@ def summary_sentences(r) -> list[str]:
         out.append(f"On current process limits these KPIs will consistently miss their target unless the process "
                    f"changes: {_list(fail)}.")
     if len(r.commitments):
-        off = r.commitments[r.commitments["status"] == "off track"]
-        met = r.commitments[r.commitments["status"] == "met"]
-        undefined = r.commitments[r.commitments["status"] == "undefined"]
-        defined = len(r.commitments) - len(undefined)
-        if defined:
-            out.append(f"{len(off)} of {defined} CI commitments are off track"
+        c = r.commitments
+        off = c[c["status"] == "off track"]
+        met = c[c["status"] == "met"]
+        has_kind = c["kind"].notna()
+        undefined = c[has_kind & (c["status"] == "undefined")]
+        tracked = int((has_kind & (c["status"] != "undefined")).sum())
+        if tracked:
+            out.append(f"{len(off)} of {plural(tracked, 'CI commitment')} "
+                       f"{'is' if len(off) == 1 else 'are'} off track"
                        + (f" ({_list(list(off['name']))})" if len(off) else "") + f"; {len(met)} met.")
         if len(undefined):
-            out.append(f"{len(undefined)} KPI improvement commitments are too vaguely defined to track.")
+            out.append(f"{plural(len(undefined), 'CI commitment')} cannot be tracked because "
+                       f"{'its' if len(undefined) == 1 else 'their'} definition is incomplete: "
+                       f"{_list(list(undefined['name']))}.")
+        if not has_kind.any():
+            out.append("No KPI of this contract carries a CI commitment.")
     ym = r.credits_monthly[r.credits_monthly["period"] == r.period]
     due = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
     ytd = r.credits_ytd.get("credits_gbp", 0.0) or 0.0
@@ -144,7 +156,8 @@ def summary_sentences(r) -> list[str]:
                    f"the contract ends on {t['end_date']}.")
     overdue = r.initiative_summary.overdue
     if len(overdue):
-        out.append(f"{len(overdue)} improvement initiatives are overdue.")
+        out.append(f"{plural(len(overdue), 'improvement initiative')} "
+                   f"{'is' if len(overdue) == 1 else 'are'} overdue.")
     return out
 
 
@@ -178,9 +191,11 @@ def meeting_questions(r) -> list[str]:
     if missing:
         qs.append(f"Returns are missing or empty for {_list(missing)}: when will the supplier provide them?")
     if len(r.restatements):
-        qs.append(f"{len(r.restatements)} figures were restated: what caused each correction?")
+        n = len(r.restatements)
+        qs.append(f"{plural(n, 'figure')} {'was' if n == 1 else 'were'} restated: what caused "
+                  f"{'the' if n == 1 else 'each'} correction?")
     vague = r.definitions[~r.definitions["well_defined"]] if "well_defined" in r.definitions else []
     if len(vague):
-        qs.append(f"{len(vague)} KPI definitions are incomplete (see Definition quality): agree the missing "
-                  f"elements with the supplier and record the date.")
+        qs.append(f"{plural(len(vague), 'KPI definition')} {'is' if len(vague) == 1 else 'are'} incomplete "
+                  f"(see Definition quality): agree the missing elements with the supplier and record the date.")
     return qs

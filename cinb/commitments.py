@@ -1,6 +1,6 @@
 """CI commitments: the expected trajectory from baseline to committed level, status, forecast, ratchet proposals.
 
-Rules (printed in packs through the ``reason`` texts and :data:`COMMITMENT_RULES`):
+Rules (printed in packs through the ``reason`` texts and the sentences of :data:`COMMITMENT_RULES`):
 
 Kind of commitment
     'target' when ``ci_target`` and ``ci_target_date`` are given (a fixed level by a month); otherwise
@@ -41,6 +41,7 @@ Forecast
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,15 +72,17 @@ FORECAST_MONTHS = 12
 FORECAST_MIN_MONTHS = 6
 FORECAST_INTERVAL = 0.80
 
+#: The commitment rules as sentences, in the order a pack prints them (join with spaces for one paragraph).
 COMMITMENT_RULES = (
-    "Expected level: straight line from the baseline to the committed target by its due month; an annual "
-    "uplift compounds monthly from the baseline (the per-year step at each anniversary). Actual level: mean "
-    f"of the last {ACTUAL_MONTHS} reported months since the baseline, compared with the expected level over "
-    "the same months. On track: at or ahead of the expected level; off track: behind it, or the due month "
-    "passed with the target not met; met: the committed level is reached. Forecast: straight line fitted "
-    f"to the last {FORECAST_MONTHS} reported months (at least {FORECAST_MIN_MONTHS}), with an "
-    f"{FORECAST_INTERVAL:.0%} prediction interval; likely met when the forecast at the due month reaches "
-    "the target."
+    "Expected level: a straight line from the baseline to the committed target by its due month; an annual "
+    "uplift compounds monthly from the baseline (exactly the per-year step at each anniversary).",
+    f"Actual level: the mean of the last {ACTUAL_MONTHS} reported months since the baseline, compared with the "
+    "expected level over the same months.",
+    "Met: the committed level is reached. On track: at or ahead of the expected level. Off track: behind it, "
+    "or the due month has passed with the committed level not reached.",
+    f"Forecast: a straight line fitted to the last {FORECAST_MONTHS} reported months (at least "
+    f"{FORECAST_MIN_MONTHS}) with an {FORECAST_INTERVAL:.0%} prediction interval; likely met when the forecast "
+    "for the due month reaches the committed level.",
 )
 
 _DIRECTIONS = ("higher", "lower")
@@ -106,12 +109,18 @@ def _get(row, key):
     return None if _missing(value) else value
 
 
+_ISO_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
 def _month(value, what: str = "period") -> pd.Period | None:
     """A monthly Period from a Period, 'YYYY-MM' text, date or timestamp; None when missing."""
     if _missing(value):
         return None
     if isinstance(value, pd.Period):
         return value.asfreq("M") if value.freqstr != "M" else value
+    # pandas would read 'March' as March of year 1: only ISO months and dates are accepted as text.
+    if isinstance(value, str) and not _ISO_MONTH.match(value.strip()):
+        raise UsageError(f"{what} {value!r} is not a month — write it as YYYY-MM, e.g. 2026-10")
     try:
         return pd.Period(value, freq="M")
     except (ValueError, TypeError) as exc:
@@ -377,7 +386,8 @@ def _status_row(kpi, commitment: Commitment, series, review: pd.Period) -> dict:
             row["reason"] = f"Commitment incomplete: {text}"
         return row
 
-    direction, base_p, due, target = commitment.direction, commitment.baseline_period, commitment.due, commitment.ci_target
+    direction, base_p = commitment.direction, commitment.baseline_period
+    due, target = commitment.due, commitment.ci_target
     if review <= base_p:
         row["status"] = "not yet due"
         row["reason"] = f"Review month {review} is not after the baseline month {base_p}"
@@ -398,7 +408,8 @@ def _status_row(kpi, commitment: Commitment, series, review: pd.Period) -> dict:
     first, last = pd.Period(ordinal=int(last_ords[0]), freq="M"), pd.Period(ordinal=int(last_ords[-1]), freq="M")
     span = f"{first}" if first == last else f"{first}..{last}"
     row.update(actual_now=actual, expected_now=expected, actual_months=int(len(last_vals)), gap=gap)
-    actual_text = f"actual {_fmt(actual)} (mean of {len(last_vals)} reported month{'s' if len(last_vals) > 1 else ''} {span})"
+    plural = "s" if len(last_vals) > 1 else ""
+    actual_text = f"actual {_fmt(actual)} (mean of {len(last_vals)} reported month{plural} {span})"
     reasons = []
 
     due_passed = due is not None and review >= due
@@ -408,7 +419,8 @@ def _status_row(kpi, commitment: Commitment, series, review: pd.Period) -> dict:
     elif due_passed:
         row["status"] = "off track"
         short = abs(actual - target)
-        reasons.append(f"Due month {due} has passed and the committed level {_fmt(target)} is missed by {_fmt(short)}: {actual_text}")
+        when = f"Due this month ({due})" if review == due else f"Due month {due} has passed"
+        reasons.append(f"{when} and the committed level {_fmt(target)} is missed by {_fmt(short)}: {actual_text}")
     elif gap >= 0:
         row["status"] = "on track"
         reasons.append(f"At or ahead of the expected level {_fmt(expected)} by {_fmt(gap)}: {actual_text}")
@@ -474,10 +486,10 @@ def commitment_status(kpis: pd.DataFrame, measurements: pd.DataFrame, contracts:
         rows.append(_status_row(kpi, commitment, by_kpi.get(key), review))
     out = pd.DataFrame(rows, columns=_STATUS_COLUMNS)
     for col in ("baseline_period", "due"):
-        out[col] = pd.Series(pd.PeriodIndex(list(out[col]), freq="M"), index=out.index) if len(out) else pd.Series(
-            [], dtype="period[M]"
-        )
-    for col in ("baseline", "ci_target", "expected_now", "actual_now", "gap", "forecast", "forecast_low", "forecast_high"):
+        out[col] = pd.Series(pd.PeriodIndex(list(out[col]), freq="M"), index=out.index)
+    for col in ("baseline", "ci_target", "expected_now", "actual_now", "gap"):
+        out[col] = out[col].astype(float)
+    for col in ("forecast", "forecast_low", "forecast_high"):
         out[col] = out[col].astype(float)
     out["actual_months"] = out["actual_months"].astype(int)
     out["likely_met"] = out["likely_met"].astype("boolean")
@@ -515,7 +527,9 @@ _RATCHET_COLUMNS = [
 ]
 
 
-def ratchet_proposals(kpis: pd.DataFrame, measurements: pd.DataFrame, period, months: int = 12, share: float = 0.5) -> pd.DataFrame:
+def ratchet_proposals(
+    kpis: pd.DataFrame, measurements: pd.DataFrame, period, months: int = 12, share: float = 0.5
+) -> pd.DataFrame:
     """Propose tighter targets for KPIs that beat their target month after month.
 
     Parameters

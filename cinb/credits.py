@@ -132,7 +132,7 @@ def credit_lines(contracts: pd.DataFrame, kpis: pd.DataFrame, measurements: pd.D
         np.isnan(level) | not_reported, np.nan, ~_at_or_better(value * sign, level * sign)
     )
     with np.errstate(invalid="ignore"):
-        shortfall = np.round((target - value) * sign, _DECIMALS)
+        shortfall = np.round(np.maximum((target - value) * sign, 0.0), _DECIMALS)
     shortfall = np.where(method == "shortfall", shortfall, np.nan)
     credit = np.select(
         [method == "none", method == "shortfall", method == "fixed"],
@@ -220,7 +220,7 @@ def monthly_credits(
     out = out.merge(c, on="contract_id", how="left")
     raw = out["raw_pct"].to_numpy(dtype=float)
     cap = pd.to_numeric(out["service_credit_cap_pct"], errors="coerce").to_numpy(dtype=float)
-    capped = np.where(np.isnan(cap), raw, np.minimum(raw, cap))
+    capped = raw
     out["cap_pct"] = cap
     out["capped_pct"] = capped
     out["cap_applied"] = ~np.isnan(cap) & (raw > cap)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -215,6 +215,16 @@ class PortfolioDefinitionQuality:
     most_missing: str | None
     most_missing_count: int
     missing_counts: pd.Series
+
+    def to_dict(self) -> dict:
+        """Plain Python values (for pack.json): numbers, text, and ``missing_counts`` as {label: count}."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["missing_counts"] = {str(k): int(v) for k, v in self.missing_counts.items()}
+        return out
+
+    def items(self):
+        """(name, value) pairs of :meth:`to_dict`, so the summary can be read like a mapping."""
+        return self.to_dict().items()
 
 
 def portfolio_definition_quality(dq: pd.DataFrame) -> PortfolioDefinitionQuality:

@@ -439,7 +439,9 @@ def _sheet_cells(ws):
     """All cells of a sheet as {row number: [(value, number_format), ...]} and the formula cells."""
     rows: dict[int, list] = {}
     formulas: list[tuple[int, int]] = []
-    for r, row in enumerate(ws.iter_rows(), start=1):
+    for n, row in enumerate(ws.iter_rows(), start=1):
+        # Cells know their row when the file records it; fall back to counting.
+        r = next((c.row for c in row if getattr(c, "row", None)), n)
         cells = []
         for j, cell in enumerate(row):
             value = getattr(cell, "value", None)
@@ -457,7 +459,8 @@ def _apply_cached(ws_cached, rows, formulas, problems):
     """Replace formula cells by Excel's cached values (warning), or flag them when there is none (error)."""
     wanted = set(formulas)
     by_row = {}
-    for r, row in enumerate(ws_cached.iter_rows(), start=1):
+    for n, row in enumerate(ws_cached.iter_rows(), start=1):
+        r = next((c.row for c in row if getattr(c, "row", None)), n)
         if any((r, j) in wanted for j in range(len(row))):
             by_row[r] = [getattr(c, "value", None) for c in row]
     for r, j in formulas:
@@ -705,5 +708,112 @@ def restatements(portfolio: Portfolio) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-__all__ = ["Portfolio", "load_portfolio", "restatements", "data_hash", "read_raw", "sample_dir",
+# ---------------------------------------------------------------------------------------------------------
+# Writing a portfolio back out (fixtures, exports, round trips)
+
+
+def plain_records(table: str, frame: pd.DataFrame, spreadsheet_digits: bool = False) -> pd.DataFrame:
+    """The contract columns of a typed frame as plain Python values for writers (None for missing).
+
+    Dates become ``datetime.date``, months ``'YYYY-MM'`` text, yes/no flags bool, numbers float (rounded to
+    the 15 significant digits a spreadsheet keeps when ``spreadsheet_digits``).
+    """
+    spec = columns_by_name("measurements" if table == "history" else table)
+    out = {}
+    for name, col in spec.items():
+        if name not in frame:
+            continue
+        s = frame[name]
+        if col.kind == "date":
+            v = [None if pd.isna(x) else x.date() for x in s]
+        elif col.kind == "period":
+            v = [None if pd.isna(x) else str(x) for x in s]
+        elif col.kind == "bool":
+            v = [bool(x) for x in s]
+        elif col.kind in ("number",):
+            # 15 significant digits: what a spreadsheet keeps, so every format carries the same number.
+            v = [None if pd.isna(x) else (float(f"{x:.15g}") if spreadsheet_digits else float(x)) for x in s]
+        elif col.kind == "int":
+            v = [None if pd.isna(x) else int(x) for x in s]
+        else:
+            v = [None if pd.isna(x) else str(x) for x in s]
+        out[name] = v
+    return pd.DataFrame(out, dtype=object)
+
+
+def save_portfolio(portfolio: Portfolio, dest) -> str:
+    """Write a portfolio as a folder of CSV files, an ``.xlsx`` workbook or tables behind a database URL.
+
+    ``measurements`` receives every revision (the history), so loading the result gives the same portfolio.
+    Text cells are written to Excel as text, never as formulas. Returns the destination written.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+    dest : str or Path
+        A folder (created), a path ending in ``.xlsx``, or a database URL (tables must not exist yet).
+    """
+    tables = {"contracts": portfolio.contracts, "kpis": portfolio.kpis, "measurements": portfolio.history,
+              "initiatives": portfolio.initiatives}
+    records = {name: plain_records("history" if name == "measurements" else name, frame, spreadsheet_digits=True)
+               for name, frame in tables.items()}
+    if is_url(dest):
+        import sqlalchemy as sa
+
+        engine = engine_for(str(dest))
+        try:
+            with engine.begin() as conn:
+                meta = sa.MetaData()
+                for name, rec in records.items():
+                    table = sa.Table(name, meta, *(sa.Column(c, _sql_type(name, c)) for c in rec.columns))
+                    table.create(conn)
+                    if len(rec):
+                        conn.execute(table.insert(), rec.to_dict("records"))
+        finally:
+            engine.dispose()
+        return safe_url(str(dest))
+    dest = Path(dest)
+    if dest.suffix.lower() in EXCEL_SUFFIXES:
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        for name, rec in records.items():
+            ws = wb.create_sheet(name)
+            ws.append(list(rec.columns))
+            for r, row in enumerate(rec.itertuples(index=False, name=None), start=2):
+                for j, v in enumerate(row, start=1):
+                    cell = ws.cell(row=r, column=j)
+                    if v is None:
+                        continue
+                    if isinstance(v, bool):
+                        cell.value = "yes" if v else "no"
+                    elif isinstance(v, str):
+                        cell.value = v
+                        cell.data_type = "s"  # never a formula, whatever the text starts with
+                    else:
+                        cell.value = v
+                        if isinstance(v, dt.date):
+                            cell.number_format = "yyyy-mm-dd"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        wb.save(dest)
+        return str(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, rec in records.items():
+        text = rec.copy()
+        for c in text.columns:
+            if len(text) and isinstance(next((x for x in text[c] if x is not None), None), bool):
+                text[c] = ["yes" if x else "no" for x in text[c]]
+        text.to_csv(dest / f"{name}.csv", index=False, lineterminator="\n", float_format=None)
+    return str(dest)
+
+
+def _sql_type(table: str, column: str):
+    import sqlalchemy as sa
+
+    kind = columns_by_name("measurements" if table == "history" else table)[column].kind
+    return {"date": sa.Date(), "number": sa.Float(), "int": sa.Integer(), "bool": sa.Boolean()}.get(kind, sa.Text())
+
+
+__all__ = ["Portfolio", "load_portfolio", "restatements", "save_portfolio", "data_hash", "read_raw", "sample_dir",
            "PROBLEM_COLUMNS", "PROBLEM_FRAME_COLUMNS", "close_matches", "as_text", "output_columns"]

@@ -99,6 +99,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; published files get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -106,6 +107,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: Path) -> str:
@@ -155,7 +162,7 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         render = data.get("render", {})
         files = write_outputs(published, out_dir, stem, formats=tuple(formats), title=render.get("title", spec.key),
                               subtitle=render.get("subtitle"), marking=params.get("marking", "OFFICIAL"),
-                              running_header=render.get("running_header"), meta=meta, pdf_backend=pdf_backend)
+                              running_header=render.get("running_header"), meta=meta, backend=pdf_backend)
         pack_json = out_dir / "pack.json"
         atomic_write_bytes(pack_json, json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
         files = dict(files)

@@ -99,7 +99,7 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
                                        ratchet_months=ratchet_months, ratchet_share=ratchet_share))
     ranking = pd.DataFrame([{
         "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
-        "score": r.scorecard.get("score"), "overall": r.scorecard.get("overall"),
+        "score": r.scorecard.get("score"), "overall": r.scorecard.get("rating"),
         "kpis": len(r.kpis),
         "concerns": sum(k.spc.variation == "special_cause_concern" for k in r.kpis),
     } for r in reviews] + [{"contract_id": c, "title": None, "supplier": None, "score": None,

@@ -324,12 +324,12 @@ class _PackRewriter(HTMLParser):
     It removes anything that could run or fetch (scripts, frames, event handlers, non-data images, remote
     stylesheets), drops the markdown pilcrow links, renumbers headings so that the pack title stays the only
     ``h1`` and no level is skipped, gives every heading a unique id, and collects the ``h2`` headings (contents)
-    and the chart data tables (printed appendix). Text and entities pass through untouched, so escaped markup
-    in the data stays text.
+    and the chart data tables (printed appendix). Text is decoded and encoded again, so escaped markup in the
+    data stays text.
     """
 
     def __init__(self):
-        super().__init__(convert_charrefs=False)
+        super().__init__(convert_charrefs=True)
         self._out: list[str] = []
         self._skip: list[str] = []          # stack of dropped elements we are inside
         self._prev_level = 1                # the pack title
@@ -492,13 +492,8 @@ class _PackRewriter(HTMLParser):
                 self._style.append(data)
             return
         self._text(data)
-        self._emit(data)
-
-    def handle_entityref(self, name):
-        self.handle_data(f"&{name};")
-
-    def handle_charref(self, name):
-        self.handle_data(f"&#{name};")
+        # The parser has decoded entities; encoding again keeps text as text (escaped markup stays inert).
+        self._emit(htmllib.escape(data, quote=False))
 
     def handle_comment(self, data):
         pass
@@ -554,7 +549,7 @@ def _tag_text(tag: str, attrs, selfclosing: bool) -> str:
 
 
 def _plain(parts: list[str]) -> str:
-    return " ".join(htmllib.unescape("".join(parts)).split())
+    return " ".join("".join(parts).split())
 
 
 def _unique_slug(text: str, taken: set[str]) -> str:

@@ -172,7 +172,7 @@ class ContractReview:
             "contract_id": self.contract["contract_id"],
             "supplier": self.contract["supplier"],
             "score": _plain(self.scorecard.get("score")),
-            "overall": self.scorecard.get("overall"),
+            "overall": self.scorecard.get("rating"),
             "ratings": {r: ratings.count(r) for r in dict.fromkeys(ratings)},
             "concerns": sum(k.spc.variation == "special_cause_concern" for k in self.kpis),
             "off_track": int((self.commitments["status"] == "off track").sum()) if len(self.commitments) else 0,

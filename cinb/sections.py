@@ -108,7 +108,7 @@ def scorecard(r: ContractReview) -> list:
                                               f"compliance over the review window)",
                   rating_columns=["Rating"], row_header="KPI")
     score = r.scorecard.get("score")
-    text = (f"Weighted score over the review window: {float(score):.0f} / 100 ({r.scorecard.get('overall')})."
+    text = (f"Weighted score over the review window: {float(score):.0f} / 100 ({r.scorecard.get('rating')})."
             if score is not None and pd.notna(score) else "No KPI could be rated over the review window.")
     return [table, Paragraphs([text])]
 
@@ -210,7 +210,8 @@ def credits(r: ContractReview) -> list:
         cap_gbp = None
         if len(month) and pd.notna(month.iloc[0]["cap_pct"]):
             cap_gbp = float(month.iloc[0]["cap_pct"]) / 100 * float(month.iloc[0]["monthly_charge_gbp"])
-        out.append(charts.credits_chart(recent, cap_gbp, title="Service credits per month, last 12 months"))
+        out.append(charts.credits_chart(recent.set_index("period")["credit_gbp"], cap_gbp,
+                                        title="Service credits per month, last 12 months"))
     return out
 
 
@@ -298,7 +299,6 @@ def data_quality(r: ContractReview) -> list:
 
 def appendix(r: ContractReview, parameters: dict | None = None) -> list:
     from .commitments import COMMITMENT_RULES
-    from .credits import _RULES as CREDIT_RULES
     from .initiatives import EFFECT_RULE
     from .ratings import scorecard_rule
 
@@ -312,7 +312,10 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         "Trends: Mann–Kendall test (two-sided, 5% level) and Theil–Sen slope over the review window.",
         "CI commitments: " + " ".join(COMMITMENT_RULES),
         "Ratchet: " + r.ratchet_rule,
-        "Service credits: " + " ".join(CREDIT_RULES),
+        "Service credits: 'shortfall' KPIs earn (target − actual) percentage points of the monthly charge "
+        "(actual − target where lower is better), '%' KPIs only; 'fixed' KPIs earn credit_pct when the SLA (or, "
+        "with no SLA, the target) is missed; a month's credits are summed over KPIs and capped at the contract's "
+        "cap; a month not reported earns no computed credit and is flagged for the contract manager to decide.",
         "Initiative effects: " + EFFECT_RULE,
         f"Late return: received more than 15 days after the end of its month.",
     ]

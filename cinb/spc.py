@@ -422,7 +422,7 @@ def _xmr_arrays(x, rebases, fix, screen, variant, improvement):
     step = np.zeros(n, dtype=np.int8)
     if n > 1:
         with np.errstate(invalid="ignore"):
-            step[1:] = np.where(cont[1:], np.sign(x[1:] - x[:-1]), 0)
+            step[1:] = np.nan_to_num(np.sign(x[1:] - x[:-1]))
     same_step = np.zeros(n, dtype=bool)
     if n > 2:
         same_step[2:] = (step[2:] != 0) & (step[2:] == step[1:-1])
@@ -706,7 +706,11 @@ def xmr_many(
         )
     columns = [*keys, "n", "mean", "lpl", "upl", "variation", "assurance", "n_improvement", "n_concern",
                "n_neutral", "warnings"]
-    return pd.DataFrame(rows, columns=columns)
+    out = pd.DataFrame(rows, columns=columns)
+    # object dtype keeps "no assurance" as None, as in XmrResult.points, on pandas 3 as on 2
+    for c in ("variation", "assurance"):
+        out[c] = pd.Series([row[c] for row in rows], dtype=object, index=out.index)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------

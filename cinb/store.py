@@ -1,7 +1,411 @@
-"""Append-only store of validated returns (SQLite by default, PostgreSQL by URL): every data version kept."""
+"""Append-only store of validated returns (SQLite by default, PostgreSQL by URL): every data version kept.
+
+A store is a database holding the four portfolio tables plus, on every row, the ``batch_id`` of the ingest
+that added it and the ``source`` file and ``source_row`` it came from, and a ``cinb_batches`` table (one row
+per ingest: id, UTC timestamp, source, data hash, row counts). Rows are only ever inserted: triggers refuse
+UPDATE and DELETE, so history cannot be rewritten through cinb or by accident.
+
+Reading a store (``load_portfolio("sqlite:///store.db", as_of=...)``) rebuilds the portfolio as it was after a
+batch: for contracts, KPIs and initiatives the latest row of each key wins; measurements keep every
+revision, and the highest revision of each month wins as in any other source.
+
+An ingest validates the new rows against what the store already holds (unknown ids, duplicate revisions)
+and appends them in one transaction: a return with any error is rejected whole and nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import PROBLEM_COLUMNS, DataError, UsageError
+from .schema import TABLE_ORDER, TABLES, RawTable, column_names, columns_by_name
 
 BATCHES = "cinb_batches"
+#: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
+DEFAULT_STORE = Path("reports") / "store.sqlite"
+_ROW_COLUMNS = ("batch_id", "source", "source_row")
 
 
-def read_store_tables(conn, label, as_of=None):
-    raise NotImplementedError
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest appended: the batch, its time, rows per table, the accounting and the warnings."""
+
+    batch_id: int
+    ingested_at: str
+    store: str
+    appended: dict
+    accounting: pd.DataFrame
+    warnings: pd.DataFrame
+    data_hash: str
+
+
+def store_url(store) -> str:
+    """A SQLAlchemy URL for ``store``: a URL as given, or a file path made into ``sqlite:///<absolute path>``."""
+    from .load import is_url
+
+    if store is None:
+        store = DEFAULT_STORE
+    if is_url(store):
+        return str(store)
+    path = Path(store).expanduser().resolve()
+    return f"sqlite:///{path}"
+
+
+def _metadata():
+    import sqlalchemy as sa
+
+    meta = sa.MetaData()
+    sa.Table(BATCHES, meta,
+             sa.Column("batch_id", sa.Integer, primary_key=True, autoincrement=True),
+             sa.Column("ingested_at", sa.Text, nullable=False),
+             sa.Column("source", sa.Text),
+             sa.Column("data_hash", sa.Text),
+             sa.Column("rows_contracts", sa.Integer),
+             sa.Column("rows_kpis", sa.Integer),
+             sa.Column("rows_measurements", sa.Integer),
+             sa.Column("rows_initiatives", sa.Integer),
+             sa.Column("cinb_version", sa.Text))
+    types = {"date": sa.Date, "number": sa.Float, "int": sa.Integer, "bool": sa.Boolean, "period": sa.Text}
+    for name in TABLE_ORDER:
+        cols = [sa.Column(c.name, types.get(c.kind, sa.Text)()) for c in TABLES[name]]
+        cols += [sa.Column("batch_id", sa.Integer, sa.ForeignKey(f"{BATCHES}.batch_id"), nullable=False),
+                 sa.Column("source", sa.Text), sa.Column("source_row", sa.Integer)]
+        extra = []
+        if name == "measurements":
+            # Two ingests racing to store the same revision: the second fails and rolls back whole.
+            extra = [sa.UniqueConstraint("contract_id", "kpi_id", "period", "revision",
+                                         name="cinb_measurement_revision_once")]
+        sa.Table(name, meta, *cols, *extra)
+    return meta
+
+
+def _append_only_ddl(dialect: str) -> list[str]:
+    tables = (BATCHES,) + TABLE_ORDER
+    if dialect == "sqlite":
+        return [f"CREATE TRIGGER IF NOT EXISTS cinb_no_{op.lower()}_{t} BEFORE {op} ON {t} "
+                f"BEGIN SELECT RAISE(ABORT, 'the cinb store is append-only: {op} refused'); END"
+                for t in tables for op in ("UPDATE", "DELETE")]
+    if dialect == "postgresql":
+        ddl = ["CREATE OR REPLACE FUNCTION cinb_append_only() RETURNS trigger AS $$ BEGIN "
+               "RAISE EXCEPTION 'the cinb store is append-only: % refused', TG_OP; END $$ LANGUAGE plpgsql"]
+        ddl += [f"CREATE OR REPLACE TRIGGER cinb_append_only_{t} BEFORE UPDATE OR DELETE ON {t} "
+                f"FOR EACH ROW EXECUTE FUNCTION cinb_append_only()" for t in tables]
+        ddl += [f"CREATE OR REPLACE TRIGGER cinb_no_truncate_{t} BEFORE TRUNCATE ON {t} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION cinb_append_only()" for t in tables]
+        return ddl
+    return []
+
+
+def ensure_store(conn) -> None:
+    """Create the store's tables and append-only triggers if the database has none yet.
+
+    Raises
+    ------
+    UsageError
+        The database holds portfolio tables that are not a cinb store (cinb will not write into them).
+    """
+    import sqlalchemy as sa
+
+    names = {n.lower() for n in sa.inspect(conn).get_table_names()}
+    if BATCHES in names:
+        return
+    clash = sorted(names & set(TABLE_ORDER))
+    if clash:
+        raise UsageError(f"the database already has tables {', '.join(clash)} but is not a cinb store; "
+                         "ingest into a new database (or file) instead")
+    _metadata().create_all(conn)
+    for ddl in _append_only_ddl(conn.dialect.name):
+        conn.exec_driver_sql(ddl)
+
+
+def batches(store) -> pd.DataFrame:
+    """The ingest batches of a store (id, time, source, hash, rows per table), oldest first."""
+    from .load import engine_for
+
+    engine = engine_for(store_url(store))
+    try:
+        with engine.connect() as conn:
+            import sqlalchemy as sa
+
+            if BATCHES not in sa.inspect(conn).get_table_names():
+                return pd.DataFrame(columns=[c.name for c in _metadata().tables[BATCHES].columns])
+            return pd.read_sql(sa.text(f"SELECT * FROM {BATCHES} ORDER BY batch_id"), conn)
+    finally:
+        engine.dispose()
+
+
+def _resolve_as_of(conn, label: str, as_of) -> int | None:
+    """The last batch id to include for ``as_of`` (a batch id, or a timestamp: the last batch at or before it)."""
+    import sqlalchemy as sa
+
+    rows = conn.execute(sa.text(f"SELECT batch_id, ingested_at FROM {BATCHES} ORDER BY batch_id")).fetchall()
+    if as_of is None:
+        return None
+    ids = [r[0] for r in rows]
+    text = str(as_of).strip()
+    if text.isdigit():
+        bid = int(text)
+        if bid not in ids:
+            raise UsageError(f"{label} has no batch {bid}; its batches are "
+                             f"{_ranges(ids) if ids else 'none (the store is empty)'}")
+        return bid
+    try:
+        when = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise UsageError(f"as_of must be a batch id (e.g. 3) or an ISO timestamp (e.g. 2026-11-01T12:00), "
+                         f"not {as_of!r}") from None
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    before = [r[0] for r in rows if pd.Timestamp(r[1]) <= when]
+    if not before:
+        first = rows[0][1] if rows else None
+        raise UsageError(f"{label} had no data at {when.isoformat()}" +
+                         (f"; its first batch is from {first}" if first else " (the store is empty)"))
+    return max(before)
+
+
+def _ranges(ids: list[int]) -> str:
+    return f"{min(ids)} to {max(ids)}" if len(ids) > 1 else str(ids[0])
+
+
+def read_store_tables(conn, label: str, as_of=None) -> dict[str, RawTable]:
+    """The store's rows as RawTables as of a batch (latest definition of each key; every measurement)."""
+    import sqlalchemy as sa
+
+    from .load import raw_from_records
+    from .schema import KEYS
+
+    last = _resolve_as_of(conn, label, as_of)
+    tables = {}
+    for name in TABLE_ORDER:
+        table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+        query = sa.select(table).order_by(table.c.batch_id)
+        if last is not None:
+            query = query.where(table.c.batch_id <= last)
+        frame = pd.DataFrame(conn.execute(query).fetchall(), columns=[c.name for c in table.columns])
+        if name != "measurements" and len(frame):
+            frame = frame.drop_duplicates(list(KEYS[name]), keep="last")
+        contract_cols = [c for c in frame.columns if c not in _ROW_COLUMNS]
+        records = list(frame[contract_cols].itertuples(index=False, name=None))
+        rows = [int(r) if pd.notna(r) else 0 for r in frame["source_row"]]
+        raw = raw_from_records(name, contract_cols, records, label, None, row_numbers=rows)
+        raw.frame["_source"] = [str(s) if s is not None else label for s in frame["source"]]
+        tables[name] = raw
+    return tables
+
+
+def _raw_from_frame(name: str, frame: pd.DataFrame, source: str) -> RawTable:
+    """RawTable from a typed frame (an already loaded portfolio being ingested)."""
+    from .load import plain_records, raw_from_records
+
+    rec = plain_records(name, frame)
+    raw = raw_from_records(name, list(rec.columns), list(rec.itertuples(index=False, name=None)), source, None,
+                           row_numbers=list(frame["row"]) if "row" in frame else None)
+    if "source" in frame:
+        raw.frame["_source"] = frame["source"].astype(object).fillna(source).to_numpy()
+    return raw
+
+
+def _new_tables(data, today) -> tuple[dict[str, RawTable], str]:
+    """The raw tables of what is being ingested; tables the source does not have are simply absent."""
+    from .load import Portfolio, read_raw
+    from .template import is_return, read_return_table
+
+    if isinstance(data, Portfolio):
+        raw = {name: _raw_from_frame(name, getattr(data, "history" if name == "measurements" else name),
+                                     data.source) for name in TABLE_ORDER}
+        return raw, data.source
+    path = Path(str(data))
+    if path.suffix.lower() in (".xlsx", ".xlsm") and path.is_file() and is_return(path):
+        m = read_return_table(path, today=today)
+        if (m.frame["value"] == "").all() and (m.frame["note"] == "").all():
+            raise UsageError(f"{path} has no values and no notes: fill in the Value column (and Notes for any value "
+                             "that cannot be reported), save, and ingest again")
+        raw = {name: RawTable(name, pd.DataFrame({"_row": pd.Series(dtype="int64")}), str(path), None, False)
+               for name in TABLE_ORDER}
+        raw["measurements"] = m
+        return raw, str(path)
+    raw, label = read_raw(data)
+    for t in raw.values():
+        if not t.present:
+            # A monthly return is usually measurements only: a missing table means "nothing new".
+            t.problems = [p for p in t.problems if p.get("row") is not None]
+    return raw, label
+
+
+def _reference(conn, label, today) -> dict[str, pd.DataFrame]:
+    """The store's current typed contracts, KPIs and history, to validate new rows against."""
+    from .validate import validate
+
+    import sqlalchemy as sa
+
+    if BATCHES not in sa.inspect(conn).get_table_names():
+        return {}
+    v = validate(read_store_tables(conn, label), today=today)
+    return {"contracts": v.contracts, "kpis": v.kpis, "history": v.history}
+
+
+def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
+    """Validate new data and append it to a store as one batch; nothing is written if anything is wrong.
+
+    Parameters
+    ----------
+    data : str, Path or Portfolio
+        A filled return template (.xlsx written by `cinb.template.write_return_template`), a folder of CSV
+        files (any of the four tables), a workbook, a database URL, or a loaded Portfolio.
+    store : str or Path, optional
+        A file path (SQLite, created if needed) or a database URL; default ``reports/store.sqlite``.
+    reference : str, Path or Portfolio, optional
+        A portfolio whose contract and KPI definitions are used for contracts the store does not hold yet;
+        the definitions used are appended in the same batch, so the store stays self-contained.
+    today : date-like, optional
+        The day against which future periods are judged (default: today).
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    DataError
+        The new data has errors (every problem listed); the store is unchanged.
+    UsageError
+        The store cannot be opened or is not a cinb store, or there is nothing to ingest.
+    """
+    import sqlalchemy as sa
+
+    from . import __version__
+    from .load import data_hash, engine_for, load_portfolio, safe_url
+    from .validate import validate
+
+    url = store_url(store)
+    label = safe_url(url)
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    raw, source = _new_tables(data, today)
+    if not any(t.present and len(t.frame) for t in raw.values()):
+        raise UsageError(f"nothing to ingest in {source}: no rows in any of {', '.join(TABLE_ORDER)}")
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            ensure_store(conn)
+            ref = _reference(conn, label, today)
+            extra_defs = {}
+            if reference is not None:
+                ref, extra_defs = _with_reference(ref, load_portfolio(reference, today=today), raw)
+            v = validate(raw, today=today, reference=ref)
+            _refuse_repeat(v, ref, source, label)
+            if len(v.problems):
+                err = DataError(v.problems[PROBLEM_COLUMNS],
+                                summary=_rejected_summary(source, label, v))
+                err.accounting = v.accounting
+                err.warnings = v.warnings
+                raise err
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+            frames = {"contracts": v.contracts, "kpis": v.kpis, "measurements": v.history,
+                      "initiatives": v.initiatives}
+            for name, defs in extra_defs.items():
+                frames[name] = pd.concat([frames[name], defs], ignore_index=True) if len(frames[name]) else defs
+            counts = {name: len(frames[name]) for name in TABLE_ORDER}
+            h = data_hash({"contracts": frames["contracts"], "kpis": frames["kpis"], "history": v.history,
+                           "initiatives": frames["initiatives"]})
+            meta = sa.MetaData()
+            batches_t = sa.Table(BATCHES, meta, autoload_with=conn)
+            result = conn.execute(batches_t.insert().values(
+                ingested_at=now, source=str(source), data_hash=h, cinb_version=__version__,
+                **{f"rows_{n}": c for n, c in counts.items()}))
+            batch_id = int(result.inserted_primary_key[0])
+            for name in TABLE_ORDER:
+                frame = frames[name]
+                if not len(frame):
+                    continue
+                table = sa.Table(name, meta, autoload_with=conn)
+                rec = _store_records(name, frame, batch_id, str(source))
+                conn.execute(table.insert(), rec)
+    except sa.exc.IntegrityError:
+        raise UsageError(f"{label} changed while {source} was being ingested (another ingest stored the same "
+                         "revision); nothing was appended — run the ingest again") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise UsageError(f"cannot write to {label}: {str(exc).splitlines()[0]}; nothing was appended") from None
+    finally:
+        engine.dispose()
+    return IngestResult(batch_id, now, label, counts, v.accounting, v.warnings, h)
+
+
+def _refuse_repeat(v, ref: dict, source, label) -> None:
+    """Refuse a return that only repeats what the store already says (an accidental second ingest)."""
+    stored = ref.get("history") if ref else None
+    if stored is None or not len(stored) or not len(v.history) or len(v.problems):
+        return
+    if len(v.contracts) or len(v.kpis) or len(v.initiatives):
+        return
+    keys = ["contract_id", "kpi_id", "period"]
+    win = stored[~stored["superseded"]].set_index(keys)
+    new = v.history.set_index(keys)
+    if not new.index.isin(win.index).all():
+        return
+    old = win.reindex(new.index)
+    same_value = (old["value"].to_numpy() == new["value"].to_numpy()) | (old["value"].isna().to_numpy()
+                                                                         & new["value"].isna().to_numpy())
+    same_note = old["note"].fillna("").to_numpy(dtype=object) == new["note"].fillna("").to_numpy(dtype=object)
+    if (same_value & same_note).all():
+        raise UsageError(f"{source} repeats values already in {label} (same value and note for every row); "
+                         "nothing was appended. To restate a value, change it and ingest again.")
+
+
+def _rejected_summary(source, label, v) -> str:
+    n = len(v.problems)
+    from .errors import format_problem
+
+    first = format_problem(v.problems.iloc[0])
+    return (f"{source} was rejected whole: {n} problem{'s' if n != 1 else ''} "
+            f"(first: {first}); nothing was appended to {label}")
+
+
+def _with_reference(ref: dict, portfolio, raw: dict[str, RawTable]):
+    """Add the definitions of contracts the store lacks from a reference portfolio; return those to append."""
+    have = set(ref.get("contracts", pd.DataFrame(columns=["contract_id"]))["contract_id"]) if ref else set()
+    new_contracts = set()
+    if raw["contracts"].present and "contract_id" in raw["contracts"].frame:
+        new_contracts = set(raw["contracts"].frame["contract_id"])
+    wanted = set()
+    for name in ("kpis", "measurements", "initiatives"):
+        t = raw[name]
+        if t.present and "contract_id" in t.frame:
+            wanted |= set(t.frame["contract_id"])
+    missing = sorted((wanted - have - new_contracts) & set(portfolio.contracts["contract_id"]))
+    if not missing:
+        return ref, {}
+    add_c = portfolio.contracts[portfolio.contracts["contract_id"].isin(missing)].reset_index(drop=True)
+    add_k = portfolio.kpis[portfolio.kpis["contract_id"].isin(missing)].reset_index(drop=True)
+    merged = dict(ref)
+    merged["contracts"] = pd.concat([ref["contracts"], add_c], ignore_index=True) if ref.get("contracts") is not None \
+        and len(ref["contracts"]) else add_c
+    merged["kpis"] = pd.concat([ref["kpis"], add_k], ignore_index=True) if ref.get("kpis") is not None \
+        and len(ref["kpis"]) else add_k
+    add_c = add_c.assign(_source=portfolio.source)
+    add_k = add_k.assign(_source=portfolio.source)
+    return merged, {"contracts": add_c, "kpis": add_k}
+
+
+def _store_records(name: str, frame: pd.DataFrame, batch_id: int, source: str) -> list[dict]:
+    """Rows to insert: contract columns as plain values, plus batch id, source file and row."""
+    from .load import plain_records
+
+    rec = plain_records("history" if name == "measurements" else name, frame)
+    rec = rec.reindex(columns=column_names(name))
+    spec = columns_by_name(name)
+    out = rec.astype(object).where(rec.notna(), None)
+    out["batch_id"] = batch_id
+    if "source" in frame:
+        out["source"] = frame["source"].astype(object).where(frame["source"].notna(), source).to_numpy()
+    elif "_source" in frame:
+        out["source"] = frame["_source"].astype(object).to_numpy()
+    else:
+        out["source"] = source
+    out["source_row"] = [int(r) for r in frame["row"]] if "row" in frame else None
+    del spec
+    return out.to_dict("records")

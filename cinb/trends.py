@@ -16,6 +16,7 @@ __all__ = ["MannKendall", "TheilSen", "TrendSummary", "mann_kendall", "theil_sen
 MIN_MK_VALUES = 4
 
 _DIRECTIONS = ("higher", "lower")
+_MATRIX_LIMIT = 1000  # above this many values the n × n sign matrix is built row by row instead
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,16 @@ class TrendSummary:
     sentence: str
 
 
+def _floats(seq) -> np.ndarray:
+    """A float array with None/NaN/non-numbers as NaN (numpy first: it is fast for the common case)."""
+    try:
+        return np.asarray(seq, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(list(seq), dtype=object), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+
+
 def _xy(values, x=None) -> tuple[np.ndarray, np.ndarray]:
     """Time positions and values in time order with missing values dropped.
 
@@ -96,11 +107,9 @@ def _xy(values, x=None) -> tuple[np.ndarray, np.ndarray]:
         y = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     else:
         pos = None
-        y = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan
-        )
+        y = _floats(values)
     if x is not None:
-        pos = pd.to_numeric(pd.Series(list(x), dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        pos = _floats(x)
         if len(pos) != len(y):
             raise UsageError(f"trend: x has {len(pos)} values but values has {len(y)} — pass one x per value")
     elif pos is None:
@@ -145,8 +154,11 @@ def mann_kendall(values, alpha: float = 0.05) -> MannKendall:
     _, y = _xy(values)
     n = int(len(y))
     if n >= 2:
-        # sgn(x_j − x_i) for every pair i < j: the upper triangle of the sign matrix.
-        s = int(np.triu(np.sign(y[None, :] - y[:, None]), k=1).sum())
+        if n <= _MATRIX_LIMIT:
+            # sgn(x_j − x_i) for every pair i < j: the upper triangle of the sign matrix.
+            s = int(np.triu(np.sign(y[None, :] - y[:, None]), k=1).sum())
+        else:  # row by row, so memory stays O(n) for very long series
+            s = int(sum(np.sign(y[i + 1 :] - y[i]).sum() for i in range(n - 1)))
         _, counts = np.unique(y, return_counts=True)
         t = counts[counts > 1].astype(float)
         var_s = float((n * (n - 1) * (2 * n + 5) - np.sum(t * (t - 1) * (2 * t + 5))) / 18.0)

@@ -11,7 +11,8 @@ Rules decided here (and documented in the user guide):
   the quantity is in percentage points (% KPIs, ``*_pct`` columns) and nowhere else. A comma is rejected
   (``98,5`` might be 98.5 or 985) with the number to write instead. ``nan``/``inf`` are rejected: leave the
   cell empty for "not reported".
-* Percent KPIs are in percentage points. A measurement of a % KPI written without ``%`` and with
+* Percent KPIs are in percentage points, at least 0; above 100 is allowed (spend against forecast) but gives
+  a warning when none of the KPI's levels is above 100. A measurement of a % KPI written without ``%`` and with
   0 < value <= 1 is *ambiguous* when the KPI's target (or SLA when there is no target) is above 1: it could be a
   fraction (0.985 = 98.5 %) or a small percentage (0.985 %). It is rejected with the two ways of writing
   it unambiguously (``98.5`` or ``0.985%``). With a target of 1 or less, or no target and no SLA, it is taken
@@ -95,8 +96,13 @@ def close_matches(value: str, candidates, n: int = 3) -> list[str]:
     cands = [c for c in dict.fromkeys(str(c) for c in candidates)]
     value = str(value)
     same_case = [c for c in cands if c.lower() == value.lower() and c != value]
+    if len(value) >= 3:
+        same_case += [c for c in cands if value.lower() in c.lower() and c != value]
     lowered = {c.lower(): c for c in cands}
-    similar = [lowered[m] for m in difflib.get_close_matches(value.lower(), list(lowered), n=n, cutoff=0.6)]
+    scored = sorted(((difflib.SequenceMatcher(None, value.lower(), c).ratio(), c) for c in lowered), reverse=True)
+    best = scored[0][0] if scored else 0
+    # Only the near-best: one clear candidate is more useful than three loose ones.
+    similar = [lowered[c] for r, c in scored[:n] if r >= 0.6 and r >= best - 0.08]
     return list(dict.fromkeys(same_case + similar))[:n]
 
 
@@ -209,7 +215,7 @@ def parse_number(s: pd.Series, col: Column):
     pct = s.str.endswith("%").to_numpy(dtype=bool)
     body = s.str.removesuffix("%").str.strip() if pct.any() else s
     ok = body.str.fullmatch(_NUMBER_RE).to_numpy(dtype=bool)
-    values = pd.to_numeric(body.where(ok, "nan"), errors="coerce").to_numpy(dtype=float)
+    values = np.array(pd.to_numeric(body.where(ok, "nan"), errors="coerce"), dtype=float)
     values[~ok] = np.nan
     issues = []
     bad = ~empty & ~ok
@@ -448,8 +454,8 @@ def _header_checks(t: RawTable, c: _Collector) -> bool:
     return True
 
 
-def _unit_checks(t: RawTable, c: _Collector, col: str, values, has_pct, unit, ref=None):
-    """Checks that depend on the KPI's unit: % sign, sign, 0..100 for %, ambiguous fractions."""
+def _unit_checks(t: RawTable, c: _Collector, col: str, values, has_pct, unit, ref=None, limit=None):
+    """Checks that depend on the KPI's unit: % sign, sign, above 100 %, ambiguous fractions."""
     unit = np.asarray(unit, dtype=object)
     is_pct_unit = unit == "%"
     known = pd.notna(unit) & (unit != None)  # noqa: E711 - element-wise
@@ -462,10 +468,13 @@ def _unit_checks(t: RawTable, c: _Collector, col: str, values, has_pct, unit, re
     if neg.any():
         c.add(t, neg, col, np.array([f"is negative: a quantity in {u} cannot be below 0" for u in unit], dtype=object),
               "check the sign and the value")
-    over = is_pct_unit & (values > 100)
-    if over.any():
-        c.add(t, over, col, "is above 100 for a KPI measured in %",
-              "write percentage points from 0 to 100, e.g. 98.5 for 98.5 %")
+    if ref is not None and limit is not None:
+        # A % can exceed 100 (spend against forecast), so this is only a warning, and only for KPIs whose
+        # own levels are all at most 100 (for those, above 100 is most likely a typing error).
+        over = is_pct_unit & (values > 100) & ~(limit > 100)
+        if over.any():
+            c.add(t, over, col, "is above 100 % while the KPI's levels are at most 100",
+                  "check the value (percentage points: 98.5 means 98.5 %)", severity="warning")
     if ref is not None:
         amb = is_pct_unit & ~has_pct & (values > 0) & (values <= 1) & (ref > 1)
         if amb.any():
@@ -493,7 +502,12 @@ def _reference_check(t, c, ok_mask, ids, accepted, rejected_rows, what, source_l
         else:
             problems[i] = f"no {what} with this id"
             hint = did_you_mean(v, accepted)
-            fixes[i] = (hint + " " if hint else "") + f"use a {what} id defined in {source_label}"
+            if source_label == "the store":
+                fixes[i] = (hint + " " if hint else "") + (
+                    f"the store does not define {what} {v}: ingest the portfolio's definitions first "
+                    "(cinb ingest PORTFOLIO --into STORE), or give them with --data")
+            else:
+                fixes[i] = (hint + " " if hint else "") + f"use a {what} id defined in {source_label}"
     col = "contract_id" if what == "contract" else "kpi_id"
     c.add(t, unknown, col, problems, fixes)
     return unknown
@@ -702,7 +716,9 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
         sla = known_kpis["sla"].to_numpy(dtype=float)[safe] if len(known_kpis) else np.zeros(n)
         ref = np.where(np.isnan(target), sla, target)
         ref = np.where(has_kpi, ref, np.nan)
-        _unit_checks(t, c, "value", p["value"], p["value__pct"], unit, ref=ref)
+        levels = known_kpis[["sla", "target", "critical", "baseline", "ci_target"]].max(axis=1).to_numpy(dtype=float)
+        limit = levels[safe] if len(known_kpis) else np.zeros(n)
+        _unit_checks(t, c, "value", p["value"], p["value__pct"], unit, ref=ref, limit=limit)
 
         # Period against the contract term and today.
         per_ok = period.notna().to_numpy()

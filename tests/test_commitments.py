@@ -122,6 +122,8 @@ def test_resolve_commitment_kinds_and_problems():
     assert no_end.defined and no_end.due is None and no_end.ci_target is None
     with pytest.raises(UsageError, match="YYYY-MM"):
         resolve_commitment({"baseline_period": "2025-13"})
+    with pytest.raises(UsageError, match="YYYY-MM"):  # pandas alone would read this as March of year 1
+        resolve_commitment({"baseline_period": "March"})
 
 
 # ----------------------------------------------------------------------------------------------- status
@@ -243,8 +245,10 @@ def test_status_frame_shape_and_types(status):
 
 
 def test_status_needs_a_period():
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="period is required"):
         commitment_status(kpis_frame({"kpi_id": "A"}), measurements_frame({}), CONTRACTS, None)
+    with pytest.raises(UsageError, match="YYYY-MM"):
+        commitment_status(kpis_frame({"kpi_id": "A"}), measurements_frame({}), CONTRACTS, "June")
 
 
 # ---------------------------------------------------------------------------------------------- ratchet
@@ -294,3 +298,14 @@ def test_ratchet_is_configurable():
         ratchet_proposals(kpis, data, "2025-12", share=1.5)
     with pytest.raises(UsageError, match="months"):
         ratchet_proposals(kpis, data, "2025-12", months=0)
+
+
+def test_status_in_the_due_month_itself():
+    kpis = kpis_frame({"kpi_id": "A", "baseline": 90.0, "baseline_period": "2025-01", "ci_target": 96.0,
+                       "ci_target_date": "2025-06"})
+    data = measurements_frame({("C1", "A"): months("2025-01", [90, 91, 92, 93, 94, 95])})
+    row = commitment_status(kpis, data, CONTRACTS, "2025-06").iloc[0]
+    # actual mean(93, 94, 95) = 94 < 96 in the due month: missed, no forecast needed
+    assert row["status"] == "off track" and row["likely_met"] == False  # noqa: E712
+    assert row["reason"].startswith("Due this month (2025-06) and the committed level 96 is missed by 2")
+    assert math.isnan(row["forecast"])

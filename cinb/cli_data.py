@@ -1,0 +1,146 @@
+"""The data commands of the ``cinb`` command line: ``validate``, ``template`` and ``ingest``.
+
+``cinb.cli`` calls `register` with its subparsers and dispatches to ``args.func(args)``; each handler returns
+an exit code (0 fine, 1 the data has errors) and raises `cinb.errors.UsageError` for usage problems (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import PROBLEM_COLUMNS, DataError, UsageError
+from .store import DEFAULT_STORE
+
+#: Problems printed by ``cinb validate`` unless ``--limit`` says otherwise (all go to ``--problems-csv``).
+DEFAULT_LIMIT = 200
+
+
+def register(subparsers) -> None:
+    """Add the ``validate``, ``template`` and ``ingest`` subcommands to ``subparsers``."""
+    p = subparsers.add_parser(
+        "validate", help="check a portfolio against the data contract and list every problem",
+        description="Load and validate a portfolio; print every problem (file, sheet, row, column, value, what is "
+                    "wrong, what to do) and the row accounting. Exit status 1 if there is any error.")
+    p.add_argument("--data", metavar="PATH",
+                   help="a folder of CSV files, an .xlsx workbook or a database URL (default: the sample portfolio)")
+    p.add_argument("--as-of", dest="as_of", metavar="BATCH",
+                   help="for a store: the batch id or ISO timestamp to validate the data as it was then")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
+                   help=f"print at most N problems (default {DEFAULT_LIMIT}; 0 = all)")
+    p.add_argument("--problems-csv", type=Path, metavar="FILE", help="also write every problem to this CSV file")
+    p.set_defaults(func=cmd_validate)
+
+    p = subparsers.add_parser(
+        "template", help="write a supplier's Excel KPI return for one contract and month",
+        description="Write an Excel return for one contract's KPIs and one month: KPI names, units, direction, "
+                    "SLA and target shown and locked; value and notes cells to fill in.")
+    p.add_argument("--contract", dest="contract_id", required=True, metavar="ID", help="the contract id")
+    p.add_argument("--period", required=True, metavar="YYYY-MM", help="the month the return covers")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx", help="the workbook to write")
+    p.add_argument("--data", metavar="PATH", help="where the contract is defined (default: the sample portfolio)")
+    p.set_defaults(func=cmd_template)
+
+    p = subparsers.add_parser(
+        "ingest", help="validate a return (or a portfolio) and append it to the store",
+        description="Validate a filled return template, a folder of CSV files, a workbook or a database and "
+                    "append it to an append-only store as one batch. Anything wrong: nothing is appended.")
+    p.add_argument("file", metavar="FILE", help="a filled return (.xlsx), a folder of CSV files, a workbook or a URL")
+    p.add_argument("--into", dest="store", metavar="STORE", default=None,
+                   help=f"the store: a SQLite file or a database URL (default: {DEFAULT_STORE})")
+    p.add_argument("--data", metavar="PATH",
+                   help="definitions of contracts the store does not hold yet (copied into the store with the return)")
+    p.set_defaults(func=cmd_ingest)
+
+
+def _print_table(problems: pd.DataFrame, limit: int, out=sys.stdout) -> None:
+    """Problems as a readable table: where, column, value, what is wrong, what to do."""
+    shown = problems if limit <= 0 else problems.head(limit)
+    where = shown["source"].astype(object).fillna("").map(lambda s: Path(s).name if "://" not in s else s)
+    where = where + shown["sheet"].astype(object).map(lambda s: f" [{s}]" if isinstance(s, str) and s else "")
+    table = pd.DataFrame({
+        "severity": shown["severity"].to_numpy(),
+        "where": where.to_numpy(),
+        "row": shown["row"].astype(object).map(lambda r: "" if pd.isna(r) else str(int(r))).to_numpy(),
+        "column": shown["column"].astype(object).fillna("").to_numpy(),
+        "value": shown["value"].astype(object).map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
+                                                   else _clip(str(v), 24)).to_numpy(),
+        "problem": (shown["problem"].astype(object).fillna("") + " — " + shown["fix"].astype(object).fillna(""))
+        .to_numpy(),
+    })
+    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
+        print(table.to_string(index=False, justify="left"), file=out)
+    if limit > 0 and len(problems) > limit:
+        print(f"… and {len(problems) - limit} more (use --limit 0 or --problems-csv FILE to see them all)", file=out)
+
+
+def _clip(text: str, n: int) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _print_accounting(acc: pd.DataFrame, out=sys.stdout) -> None:
+    print("Rows per table (read = used + superseded + rejected):", file=out)
+    print(acc.to_string(index=False), file=out)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``cinb validate``: print problems and accounting; 1 when there is any error, else 0."""
+    from .load import load_portfolio
+
+    p = load_portfolio(args.data, strict=False, as_of=args.as_of)
+    problems = pd.concat([x for x in (p.problems, p.warnings) if len(x)], ignore_index=True) \
+        if len(p.problems) or len(p.warnings) else p.problems
+    if args.problems_csv:
+        args.problems_csv.parent.mkdir(parents=True, exist_ok=True)
+        problems[PROBLEM_COLUMNS].to_csv(args.problems_csv, index=False)
+    print(f"Data: {p.source}" + (f" (as of batch {p.as_of})" if p.as_of else ""))
+    if len(problems):
+        _print_table(problems, args.limit)
+        print()
+    _print_accounting(p.accounting)
+    n_err, n_warn = len(p.problems), len(p.warnings)
+    print(f"\n{n_err} error{'s' if n_err != 1 else ''}, {n_warn} warning{'s' if n_warn != 1 else ''}; "
+          f"data hash {p.data_hash[:12]}")
+    if n_err:
+        print("The rows with errors are rejected: fix them and run cinb validate again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    """``cinb template``: write the Excel return for a contract and month."""
+    from .load import load_portfolio
+    from .template import write_return_template
+
+    portfolio = load_portfolio(args.data)
+    path = write_return_template(portfolio, args.contract_id, args.period, args.out)
+    print(path)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """``cinb ingest``: validate and append as one batch; on any error print the problems, append nothing."""
+    from .store import ingest
+
+    src = args.file
+    if "://" not in str(src) and not Path(src).exists():
+        raise UsageError(f"no such file or folder: {src}")
+    try:
+        result = ingest(src, args.store, reference=args.data)
+    except DataError as exc:
+        print(f"cinb: {exc}", file=sys.stderr)
+        _print_table(exc.problems, DEFAULT_LIMIT, out=sys.stderr)
+        acc = getattr(exc, "accounting", None)
+        if acc is not None:
+            _print_accounting(acc, out=sys.stderr)
+        return 1
+    added = ", ".join(f"{n} {t}" for t, n in result.appended.items() if n)
+    print(f"batch {result.batch_id} appended to {result.store} at {result.ingested_at}: {added}")
+    if len(result.warnings):
+        print(f"{len(result.warnings)} warning(s):")
+        _print_table(result.warnings, 50)
+    return 0

@@ -1,0 +1,327 @@
+"""The supplier's monthly KPI return as an Excel template: write it for a contract and month, read it back.
+
+The workbook has a visible sheet ``Return`` (contract, supplier and month at the top, then one row per KPI
+with its name, unit, which way is better, SLA and target, all locked and greyed; the supplier fills the
+``Value`` and ``Notes`` columns and the optional ``Submitted on`` date) and a hidden sheet ``_cinb`` carrying
+the contract id, the month and the KPI id of each row, so that reading it back does not depend on the
+visible labels. Value cells carry Excel data validation (a decimal, not negative; 0 to 100 for KPIs in %
+whose levels are at most 100). A percentage typed with its sign (``98.5%``) is understood.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, UsageError
+from .schema import ID_RE, RawTable
+
+RETURN_SHEET = "Return"
+META_SHEET = "_cinb"
+TEMPLATE_KIND = "cinb KPI return"
+TEMPLATE_VERSION = 1
+_HEADER_ROW = 9
+_COLUMNS = ["KPI id", "KPI", "Unit", "Better when", "SLA (minimum)", "Target", "Value", "Notes"]
+_VALUE_COL, _NOTES_COL = 7, 8
+_SUBMITTED_CELL = "B5"
+
+
+def _period(period) -> pd.Period:
+    try:
+        p = pd.Period(str(period), freq="M")
+    except (ValueError, TypeError):
+        p = None
+    if p is None or not pd.Series([str(period)]).str.fullmatch(r"\d{4}-\d{2}").iloc[0]:
+        raise UsageError(f"the period must be a month written YYYY-MM (e.g. 2026-10), not {period!r}")
+    return p
+
+
+def write_return_template(portfolio, contract_id: str, period, out_path) -> Path:
+    """Write the Excel return for one contract and month.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        Where the contract's KPIs are defined.
+    contract_id : str
+    period : str
+        The month the return covers, ``YYYY-MM``.
+    out_path : str or Path
+        The ``.xlsx`` file to write (its folder is created).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    UsageError
+        Unknown contract (with close matches), malformed month, contract without KPIs, or a month outside the
+        contract term.
+    """
+    import openpyxl
+    from openpyxl.styles import Alignment, Font, PatternFill, Protection
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    per = _period(period)
+    one = portfolio.contract(contract_id)
+    contract = one.contracts.iloc[0]
+    kpis = one.kpis.sort_values("kpi_id", kind="stable").reset_index(drop=True)
+    if not len(kpis):
+        raise UsageError(f"contract {contract_id} has no KPIs in {portfolio.source}: nothing to return")
+    start, end = contract["start_date"].to_period("M"), contract["end_date"].to_period("M")
+    if not start <= per <= end:
+        raise UsageError(f"{per} is outside the term of {contract_id} ({start} to {end}); choose a month in the term")
+    out_path = Path(out_path)
+    if out_path.suffix.lower() != ".xlsx":
+        raise UsageError(f"the template is an Excel workbook: give a file name ending in .xlsx, not {out_path.name}")
+
+    grey = PatternFill("solid", fgColor="E7E6E6")
+    entry = PatternFill("solid", fgColor="FFF2CC")
+    bold = Font(bold=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = RETURN_SHEET
+
+    def put(cell, value):
+        ws[cell] = value
+        if isinstance(value, str):
+            ws[cell].data_type = "s"  # text from the portfolio is never a formula
+
+    put("A1", f"Monthly KPI return: {contract['title']}")
+    ws["A1"].font = Font(bold=True, size=14)
+    for r, (label, value) in enumerate([("Contract", contract_id), ("Supplier", contract["supplier"]),
+                                        ("Month", str(per))], start=2):
+        put(f"A{r}", label)
+        ws[f"A{r}"].font = bold
+        put(f"B{r}", value)
+    put("A5", "Submitted on")
+    ws["A5"].font = bold
+    ws[_SUBMITTED_CELL].number_format = "yyyy-mm-dd"
+    ws[_SUBMITTED_CELL].fill = entry
+    ws[_SUBMITTED_CELL].protection = Protection(locked=False)
+    put("A7", "Fill in the yellow cells only: one value per KPI for the month, in the KPI's unit "
+              "(percentages as 98.5 or 98.5%). Leave a value empty if it cannot be reported and say why in Notes.")
+    ws["A7"].alignment = Alignment(wrap_text=True)
+    ws.merge_cells("A7:H7")
+    ws.row_dimensions[7].height = 32
+    for j, name in enumerate(_COLUMNS, start=1):
+        cell = ws.cell(row=_HEADER_ROW, column=j, value=name)
+        cell.font = bold
+        cell.fill = grey
+    for i, k in kpis.iterrows():
+        r = _HEADER_ROW + 1 + i
+        cells = [k["kpi_id"], k["name"], k["unit"], k["direction"],
+                 None if pd.isna(k["sla"]) else float(k["sla"]), None if pd.isna(k["target"]) else float(k["target"])]
+        for j, v in enumerate(cells, start=1):
+            cell = ws.cell(row=r, column=j, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"
+            cell.fill = grey
+        for j in (_VALUE_COL, _NOTES_COL):
+            cell = ws.cell(row=r, column=j)
+            cell.fill = entry
+            cell.protection = Protection(locked=False)
+        ws.cell(row=r, column=_VALUE_COL).number_format = "General"
+        dv = _validation(k)
+        ws.add_data_validation(dv)
+        dv.add(ws.cell(row=r, column=_VALUE_COL))
+    date_dv = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
+                             errorTitle="Date", error="Type the date the return is sent, e.g. 2026-11-10.")
+    ws.add_data_validation(date_dv)
+    date_dv.add(ws[_SUBMITTED_CELL])
+    for col, width in zip("ABCDEFGH", (14, 44, 9, 12, 14, 10, 12, 50)):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = f"A{_HEADER_ROW + 1}"
+    # Protection without a password: it stops accidental edits of the KPI definitions, not a determined user;
+    # reading back checks the ids against the hidden sheet anyway.
+    ws.protection.sheet = True
+    ws.protection.sort = True
+    ws.protection.autoFilter = True
+
+    meta = wb.create_sheet(META_SHEET)
+    meta.append(["template", TEMPLATE_KIND])
+    meta.append(["version", TEMPLATE_VERSION])
+    meta.append(["contract_id", contract_id])
+    meta.append(["period", str(per)])
+    meta.append(["source", portfolio.source])
+    meta.append(["data_hash", one.data_hash])
+    meta.append([])
+    meta.append(["row", "kpi_id"])
+    for i, k in kpis.iterrows():
+        meta.append([_HEADER_ROW + 1 + i, k["kpi_id"]])
+    for row in meta.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+    meta.sheet_state = "hidden"
+    meta.protection.sheet = True
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    wb.save(tmp)
+    tmp.replace(out_path)  # never a half-written file under the published name
+    return out_path
+
+
+def _validation(k):
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    unit = k["unit"]
+    levels = [k[c] for c in ("sla", "target", "critical", "baseline", "ci_target") if pd.notna(k[c])]
+    if unit == "%" and all(v <= 100 for v in levels):
+        dv = DataValidation(type="decimal", operator="between", formula1="0", formula2="100", allow_blank=True)
+        dv.error = "A percentage from 0 to 100, e.g. 98.5 (or leave it empty and explain in Notes)."
+    elif unit == "score":
+        dv = DataValidation(type="decimal", allow_blank=True, operator="between", formula1="-1E+300",
+                            formula2="1E+300")
+        dv.error = "A number."
+    else:
+        dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True)
+        dv.error = f"A number of {unit}, not negative."
+    dv.errorTitle = "Value"
+    dv.showErrorMessage = True
+    dv.prompt = f"{k['name']} ({unit}; {k['direction']} is better)"
+    dv.showInputMessage = True
+    return dv
+
+
+def is_return(path) -> bool:
+    """True when ``path`` is a workbook written by `write_return_template` (it has the hidden ``_cinb`` sheet)."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True)
+    except Exception:
+        return False
+    try:
+        if META_SHEET not in wb.sheetnames:
+            return False
+        first = next(wb[META_SHEET].iter_rows(max_row=1, values_only=True), ())
+        return len(first) >= 2 and first[1] == TEMPLATE_KIND
+    finally:
+        wb.close()
+
+
+def _meta(wb, source):
+    ws = wb[META_SHEET]
+    info, rows, in_rows = {}, {}, False
+    for r in ws.iter_rows(values_only=True):
+        if not r or r[0] is None:
+            continue
+        if r[0] == "row":
+            in_rows = True
+            continue
+        if in_rows:
+            rows[int(r[0])] = str(r[1])
+        else:
+            info[str(r[0])] = r[1]
+    if info.get("template") != TEMPLATE_KIND:
+        raise UsageError(f"{source} is not a cinb return template")
+    if int(info.get("version", 0)) > TEMPLATE_VERSION:
+        raise UsageError(f"{source} was written by a newer cinb (template version {info.get('version')}); "
+                         "upgrade cinb to read it")
+    return info, rows
+
+
+def read_return_table(path, today=None) -> RawTable:
+    """The filled return as a raw ``measurements`` table (text cells, spreadsheet row numbers).
+
+    The contract, month and KPI of each row come from the hidden sheet and are checked against the visible
+    cells; a value typed as a formula is read as Excel's calculated value. Rows without a ``Submitted on``
+    date get ``today``.
+
+    Raises
+    ------
+    DataError
+        The template was altered (rows moved, ids changed), with the cell to put back.
+    UsageError
+        The file is not a return template.
+    """
+    import openpyxl
+
+    from .load import cell_text
+
+    path = Path(path)
+    source = str(path)
+    try:
+        wb = openpyxl.load_workbook(path, data_only=False)
+        cached = openpyxl.load_workbook(path, data_only=True)
+    except Exception as exc:
+        raise UsageError(f"{source}: not a readable Excel workbook ({exc})") from None
+    if META_SHEET not in wb.sheetnames or RETURN_SHEET not in wb.sheetnames:
+        raise UsageError(f"{source} is not a cinb return template (no {META_SHEET!r} or {RETURN_SHEET!r} sheet); "
+                         "write one with: cinb template --contract ID --period YYYY-MM --out FILE.xlsx")
+    info, rows = _meta(wb, source)
+    ws, wc = wb[RETURN_SHEET], cached[RETURN_SHEET]
+    contract_id, period = str(info["contract_id"]), str(info["period"])
+    problems = []
+
+    def problem(row, column, value, text, fix):
+        problems.append({"severity": "error", "source": source, "sheet": RETURN_SHEET, "table": "measurements",
+                         "row": row, "column": column, "value": None if value is None else str(value),
+                         "problem": text, "fix": fix})
+
+    for cell, want, what in (("B2", contract_id, "contract"), ("B4", period, "month")):
+        if str(ws[cell].value) != want:
+            problem(int(cell[1:]), f"{what} ({cell})", ws[cell].value, f"the {what} was changed from {want}",
+                    f"put back {want}, or write a new template for the other {what}")
+    sub_raw = ws[_SUBMITTED_CELL].value
+    submitted = cell_text(sub_raw, "date")
+    if not submitted:
+        submitted = pd.Timestamp(today if today is not None else dt.date.today()).strftime("%Y-%m-%d")
+    out = []
+    for r, kpi_id in sorted(rows.items()):
+        shown = ws.cell(row=r, column=1).value
+        if str(shown) != kpi_id:
+            problem(r, "KPI id", shown, f"the row of KPI {kpi_id} was changed or moved",
+                    f"put back {kpi_id} in column A of row {r} (do not sort or move rows)")
+            continue
+        vcell = ws.cell(row=r, column=_VALUE_COL)
+        value = vcell.value
+        formula = vcell.data_type == "f"
+        if formula:
+            value = wc.cell(row=r, column=_VALUE_COL).value
+            if value is None:
+                problem(r, "value", vcell.value, "is a formula with no calculated value",
+                        "type the number itself, or open and save the file in Excel")
+                continue
+        note = ws.cell(row=r, column=_NOTES_COL).value
+        if ws.cell(row=r, column=_NOTES_COL).data_type == "f":
+            note = wc.cell(row=r, column=_NOTES_COL).value
+        out.append({"contract_id": contract_id, "kpi_id": kpi_id, "period": period,
+                    "value": cell_text(value, "number", vcell.number_format),
+                    "submitted_on": submitted, "note": cell_text(note, "text"), "_row": r})
+    wb.close()
+    cached.close()
+    if problems:
+        from .validate import PROBLEM_FRAME_COLUMNS
+
+        raise DataError(pd.DataFrame(problems).reindex(columns=PROBLEM_FRAME_COLUMNS),
+                        summary=f"{source} cannot be read as a return: {len(problems)} altered cell(s), e.g. "
+                                f"sheet {RETURN_SHEET} row {problems[0]['row']}: {problems[0]['problem']}")
+    if not ID_RE.fullmatch(contract_id):
+        raise UsageError(f"{source}: the hidden sheet names an invalid contract id {contract_id!r}")
+    frame = pd.DataFrame(out, columns=["contract_id", "kpi_id", "period", "value", "submitted_on", "note", "_row"])
+    for c in frame.columns[:-1]:
+        frame[c] = frame[c].astype(str)
+    frame["_row"] = frame["_row"].astype("int64")
+    return RawTable("measurements", frame, source, RETURN_SHEET, True, [],
+                    ["contract_id", "kpi_id", "period", "value", "submitted_on", "note"])
+
+
+def read_return(path, today=None) -> pd.DataFrame:
+    """The rows of a filled return as a measurements frame of text (as typed), with ``source`` and ``row``.
+
+    Values are not validated here: `cinb.store.ingest` validates them against the store's contracts and KPIs.
+    Columns: ``contract_id, kpi_id, period, value, submitted_on, note, source, sheet, row``.
+    """
+    t = read_return_table(path, today=today)
+    f = t.frame.rename(columns={"_row": "row"})
+    f.insert(len(f.columns) - 1, "source", t.source)
+    f.insert(len(f.columns) - 1, "sheet", t.sheet)
+    f = f.replace({"": np.nan})
+    return f
