@@ -989,10 +989,11 @@ def credits_chart(
         ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
         if len(frame) <= 18:
             for xi, t in zip(x, totals.to_numpy()):
-                if not pd.isna(t) and t > 0:
-                    ax.annotate(_money_short(t), (xi, t), xytext=(0, 2), textcoords="offset points", ha="center",
-                                va="bottom", fontsize=7.5,
-                                bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.85))
+                # "£0" and "n/a" keep a month without credits apart from a month without data.
+                shown = "n/a" if pd.isna(t) else _money_short(t)
+                ax.annotate(shown, (xi, 0 if pd.isna(t) else t), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7.5, color=_INK if shown not in ("£0", "n/a") else _GREY,
+                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.85))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"£{v:,.0f}"))
         ax.set_ylabel("Service credits (£)")
         if len(frame):

@@ -32,8 +32,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def term_years(start_date, end_date) -> float:
     """Length of a contract term in years, counting the end date as its last day.
 
-    Calendar-aware so that 2024-04-01..2027-03-31 is exactly 3.0 years (a day count over 365.25 would make
-    it 3.0007 and tip a £1,666,667-a-year contract over the £5m line).
+    Calendar-aware so that 2023-04-01..2026-03-31 is exactly 3.0 years (a day count over 365.25 would make
+    it 3.0007, because of 29 Feb 2024, and tip a £1,666,667-a-year contract over the £5m line).
     """
     if pd.isna(start_date) or pd.isna(end_date):
         return float("nan")
@@ -157,7 +157,7 @@ def cpn_rows(
 
     # s.52: contracts over £5m need at least 3 published KPIs.
     n_stat = k.groupby("contract_id").size()
-    for _, r in c.iterrows():
+    for r in c.to_dict("records"):
         years = term_years(r["start_date"], r["end_date"])
         total = float(r["annual_value_gbp"]) * years if pd.notna(r["annual_value_gbp"]) else float("nan")
         n = int(n_stat.get(r["contract_id"], 0))
@@ -180,7 +180,7 @@ def cpn_rows(
         ("title", "contract title", "add the title to the contracts table"),
         ("supplier", "supplier name", "add the supplier to the contracts table"),
     ]
-    for _, r in c.loc[has_stat].iterrows():
+    for r in c.loc[has_stat].to_dict("records"):
         for col, what, fix in required:
             if _blank(r[col]):
                 problems.append(_problem(
@@ -210,7 +210,7 @@ def cpn_rows(
     w["months_in_period"] = [(e - s).n + 1 for s, e in zip(w["period_start"], w["period_end"], strict=True)]
     w["aggregation"] = {"mean": "Mean", "median": "Median", "latest": "Latest", "worst": "Worst"}[bands.aggregation]
 
-    for _, r in w.iterrows():
+    for r in w.to_dict("records"):
         where = f"contract {r['contract_id']}, statutory KPI {r['kpi_id']}"
         if r["rated_against"] is None or pd.isna(r["rated_against"]):
             problems.append(_problem(
@@ -239,7 +239,7 @@ def cpn_rows(
             "kpi_id": w["kpi_id"],
             "kpi_name": w["name"],
             "rating": w["rating"],
-            "basis": [_basis(r) for _, r in w.iterrows()],
+            "basis": [_basis(r) for r in w.to_dict("records")],
         }
     )
     rows = rows.sort_values(["contract_id", "kpi_id"], kind="stable").reset_index(drop=True)

@@ -220,7 +220,7 @@ def monthly_credits(
     out = out.merge(c, on="contract_id", how="left")
     raw = out["raw_pct"].to_numpy(dtype=float)
     cap = pd.to_numeric(out["service_credit_cap_pct"], errors="coerce").to_numpy(dtype=float)
-    capped = raw
+    capped = np.where(np.isnan(cap), raw, np.minimum(raw, cap))
     out["cap_pct"] = cap
     out["capped_pct"] = capped
     out["cap_applied"] = ~np.isnan(cap) & (raw > cap)

@@ -88,6 +88,7 @@ CSS = """
   text-align: left; }
 .cinb-table thead th { border-bottom: 2px solid #333; }
 .cinb-table .num { text-align: right; }
+.cinb-table th[scope="row"] { white-space: nowrap; }
 .cinb-table td.rating { white-space: nowrap; font-weight: 600; }
 .cinb-table tr { break-inside: avoid; page-break-inside: avoid; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
@@ -97,9 +98,9 @@ CSS = """
 .cinb-chart figcaption { font-weight: 600; margin-bottom: 0.3em; }
 .cinb-chart .cinb-chart-note { display: block; font-weight: normal; }
 .cinb-callout { border-left: 4px solid; padding: 0.5em 0.8em; margin: 0.8em 0; }
-.cinb-keyfacts { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; }
-.cinb-keyfacts div { display: contents; }
-.cinb-keyfacts dt { font-weight: 600; }
+.cinb-keyfacts { margin: 0.5em 0 1em; }
+.cinb-keyfacts div { display: flex; gap: 1em; padding: 0.15em 0; }
+.cinb-keyfacts dt { font-weight: 600; flex: 0 0 11em; }
 .cinb-keyfacts dd { margin: 0; }
 """
 

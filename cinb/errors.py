@@ -53,19 +53,27 @@ class PackError(CinbError):
 
 def format_problem(p) -> str:
     """One readable sentence for one problem row (a Series or mapping with PROBLEM_COLUMNS)."""
-    get = p.get if hasattr(p, "get") else (lambda k, d=None: getattr(p, k, d))
+    raw = p.get if hasattr(p, "get") else (lambda k, d=None: getattr(p, k, d))
+
+    def get(key):
+        value = raw(key)
+        try:
+            return None if value is None or pd.isna(value) else value
+        except (TypeError, ValueError):  # list-like values are never "missing"
+            return value
+
     where = str(get("source") or "input")
     sheet = get("sheet")
     if isinstance(sheet, str) and sheet:
         where += f", sheet {sheet}"
     row = get("row")
-    if row is not None and not (isinstance(row, float) and pd.isna(row)):
+    if row is not None:
         where += f", row {int(row)}"
     col = get("column")
     if isinstance(col, str) and col:
         where += f", column {col}"
     value = get("value")
-    shown = "" if value is None or (isinstance(value, float) and pd.isna(value)) else f" value {str(value)!r}:"
+    shown = "" if value is None else f" value {str(value)!r}:"
     text = f"{where}:{shown} {get('problem')}"
     fix = get("fix")
     if isinstance(fix, str) and fix:

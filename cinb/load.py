@@ -191,19 +191,40 @@ def _subset_accounting(p: Portfolio, ids: set, history: pd.DataFrame, problems: 
 
 
 def data_hash(frames: dict[str, pd.DataFrame]) -> str:
-    """sha256 of the canonical text of the contract columns (source and row excluded, rows sorted).
+    """sha256 of the canonical data: the contract columns' values, rows sorted, source and row excluded.
 
-    The same data gives the same hash whether it came from CSV, Excel, SQL or the store.
+    The same data gives the same hash whether it came from CSV, Excel, SQL or the store, and whatever the
+    pandas version: numbers hash as IEEE doubles, dates as days, months as ``YYYY-MM`` ordinals, text as UTF-8.
     """
     h = hashlib.sha256()
     for table in ("contracts", "kpis", "history", "initiatives"):
         frame = frames[table]
-        cols = column_names("measurements") + ["superseded"] if table == "history" else column_names(table)
-        part = frame[[c for c in cols if c in frame]]
-        keys = [k for k in ("contract_id", "kpi_id", "initiative_id", "period", "revision") if k in part]
-        part = part.sort_values(keys, kind="stable") if len(part) else part
-        h.update(f"#{table}\n".encode())
-        h.update(part.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        spec = columns_by_name("measurements" if table == "history" else table)
+        cols = list(spec) + (["superseded"] if table == "history" else [])
+        keys = [k for k in ("contract_id", "kpi_id", "initiative_id", "period", "revision") if k in frame]
+        if len(frame) > 1:
+            order = np.lexsort([pd.factorize(frame[k].to_numpy(dtype=object) if frame[k].dtype != "period[M]"
+                                             else frame[k].array.asi8, sort=True)[0] for k in reversed(keys)])
+            frame = frame.iloc[order]
+        h.update(f"#{table}:{len(frame)}\n".encode())
+        for col in cols:
+            if col not in frame:
+                continue
+            h.update(f"|{col}|".encode())
+            s = frame[col]
+            kind = spec[col].kind if col in spec else "bool"
+            if kind in ("number", "int"):
+                h.update(np.ascontiguousarray(s.to_numpy(dtype="<f8")).tobytes())
+            elif kind == "date":
+                h.update(np.ascontiguousarray(s.to_numpy(dtype="datetime64[us]").astype("datetime64[D]")
+                                              .astype("<i8")).tobytes())
+            elif kind == "period":
+                h.update(np.ascontiguousarray(s.array.asi8.astype("<i8")).tobytes())
+            elif kind == "bool":
+                h.update(s.to_numpy(dtype=bool).astype("u1").tobytes())
+            else:
+                h.update("\x1f".join("\x00" if v is None or v != v else str(v)
+                                     for v in s.to_numpy(dtype=object)).encode("utf-8"))
     return h.hexdigest()
 
 
@@ -293,7 +314,6 @@ def _raw_from_rows(name: str, header: list, rows: list[list[str]], row_numbers: 
     _unheaded(header, lambda j: any(j < len(r) and r[j] != "" for r in rows), problems)
     cols = {col: [r[j] if j < len(r) else "" for r in rows] for j, col in kept}
     frame = pd.DataFrame(cols, index=range(len(rows)), dtype=object)
-    frame = frame.astype(str)
     frame["_row"] = np.asarray(row_numbers, dtype="int64")
     return RawTable(name, frame, source, sheet, True, problems, [str(h) if h is not None else "" for h in header])
 
@@ -305,7 +325,7 @@ def _absent(name: str, source: str, sheet: str | None, problem: dict | None) -> 
 
 def _missing_table(name: str, where: str, available: list[str], kind: str) -> dict:
     hint = did_you_mean(name, available)
-    optional = name in OPTIONAL_TABLES
+    optional = name.removesuffix(".csv") in OPTIONAL_TABLES
     return {"severity": "warning" if optional else "error", "row": None, "column": None,
             "problem": (f"no {kind} {name!r}" + (" (optional: no initiatives loaded)" if optional else "")),
             "fix": (hint + " " if hint else "") + (f"add the {kind} {name}" if not optional else
@@ -354,7 +374,7 @@ def read_csv_table(path: Path, name: str) -> RawTable:
                                  "fix": "save as comma-separated values (CSV) to silence this warning"})
                 break
     try:
-        frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False,
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype=object, keep_default_na=False, na_filter=False,
                             skip_blank_lines=False, sep=sep, engine="c")
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
@@ -364,14 +384,19 @@ def read_csv_table(path: Path, name: str) -> RawTable:
             "fix": "check that every row has as many commas as the header and that quotes are closed"})
     del text
     header = frame.iloc[0].tolist()
-    body = frame.iloc[1:]
-    body = body[(body != "").any(axis=1)]
+    cells = [frame.iloc[1:, j].to_numpy(dtype=object) for j in range(frame.shape[1])]
+    del frame
+    # Blank lines are skipped; row numbers stay those a spreadsheet shows (header = row 1).
+    blank = np.ones(len(cells[0]) if cells else 0, dtype=bool)
+    for col in cells:
+        blank &= np.fromiter((v == "" for v in col), dtype=bool, count=len(col))
+    keep = ~blank
     kept = _kept_columns(header, problems)
-    _unheaded(header, lambda j: bool((body.iloc[:, j] != "").any()), problems)
-    out = pd.DataFrame({col: body.iloc[:, j].str.strip() for j, col in kept}, index=body.index)
-    out = out.astype(str)
-    out["_row"] = (body.index.to_numpy() + 1).astype("int64")
-    return RawTable(name, out.reset_index(drop=True), source, None, True, problems, [str(h) for h in header])
+    _unheaded(header, lambda j: any(v != "" for v in cells[j]), problems)
+    out = pd.DataFrame({col: np.array([v.strip() for v in cells[j][keep]], dtype=object) for j, col in kept},
+                       index=range(int(keep.sum())))
+    out["_row"] = (np.flatnonzero(keep) + 2).astype("int64")
+    return RawTable(name, out, source, None, True, problems, [str(h) for h in header])
 
 
 def read_csv_folder(folder: Path) -> dict[str, RawTable]:

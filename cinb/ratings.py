@@ -47,6 +47,8 @@ SYMBOL = {
 #: Scorecard points per rating; "Other" carries no points and is left out of the weights.
 POINTS = {"Good": 100.0, "Approaching target": 67.0, "Requires improvement": 33.0, "Inadequate": 0.0}
 
+_RATING_ARRAY = np.array(RATINGS, dtype=object)
+_AGAINST_ARRAY = np.array(["target", "SLA", None], dtype=object)
 _AGGREGATIONS = ("mean", "median", "latest", "worst")
 _NO_TARGET = ("sla", "other")
 _DIRECTIONS = {"higher": 1.0, "lower": -1.0}
@@ -217,17 +219,16 @@ def _rate_core(value, sign, sla, target, tolerance, critical, bands: RatingBands
     approaching = np.where(
         ~np.isnan(eff_s), _at_or_better(v, eff_s), ~np.isnan(tol) & _at_or_better(v, eff_t - tol)
     )
-    rating = np.select(
-        [~has_v | np.isnan(eff_t), meets_target, at_critical, approaching],
-        ["Other", "Good", "Inadequate", "Approaching target"],
-        "Requires improvement",
-    ).astype(object)
+    # integer codes then one lookup: np.select over strings costs ~10x more on 600k rows
+    code = np.select(
+        [~has_v | np.isnan(eff_t), meets_target, at_critical, approaching], [4, 0, 3, 1], 2
+    )
+    rating = _RATING_ARRAY[code]
 
     met_sla = np.where(has_s & has_v, _at_or_better(v, s), np.nan)
     t_ok = _at_or_better(v, t) if bands.target_inclusive else _strictly_better(v, t)
     met_target = np.where(has_t & has_v, t_ok, np.nan)
-    rated_against = np.where(has_t, "target", np.where(sla_as_target, "SLA", None)).astype(object)
-    rated_against[~has_t & ~sla_as_target] = None
+    rated_against = _AGAINST_ARRAY[np.where(has_t, 0, np.where(sla_as_target, 1, 2))]
     return rating, met_sla, met_target, rated_against
 
 

@@ -271,8 +271,9 @@ def _cinb_version() -> str:
 
 def _finish(page: str) -> str:
     """Make the notebook's part of the page safe and well structured, then fill in contents and appendix."""
+    # The template's start marker is the first one and its end marker the last one, whatever the notebook holds.
     head, sep1, rest = page.partition(_CONTENT_START)
-    body, sep2, tail = rest.partition(_CONTENT_END)
+    body, sep2, tail = rest.rpartition(_CONTENT_END)
     if not (sep1 and sep2):
         raise PackError("The cinb_pack template lost its content markers; cinb/templates is damaged.")
     rewriter = _PackRewriter()
@@ -306,11 +307,14 @@ def _appendix_html(chart_data: list[tuple[str, str, str]]) -> str:
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
                    "source", "track", "wbr", "frame"})
 _DROP_WITH_CONTENT = frozenset({"script", "iframe", "object", "applet", "frameset", "noscript", "template",
-                                "noembed", "noframes"})
+                                "noembed", "noframes",
+                                # SVG animation can rewrite an href into a script URL after loading.
+                                "animate", "set", "animatemotion", "animatetransform", "animatecolor"})
 _DROP_TAG_ONLY = frozenset({"base", "link", "meta", "embed", "frame"})
 _URL_ATTRS = frozenset({"src", "href", "xlink:href", "action", "formaction", "poster", "background", "data",
                         "cite", "longdesc", "ping", "manifest", "lowsrc", "dynsrc", "srcset", "codebase",
                         "archive", "usemap", "profile"})
+_TEMPLATE_IDS = frozenset({"content", "cinb-toc-heading", "cinb-appendix", "cinb-meta"})
 _HEADING = re.compile(r"^h([1-6])$")
 _SAFE_IMAGE = re.compile(r"^\s*data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.IGNORECASE)
 _LINK_SCHEME = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.\-]*):")
@@ -334,7 +338,7 @@ class _PackRewriter(HTMLParser):
         self._skip: list[str] = []          # stack of dropped elements we are inside
         self._prev_level = 1                # the pack title
         self._heading: tuple[int, list[str]] | None = None
-        self._ids: set[str] = set()
+        self._ids: set[str] = set(_TEMPLATE_IDS)
         self.toc: list[tuple[str, str]] = []
         self.chart_data: list[tuple[str, str, str]] = []
         self._figure_depth = 0
@@ -408,6 +412,9 @@ class _PackRewriter(HTMLParser):
             return
 
         text = _tag_text(tag, clean, selfclosing) if changed else original
+        ident = dict(clean).get("id")
+        if ident:
+            self._ids.add(ident)  # so that generated heading ids do not collide with it
         capture_text = None
         if self._capture is not None and any(k == "id" for k, _ in clean):
             # Copies in the appendix must not duplicate ids.
@@ -658,7 +665,11 @@ class ChromiumBackend:
             page.route("**/*", lambda route: route.abort())  # nothing outside the page is ever loaded
             page.set_content(html, wait_until="load")
             page.emulate_media(media="print")
-            page.pdf(path=os.fspath(target), format="A4", print_background=True, prefer_css_page_size=True)
+            options = dict(path=os.fspath(target), format="A4", print_background=True, prefer_css_page_size=True)
+            try:  # tagged PDF and bookmarks need Playwright >= 1.42
+                page.pdf(**options, tagged=True, outline=True)
+            except TypeError:
+                page.pdf(**options)
         finally:
             page.close()
 

@@ -260,9 +260,9 @@ CONTRACTS = [
         procurement_id=None,
         kpis=[
             _pct("TELAV", "Telephony availability", 99.9, 99.95, 99.5, 99.95, 0.03, credit_method="shortfall",
-                 decimals=2, description="Availability of inbound call routing", data_source="Platform monitoring",
+                 decimals=2, statutory=True, description="Availability of inbound call routing", data_source="Platform monitoring",
                  owner="Contact centre manager", agreed="yes"),
-            _pct("GOS", "Calls connected first time", 97, 99, 93, 98.2, 0.5, decimals=2),
+            _pct("GOS", "Calls connected first time", 97, 99, 93, 98.2, 0.5, decimals=2, statutory=True),
             K("QUEUE", "Average queue time", "minutes", "lower", 3, 2, 6, 2.6, 0.3, decimals=2,
               description="Mean minutes a caller waits for an agent",
               commitment=dict(baseline=2.8, baseline_period="2024-01", ci_target=2.0, ci_target_date="2026-12"),

@@ -14,7 +14,9 @@ import pandas as pd
 
 from .errors import UsageError
 
-__all__ = ["xmr", "XmrResult", "run_chart", "RunChartResult", "xmr_many"]
+__all__ = [
+    "xmr", "XmrResult", "run_chart", "RunChartResult", "xmr_many", "anhoej_longest_run_max", "anhoej_crossings_min",
+]
 
 #: Process limits are the mean ± LIMIT_FACTOR × mean moving range (3 sigma for individuals, d2 = 1.128).
 LIMIT_FACTOR = 2.66
@@ -124,7 +126,10 @@ class XmrResult:
     @cached_property
     def groups(self) -> pd.DataFrame:
         """One row per group (see the class docstring)."""
-        return pd.DataFrame(self._group_columns, columns=_GROUP_COLUMNS)
+        cols = dict(self._group_columns)
+        for c in ("fixed_from", "fixed_to"):
+            cols[c] = pd.array(cols[c], dtype="Int64")
+        return pd.DataFrame(cols, columns=_GROUP_COLUMNS)
 
     def _last(self, column: str) -> float:
         values = self._group_columns[column]
@@ -263,7 +268,8 @@ def xmr(
     Moving ranges are not bridged across a missing value or a rebase, and a rule window (7 points for runs and
     trends, 3 for two-in-three) that contains a missing value or spans a rebase is ignored. A missing value's
     row has NaN ``value`` and None ``rule`` and ``point_type``; ``variation`` reports the latest point with a
-    value.
+    value. A value within 1e-12 (relative to the group's largest value) of the mean counts as on the mean, so
+    rounding in the mean of a constant series makes no run.
 
     Assurance: when higher is better, a target at or below the lower limit is ``consistent_pass``, above the
     upper limit ``consistent_fail``, otherwise ``inconsistent`` (mirrored when lower is better).
@@ -422,7 +428,7 @@ def _xmr_arrays(x, rebases, fix, screen, variant, improvement):
     step = np.zeros(n, dtype=np.int8)
     if n > 1:
         with np.errstate(invalid="ignore"):
-            step[1:] = np.nan_to_num(np.sign(x[1:] - x[:-1]))
+            step[1:] = np.where(cont[1:], np.sign(x[1:] - x[:-1]), 0)
     same_step = np.zeros(n, dtype=bool)
     if n > 2:
         same_step[2:] = (step[2:] != 0) & (step[2:] == step[1:-1])
@@ -480,7 +486,8 @@ def _xmr_arrays(x, rebases, fix, screen, variant, improvement):
     group_cols = {}
     for name, column in zip(_GROUP_COLUMNS, by_column):
         if name in ("fixed_from", "fixed_to"):
-            group_cols[name] = pd.array(list(column), dtype="Int64")
+            # kept as a list (None = not fixed); the groups frame makes it a nullable integer column
+            group_cols[name] = list(column)
         elif name in ("mean", "mr_bar", "lpl", "upl", "lower_two_thirds", "upper_two_thirds"):
             group_cols[name] = np.array(column, dtype=float)
         else:

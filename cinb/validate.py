@@ -67,8 +67,8 @@ _THOUSANDS_RE = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
 _DECIMAL_COMMA_RE = r"[+-]?\d*,\d+"
 _NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "n/a", "#n/a",
               "#num!", "#div/0!", "#value!", "#ref!", "#name?", "#null!"}
-_DATE_RE = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-_PERIOD_RE = r"\d{4}-\d{2}(?:-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)?"
+_DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
+_PERIOD_RE = r"[0-9]{4}-[0-9]{2}(?:-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?)?"
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 
@@ -208,28 +208,53 @@ class _Collector:
 # Cell parsers: each returns typed values and a list of (mask, problem, fix) issues; empty cells are missing.
 
 
-def parse_number(s: pd.Series, col: Column):
+_INAT = np.iinfo(np.int64).min  # pandas' integer marker of NaT
+
+
+def _fullmatch(a: np.ndarray, pattern: str) -> np.ndarray:
+    """Element-wise regex full match over an object array of str (a tight loop: faster than .str here)."""
+    rx = re.compile(pattern)
+    return np.fromiter((rx.fullmatch(v) is not None for v in a), dtype=bool, count=len(a))
+
+
+def _empty(a: np.ndarray) -> np.ndarray:
+    return np.fromiter((v == "" for v in a), dtype=bool, count=len(a))
+
+
+def _text(values) -> np.ndarray:
+    """Any column as an object array of str ('' for missing)."""
+    a = np.asarray(values, dtype=object)
+    return a
+
+
+def parse_number(a: np.ndarray, col: Column):
     """Numbers with a full stop; ``%`` suffix only where ``col.pct_sign``. Returns (values, has_pct, issues)."""
-    n = len(s)
-    empty = (s == "").to_numpy()
-    pct = s.str.endswith("%").to_numpy(dtype=bool)
-    body = s.str.removesuffix("%").str.strip() if pct.any() else s
-    ok = body.str.fullmatch(_NUMBER_RE).to_numpy(dtype=bool)
-    values = np.array(pd.to_numeric(body.where(ok, "nan"), errors="coerce"), dtype=float)
-    values[~ok] = np.nan
+    a = _text(a)
+    n = len(a)
+    empty = _empty(a)
+    pct = np.fromiter((v.endswith("%") for v in a), dtype=bool, count=n)
+    body = a
+    if pct.any():
+        body = a.copy()
+        body[pct] = [v[:-1].rstrip() for v in a[pct]]
+    # pandas' C parser accepts a superset of plain decimals only by 'nan'/'inf' spellings, caught below.
+    values = np.array(pd.to_numeric(body, errors="coerce"), dtype=float)
+    bad = ~empty & ~np.isfinite(values)
     issues = []
-    bad = ~empty & ~ok
     if bad.any():
         idx = np.flatnonzero(bad)
         problems = np.empty(n, dtype=object)
         fixes = np.empty(n, dtype=object)
         example = "98.5 or 98.5%" if col.pct_sign else "1250 or 98.5"
         for i in idx:
-            b = body.iat[i]
+            b = body[i]
             low = b.lower()
             if low in _NONFINITE:
                 problems[i] = "is not a finite number"
                 fixes[i] = "leave the cell empty if no value was reported, otherwise write the number"
+            elif re.fullmatch(_NUMBER_RE, b):
+                problems[i] = "is too large to be a number"
+                fixes[i] = "check the value"
             elif re.fullmatch(_THOUSANDS_RE, b):
                 problems[i] = "contains a comma: thousands separator or decimal comma?"
                 fixes[i] = (f"write {b.replace(',', '')} (no thousands separators) or, if the comma is a decimal "
@@ -243,23 +268,18 @@ def parse_number(s: pd.Series, col: Column):
             else:
                 problems[i] = "is not a number"
                 fixes[i] = f"write a plain number such as {example}; leave the cell empty if not reported"
+        values[bad] = np.nan
         issues.append((bad, problems, fixes))
-    inf = ok & ~np.isfinite(values) & ~np.isnan(values)
-    if inf.any():
-        values[inf] = np.nan
-        issues.append((inf, "is too large to be a number", "check the value"))
-    if not col.pct_sign:
-        wrong_pct = pct & ok
-        if wrong_pct.any():
-            issues.append((wrong_pct, f"has a % sign but {col.name} is not a percentage",
-                           "remove the % sign"))
-            values[wrong_pct] = np.nan
-    return values, pct & ok, issues
+    has_pct = pct & ~bad & ~empty
+    if not col.pct_sign and has_pct.any():
+        issues.append((has_pct, f"has a % sign but {col.name} is not a percentage", "remove the % sign"))
+        values[has_pct] = np.nan
+    return values, has_pct, issues
 
 
-def parse_int(s: pd.Series, col: Column):
+def parse_int(a: np.ndarray, col: Column):
     """Whole numbers (``2`` or ``2.0``)."""
-    values, pct, issues = parse_number(s, Column(col.name, "number"))
+    values, pct, issues = parse_number(a, Column(col.name, "number"))
     frac = ~np.isnan(values) & (np.floor(values) != values)
     if frac.any():
         issues.append((frac, "is not a whole number", "write a whole number, e.g. 2"))
@@ -267,63 +287,91 @@ def parse_int(s: pd.Series, col: Column):
     return values, issues
 
 
-def parse_date(s: pd.Series, col: Column):
-    """ISO dates (a time of day is dropped)."""
-    empty = (s == "").to_numpy()
-    shape = s.str.fullmatch(_DATE_RE).to_numpy(dtype=bool)
-    dates = pd.to_datetime(s.str.slice(0, 10).where(shape, None), format="%Y-%m-%d", errors="coerce")
+def _ymd(a: np.ndarray, ok: np.ndarray, width: int) -> np.ndarray:
+    """Digits of the first ``width`` characters of the ``ok`` cells as an int array of shape (n, width)."""
+    heads = np.array([v[:width] if k else "0" * width for v, k in zip(a, ok)], dtype=f"U{width}")
+    return heads.view(np.uint32).reshape(len(a), width).astype(np.int64) - 48
+
+
+def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    start = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    return ((start + 1).astype("datetime64[D]") - start.astype("datetime64[D]")).astype(np.int64)
+
+
+def _date_parts(a: np.ndarray, ok: np.ndarray):
+    """(year, month, day, real) of ISO dates in the ``ok`` cells; real says the calendar date exists."""
+    d = _ymd(a, ok, 10)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 5] * 10 + d[:, 6]
+    day = d[:, 8] * 10 + d[:, 9]
+    month_ok = (month >= 1) & (month <= 12)
+    safe_month = np.where(month_ok, month, 1)
+    real = ok & month_ok & (day >= 1) & (day <= _days_in_month(year, safe_month))
+    return year, month, day, real
+
+
+def parse_date(a: np.ndarray, col: Column):
+    """ISO dates (a time of day is dropped). Returns datetime64[us] values (NaT when missing or bad)."""
+    a = _text(a)
+    empty = _empty(a)
+    shape = _fullmatch(a, _DATE_RE)
+    year, month, day, real = _date_parts(a, shape)
+    days = (((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
+            + (day - 1).astype("timedelta64[D]")) if len(a) else np.zeros(0, dtype="datetime64[D]")
+    values = np.where(real, days.astype("datetime64[us]"), np.datetime64("NaT", "us"))
     issues = []
     bad_shape = ~empty & ~shape
     if bad_shape.any():
-        fixes = np.empty(len(s), dtype=object)
+        fixes = np.empty(len(a), dtype=object)
         for i in np.flatnonzero(bad_shape):
-            m = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", s.iat[i])
+            m = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", a[i])
             hint = f" (if you meant day {m[1]}, month {m[2]}: {m[3]}-{int(m[2]):02d}-{int(m[1]):02d})" if m else ""
             fixes[i] = f"write the date as YYYY-MM-DD, e.g. 2026-10-31{hint}"
         issues.append((bad_shape, "is not a date in ISO form YYYY-MM-DD", fixes))
-    unreal = shape & dates.isna().to_numpy()
+    unreal = shape & ~real
     if unreal.any():
         issues.append((unreal, "is not a real calendar date", "check the day and month"))
-    return dates, issues
+    return values, issues
 
 
-def parse_period(s: pd.Series, col: Column):
-    """Months ``YYYY-MM``; an ISO date means its month."""
-    empty = (s == "").to_numpy()
-    shape = s.str.fullmatch(_PERIOD_RE).to_numpy(dtype=bool)
-    firsts = (s.str.slice(0, 7) + "-01").where(shape, None)
-    dates = pd.to_datetime(firsts, format="%Y-%m-%d", errors="coerce")
-    # A full date must itself be real (2026-02-30 is not).
-    full = shape & (s.str.len() > 7).to_numpy()
-    if full.any():
-        real = pd.to_datetime(s.str.slice(0, 10).where(full, None), format="%Y-%m-%d", errors="coerce")
-        dates = dates.where(~(full & real.isna().to_numpy()))
-    periods = dates.dt.to_period("M")
+def parse_period(a: np.ndarray, col: Column):
+    """Months ``YYYY-MM``; an ISO date means its month. Returns a PeriodArray (freq M)."""
+    a = _text(a)
+    empty = _empty(a)
+    shape = _fullmatch(a, _PERIOD_RE)
+    d = _ymd(a, shape, 7)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 5] * 10 + d[:, 6]
+    real = shape & (month >= 1) & (month <= 12)
+    full = shape & np.fromiter((len(v) > 7 for v in a), dtype=bool, count=len(a))
+    if full.any():  # a full date must itself exist (2026-02-30 does not)
+        real &= ~full | _date_parts(a, full)[3]
+    ordinals = np.where(real, (year - 1970) * 12 + month - 1, _INAT).astype(np.int64)
+    values = pd.arrays.PeriodArray(ordinals, dtype="period[M]")
     issues = []
     bad_shape = ~empty & ~shape
     if bad_shape.any():
         issues.append((bad_shape, "is not a month in the form YYYY-MM",
                        "write the month as YYYY-MM, e.g. 2026-10 for October 2026"))
-    unreal = shape & periods.isna().to_numpy()
+    unreal = shape & ~real
     if unreal.any():
         issues.append((unreal, "is not a real month", "the month must be 01 to 12, e.g. 2026-10"))
-    return periods, issues
+    return values, issues
 
 
-def parse_choice(s: pd.Series, col: Column):
+def parse_choice(a: np.ndarray, col: Column):
     """One of ``col.choices``, ignoring case; written back in canonical case."""
+    a = _text(a)
     canon = {c.lower(): c for c in col.choices}
-    low = s.str.lower()
-    known = low.isin(list(canon)).to_numpy()
-    empty = (s == "").to_numpy()
-    values = low.map(canon).where(known, np.nan)
-    bad = ~known & ~empty
+    values = np.array([canon.get(v.lower(), "") for v in a], dtype=object)
+    empty = _empty(a)
+    bad = (values == "") & ~empty
     issues = []
     if bad.any():
-        fixes = np.empty(len(s), dtype=object)
+        fixes = np.empty(len(a), dtype=object)
         allowed = ", ".join(col.choices)
         for i in np.flatnonzero(bad):
-            v = s.iat[i]
+            v = a[i]
             guess = UNIT_SYNONYMS.get(v.lower()) if col.name == "unit" else None
             hint = f"did you mean {guess!r}?" if guess else did_you_mean(v, col.choices)
             fixes[i] = (hint + " " if hint else "") + f"use one of: {allowed}"
@@ -331,44 +379,49 @@ def parse_choice(s: pd.Series, col: Column):
     return values, issues
 
 
-def parse_bool(s: pd.Series, col: Column):
-    """yes/no (also y/n, true/false, 1/0)."""
-    low = s.str.lower()
-    yes = low.isin(list(_YES)).to_numpy()
-    no = low.isin(list(_NO)).to_numpy()
-    empty = (s == "").to_numpy()
+def parse_bool(a: np.ndarray, col: Column):
+    """yes/no (also y/n, true/false, 1/0); empty means the column's default."""
+    a = _text(a)
+    low = [v.lower() for v in a]
+    yes = np.array([v in _YES for v in low], dtype=bool)
+    no = np.array([v in _NO for v in low], dtype=bool)
+    empty = _empty(a)
     bad = ~(yes | no | empty)
-    values = np.where(yes, True, False)
-    issues = [(bad, f"is not yes or no", f"write yes or no (empty means {col.default and 'yes' or 'no'})")] if bad.any() else []
+    values = np.where(empty, bool(col.default), yes)
+    issues = [(bad, "is not yes or no", f"write yes or no (empty means {'yes' if col.default else 'no'})")] \
+        if bad.any() else []
     return values, issues
 
 
-def parse_agreed(s: pd.Series, col: Column):
-    """An ISO date, ``yes`` or ``no``: the date the KPI definition was agreed with the supplier."""
-    low = s.str.lower()
-    word = low.isin(["yes", "no"]).to_numpy()
-    empty = (s == "").to_numpy()
-    dates, date_issues = parse_date(s.where(~(word | empty), ""), col)
-    is_date = dates.notna().to_numpy()
-    values = np.where(word, low.to_numpy(dtype=object), np.where(is_date, dates.dt.strftime("%Y-%m-%d").to_numpy(dtype=object), None))
-    bad = ~(word | empty | is_date)
-    issues = [(bad, "is not a date, yes or no", "write the date the definition was agreed (YYYY-MM-DD), yes or no")] if bad.any() else []
+def parse_agreed(a: np.ndarray, col: Column):
+    """An ISO date, ``yes`` or ``no``: when (or whether) the KPI definition was agreed with the supplier."""
+    a = _text(a)
+    low = np.array([v.lower() for v in a], dtype=object)
+    word = (low == "yes") | (low == "no")
+    empty = _empty(a)
+    shape = _fullmatch(a, _DATE_RE) & ~word
+    real = _date_parts(a, shape)[3]
+    values = np.where(word, low, np.where(real, np.array([v[:10] for v in a], dtype=object), ""))
+    bad = ~(word | empty | real)
+    issues = [(bad, "is not a date, yes or no",
+               "write the date the definition was agreed (YYYY-MM-DD), yes or no")] if bad.any() else []
     return values, issues
 
 
-def parse_id(s: pd.Series, col: Column):
+def parse_id(a: np.ndarray, col: Column):
     """Identifiers matching ID_PATTERN (safe in file names)."""
-    empty = (s == "").to_numpy()
-    ok = s.str.fullmatch(ID_PATTERN).to_numpy(dtype=bool)
+    a = _text(a)
+    empty = _empty(a)
+    ok = _fullmatch(a, ID_PATTERN)
     bad = ~ok & ~empty
     issues = []
     if bad.any():
-        fixes = np.empty(len(s), dtype=object)
+        fixes = np.empty(len(a), dtype=object)
         for i in np.flatnonzero(bad):
             fixes[i] = ("use 1 to 64 letters A-Z, digits, '.', '_' or '-', starting with a letter or digit "
-                        f"(no spaces, slashes or accented letters), {_suggest_id(s.iat[i])}")
-        issues.append((bad, f"is not a valid identifier", fixes))
-    return s.where(ok, ""), issues
+                        f"(no spaces, slashes or accented letters), {_suggest_id(a[i])}")
+        issues.append((bad, "is not a valid identifier", fixes))
+    return np.where(ok, a, ""), issues
 
 
 _PARSERS = {
@@ -394,8 +447,8 @@ def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
         if col.name not in f:
             out[col.name] = None
             continue
-        s = f[col.name]
-        empty = (s == "").to_numpy()
+        s = f[col.name].to_numpy(dtype=object)
+        empty = _empty(s)
         if col.required and col.name != "value":
             col_issues.add(t, empty, col.name, f"required value missing",
                            f"fill in {col.name}" + (" or delete the row" if n else ""))
@@ -454,20 +507,25 @@ def _header_checks(t: RawTable, c: _Collector) -> bool:
     return True
 
 
+def _isin(a, values) -> np.ndarray:
+    """Hash-based membership test (numpy's isin sorts object arrays, which is slow)."""
+    return pd.Series(np.asarray(a, dtype=object)).isin(list(values)).to_numpy(dtype=bool)
+
+
 def _unit_checks(t: RawTable, c: _Collector, col: str, values, has_pct, unit, ref=None, limit=None):
     """Checks that depend on the KPI's unit: % sign, sign, above 100 %, ambiguous fractions."""
     unit = np.asarray(unit, dtype=object)
-    is_pct_unit = unit == "%"
-    known = pd.notna(unit) & (unit != None)  # noqa: E711 - element-wise
+    is_pct_unit = _isin(unit, ["%"])
+    known = _isin(unit, [u for u in NON_NEGATIVE_UNITS] + ["score"])
     wrong_sign = has_pct & ~is_pct_unit & known
     if wrong_sign.any():
         c.add(t, wrong_sign, col, "has a % sign but the KPI is not measured in %",
               np.array([f"remove the % sign (the KPI's unit is {u})" for u in unit], dtype=object))
-    nonneg = np.isin(unit, list(NON_NEGATIVE_UNITS))
+    nonneg = _isin(unit, NON_NEGATIVE_UNITS)
     neg = nonneg & (values < 0)
     if neg.any():
-        c.add(t, neg, col, np.array([f"is negative: a quantity in {u} cannot be below 0" for u in unit], dtype=object),
-              "check the sign and the value")
+        c.add(t, neg, col, np.array([f"is negative: a quantity in {u} cannot be below 0" for u in unit],
+                                    dtype=object), "check the sign and the value")
     if ref is not None and limit is not None:
         # A % can exceed 100 (spend against forecast), so this is only a warning, and only for KPIs whose
         # own levels are all at most 100 (for those, above 100 is most likely a typing error).
@@ -478,62 +536,85 @@ def _unit_checks(t: RawTable, c: _Collector, col: str, values, has_pct, unit, re
     if ref is not None:
         amb = is_pct_unit & ~has_pct & (values > 0) & (values <= 1) & (ref > 1)
         if amb.any():
-            fixes = np.array([f"write {v * 100:.10g} (or {v * 100:.10g}%) if you meant a fraction of 1, or {v:.10g}% "
-                              f"if you really meant under one percent"
-                              for v in np.where(amb, values, 0)], dtype=object)
-            problems = np.array([f"is ambiguous for a KPI in %: a fraction ({v * 100:.10g} %) or {v:.10g} % "
-                                 f"(the target is {r:g})" for v, r in zip(np.where(amb, values, 0), np.where(amb, ref, 0))],
-                                dtype=object)
+            idx = np.flatnonzero(amb)
+            problems = np.empty(len(values), dtype=object)
+            fixes = np.empty(len(values), dtype=object)
+            for i in idx:
+                v, r = values[i], ref[i]
+                problems[i] = (f"is ambiguous for a KPI in %: a fraction ({v * 100:.10g} %) or {v:.10g} % "
+                               f"(the target is {r:g})")
+                fixes[i] = (f"write {v * 100:.10g} (or {v * 100:.10g}%) if you meant a fraction of 1, or {v:.10g}% "
+                            "if you really meant under one percent")
             c.add(t, amb, col, problems, fixes)
 
 
 def _reference_check(t, c, ok_mask, ids, accepted, rejected_rows, what, source_label):
     """Rows whose ``ids`` are not among ``accepted``: unknown (did you mean) or pointing at a rejected row."""
-    unknown = ok_mask & ~np.isin(ids, list(accepted))
+    accepted = list(accepted)
+    unknown = ok_mask & ~_isin(ids, accepted)
     if not unknown.any():
         return unknown
     problems = np.empty(len(ids), dtype=object)
     fixes = np.empty(len(ids), dtype=object)
+    hints: dict[str, str] = {}
     for i in np.flatnonzero(unknown):
         v = ids[i]
         if v in rejected_rows:
             problems[i] = f"refers to a {what} that was rejected"
             fixes[i] = f"fix {source_label} row {rejected_rows[v]} first"
+            continue
+        problems[i] = f"no {what} with this id"
+        if v not in hints:
+            hints[v] = did_you_mean(v, accepted)
+        hint = hints[v]
+        if source_label == "the store":
+            fixes[i] = (hint + " " if hint else "") + (
+                f"the store does not define {what} {v}: ingest the portfolio's definitions first "
+                "(cinb ingest PORTFOLIO --into STORE), or give them with --data")
         else:
-            problems[i] = f"no {what} with this id"
-            hint = did_you_mean(v, accepted)
-            if source_label == "the store":
-                fixes[i] = (hint + " " if hint else "") + (
-                    f"the store does not define {what} {v}: ingest the portfolio's definitions first "
-                    "(cinb ingest PORTFOLIO --into STORE), or give them with --data")
-            else:
-                fixes[i] = (hint + " " if hint else "") + f"use a {what} id defined in {source_label}"
+            fixes[i] = (hint + " " if hint else "") + f"use a {what} id defined in {source_label}"
     col = "contract_id" if what == "contract" else "kpi_id"
     c.add(t, unknown, col, problems, fixes)
     return unknown
 
 
-def _duplicates(t: RawTable, c: _Collector, keys: tuple[str, ...], key_frame: pd.DataFrame, valid: np.ndarray):
+def _group_codes(*arrays) -> np.ndarray:
+    """One int64 code per distinct combination of the arrays' values (order of first appearance)."""
+    code = np.zeros(len(arrays[0]), dtype=np.int64)
+    for a in arrays:
+        codes, uniques = pd.factorize(np.asarray(a), sort=False)
+        code = code * (len(uniques) + 1) + (codes + 1)
+        # Re-factorise to keep the code small whatever the number of arrays.
+        code = pd.factorize(code)[0].astype(np.int64)
+    return code
+
+
+def _duplicates(t: RawTable, c: _Collector, keys: tuple[str, ...], key_arrays: list, valid: np.ndarray,
+                shown: list | None = None):
     """Reject every copy of a duplicated key among rows whose key columns are valid."""
-    kf = key_frame[valid]
-    dup = kf.duplicated(keep=False)
+    n = len(t.frame)
+    if n < 2:
+        return
+    code = _group_codes(*key_arrays)
+    code = np.where(valid, code, -1 - np.arange(n))  # invalid rows never collide
+    dup = pd.Series(code).duplicated(keep=False).to_numpy() & valid
     if not dup.any():
         return
-    d = kf[dup].copy()
-    d["_row"] = t.frame["_row"].to_numpy()[np.flatnonzero(valid)][dup.to_numpy()]
-    rows_by_key = d.groupby(list(keys), sort=False, dropna=False)["_row"].agg(list)
-    mask = np.zeros(len(t.frame), dtype=bool)
-    mask[np.flatnonzero(valid)[dup.to_numpy()]] = True
-    problems = np.empty(len(t.frame), dtype=object)
-    pos = np.flatnonzero(mask)
-    for i, key in zip(pos, d[list(keys)].itertuples(index=False, name=None)):
-        others = [r for r in rows_by_key[key] if r != t.frame["_row"].iat[i]]
-        problems[i] = f"duplicate key ({', '.join(keys)}): same as row{'s' if len(others) > 1 else ''} " + \
-            ", ".join(str(r) for r in others)
-    fix = ("keep one row per key" + (" or give the restatement a higher revision" if "revision" in keys else ""))
-    c.add(t, mask, keys[-1], problems, fix,
-          value=np.array(["/".join(str(x) for x in k) for k in key_frame.itertuples(index=False, name=None)],
-                         dtype=object))
+    rows = t.frame["_row"].to_numpy()
+    pos = np.flatnonzero(dup)
+    groups: dict[int, list[int]] = {}
+    for i in pos:
+        groups.setdefault(int(code[i]), []).append(int(rows[i]))
+    problems = np.empty(n, dtype=object)
+    values = np.empty(n, dtype=object)
+    shown = shown if shown is not None else key_arrays
+    for i in pos:
+        others = [r for r in groups[int(code[i])] if r != rows[i]]
+        problems[i] = (f"duplicate key ({', '.join(keys)}): same as row{'s' if len(others) > 1 else ''} "
+                       + ", ".join(str(r) for r in others))
+        values[i] = "/".join(str(a[i]) for a in shown)
+    fix = "keep one row per key" + (" or give the restatement a higher revision" if "revision" in keys else "")
+    c.add(t, dup, keys[-1], problems, fix, value=values)
 
 
 def _label(t: RawTable) -> str:
@@ -543,50 +624,50 @@ def _label(t: RawTable) -> str:
 def _typed_frame(t: RawTable, parsed: dict, keep: np.ndarray) -> pd.DataFrame:
     """The accepted rows of ``t`` as a typed frame in contract column order, unknown columns kept as text."""
     f = t.frame
+    n = len(f)
     cols = {}
     for col in TABLES[t.name]:
         v = parsed.get(col.name)
         if v is None:
             if col.kind in ("number", "int"):
-                v = np.full(len(f), np.nan if col.default is None else col.default, dtype=float)
+                v = np.full(n, np.nan if col.default is None else col.default, dtype=float)
             elif col.kind == "date":
-                v = pd.Series(pd.NaT, index=f.index, dtype="datetime64[us]")
+                v = np.full(n, np.datetime64("NaT", "us"))
             elif col.kind == "period":
-                v = pd.Series(pd.NaT, index=f.index, dtype="period[M]")
+                v = pd.arrays.PeriodArray(np.full(n, _INAT, dtype=np.int64), dtype="period[M]")
             elif col.kind == "bool":
-                v = np.full(len(f), bool(col.default))
+                v = np.full(n, bool(col.default))
             else:
-                v = np.full(len(f), col.default if col.default is not None else np.nan, dtype=object)
+                v = np.full(n, "", dtype=object)
         if isinstance(v, pd.Series):
-            v = v.reset_index(drop=True)
-        else:
-            v = pd.Series(v)
-        v = v[keep].reset_index(drop=True)
+            v = v.array
+        v = v[keep]
         if col.kind in ("id", "text", "choice", "agreed"):
             v = as_text(v)
             if col.default is not None:
                 v = v.fillna(col.default).astype(TEXT_DTYPE)
         elif col.kind in ("number", "int"):
-            v = v.astype(float)
+            v = pd.Series(np.asarray(v, dtype=float))
             if col.default is not None:
                 v = v.fillna(float(col.default))
         elif col.kind == "bool":
-            v = v.astype(bool)
+            v = pd.Series(np.asarray(v, dtype=bool))
         elif col.kind == "date":
-            v = v.astype("datetime64[us]") if len(v) else pd.Series(dtype="datetime64[us]")
+            v = pd.Series(np.asarray(v, dtype="datetime64[us]"))
         elif col.kind == "period":
-            v = v.astype("period[M]")
+            v = pd.Series(v, dtype="period[M]")
         cols[col.name] = v
     known = set(column_names(t.name)) | set(RESERVED.get(t.name, ())) | {"_row", "_source"}
     for extra in f.columns:
         if extra not in known:
-            cols[extra] = as_text(f[extra][keep].reset_index(drop=True))
+            cols[extra] = as_text(f[extra].to_numpy(dtype=object)[keep])
     out = pd.DataFrame(cols)
     if t.name == "measurements":
         out["revision"] = out["revision"].astype("int64")
-        src = f["_source"][keep] if "_source" in f else pd.Series(t.source, index=f.index)[keep]
-        out["source"] = as_text(src.reset_index(drop=True))
-        out["row"] = f["_row"][keep].reset_index(drop=True).astype("int64")
+        src = f["_source"].to_numpy(dtype=object)[keep] if "_source" in f else np.full(int(keep.sum()), t.source,
+                                                                                        dtype=object)
+        out["source"] = as_text(src)
+        out["row"] = f["_row"].to_numpy()[keep].astype("int64")
     return out
 
 
@@ -598,6 +679,12 @@ def empty_frame(table: str) -> pd.DataFrame:
     if table == "history":
         out["superseded"] = pd.Series(dtype=bool)
     return out[output_columns(table)]
+
+
+def _ordinals(periods) -> np.ndarray:
+    """Month ordinals (months since 1970-01; NaT = a large negative marker) of a period Series/array."""
+    arr = periods.array if isinstance(periods, pd.Series) else periods
+    return np.asarray(arr.asi8, dtype=np.int64)
 
 
 def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LATE_AFTER_DAYS,
@@ -637,11 +724,10 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     t = raw["contracts"]
     p = parsed["contracts"]
     if usable["contracts"]:
-        f = t.frame
-        backwards = (p["end_date"] < p["start_date"]).to_numpy(dtype=bool)
+        backwards = p["end_date"] < p["start_date"]
         c.add(t, backwards, "end_date", "is before start_date", "check the contract term dates")
-        ids = p["contract_id"].to_numpy(dtype=object)
-        _duplicates(t, c, KEYS["contracts"], pd.DataFrame({"contract_id": ids}), ids != "")
+        ids = p["contract_id"]
+        _duplicates(t, c, KEYS["contracts"], [ids], ids != "")
     contracts = _typed_frame(t, p, ~c.rejected["contracts"]) if usable["contracts"] else empty_frame("contracts")
     if len(contracts):
         contracts["monthly_charge_gbp"] = contracts["monthly_charge_gbp"].fillna(contracts["annual_value_gbp"] / 12)
@@ -653,24 +739,23 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     t = raw["kpis"]
     p = parsed["kpis"]
     if usable["kpis"]:
-        f = t.frame
-        cid = p["contract_id"].to_numpy(dtype=object)
-        kid = p["kpi_id"].to_numpy(dtype=object)
-        _reference_check(t, c, cid != "", cid, set(known_contracts["contract_id"]), rejected_contracts,
+        n = len(t.frame)
+        cid, kid = p["contract_id"], p["kpi_id"]
+        _reference_check(t, c, cid != "", cid, known_contracts["contract_id"], rejected_contracts,
                          "contract", contracts_label)
-        _duplicates(t, c, KEYS["kpis"], pd.DataFrame({"contract_id": cid, "kpi_id": kid}), (cid != "") & (kid != ""))
-        unit = np.asarray(p["unit"], dtype=object)
+        _duplicates(t, c, KEYS["kpis"], [cid, kid], (cid != "") & (kid != ""))
+        unit = p["unit"]
         for col in ("sla", "target", "tolerance", "critical", "baseline", "ci_target"):
             if p.get(col) is not None:
                 _unit_checks(t, c, col, p[col], p[col + "__pct"], unit)
-        method = np.asarray(p["credit_method"], dtype=object) if p.get("credit_method") is not None else None
+        method = p.get("credit_method")
         if method is not None:
             credit = p.get("credit_pct")
-            no_pct = (method == "fixed") & (np.isnan(credit) if credit is not None else True)
+            no_pct = (method == "fixed") & (np.isnan(credit) if credit is not None else np.ones(n, dtype=bool))
             c.add(t, no_pct, "credit_pct", "is empty but credit_method is fixed",
                   "give the % of the monthly charge credited for each month the SLA is missed",
-                  value=np.full(len(f), None))
-            short = (method == "shortfall") & pd.notna(unit) & (unit != "%")
+                  value=np.full(n, None))
+            short = (method == "shortfall") & (unit != "") & (unit != "%")
             c.add(t, short, "credit_method", "is shortfall but the KPI is not measured in %",
                   "use fixed (with credit_pct) or none for KPIs not in %")
     kpis = _typed_frame(t, p, ~c.rejected["kpis"]) if usable["kpis"] else empty_frame("kpis")
@@ -684,16 +769,16 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     history = empty_frame("history")
     superseded_count = 0
     if usable["measurements"]:
-        f = t.frame
-        n = len(f)
-        cid = p["contract_id"].to_numpy(dtype=object)
-        kid = p["kpi_id"].to_numpy(dtype=object)
-        period = p["period"]
-        unknown_c = _reference_check(t, c, cid != "", cid, set(known_contracts["contract_id"]),
+        n = len(t.frame)
+        cid, kid = p["contract_id"], p["kpi_id"]
+        per_ord = _ordinals(p["period"])
+        per_ok = per_ord != _INAT
+        unknown_c = _reference_check(t, c, cid != "", cid, known_contracts["contract_id"],
                                      rejected_contracts, "contract", contracts_label)
         kpi_index = pd.MultiIndex.from_arrays([known_kpis["contract_id"].to_numpy(dtype=object),
                                                known_kpis["kpi_id"].to_numpy(dtype=object)])
-        pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n else np.zeros(0, dtype=int)
+        pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n and len(kpi_index) \
+            else np.full(n, -1)
         unknown_k = (cid != "") & (kid != "") & ~unknown_c & (pos < 0)
         if unknown_k.any():
             by_contract = known_kpis.groupby("contract_id")["kpi_id"].agg(list).to_dict()
@@ -711,80 +796,93 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
             c.add(t, unknown_k, "kpi_id", problems, fixes)
         has_kpi = pos >= 0
         safe = np.where(has_kpi, pos, 0)
-        unit = np.where(has_kpi, known_kpis["unit"].to_numpy(dtype=object)[safe] if len(known_kpis) else None, None)
-        target = known_kpis["target"].to_numpy(dtype=float)[safe] if len(known_kpis) else np.zeros(n)
-        sla = known_kpis["sla"].to_numpy(dtype=float)[safe] if len(known_kpis) else np.zeros(n)
-        ref = np.where(np.isnan(target), sla, target)
-        ref = np.where(has_kpi, ref, np.nan)
-        levels = known_kpis[["sla", "target", "critical", "baseline", "ci_target"]].max(axis=1).to_numpy(dtype=float)
-        limit = levels[safe] if len(known_kpis) else np.zeros(n)
+        if len(known_kpis):
+            unit = np.where(has_kpi, known_kpis["unit"].to_numpy(dtype=object)[safe], "")
+            target = known_kpis["target"].to_numpy(dtype=float)[safe]
+            sla = known_kpis["sla"].to_numpy(dtype=float)[safe]
+            levels = known_kpis[["sla", "target", "critical", "baseline", "ci_target"]].max(axis=1)
+            limit = levels.to_numpy(dtype=float)[safe]
+        else:
+            unit = np.full(n, "", dtype=object)
+            target = sla = limit = np.full(n, np.nan)
+        ref = np.where(has_kpi, np.where(np.isnan(target), sla, target), np.nan)
         _unit_checks(t, c, "value", p["value"], p["value__pct"], unit, ref=ref, limit=limit)
 
         # Period against the contract term and today.
-        per_ok = period.notna().to_numpy()
-        cpos = pd.Index(known_contracts["contract_id"].to_numpy(dtype=object)).get_indexer(cid) if n else np.zeros(0, int)
+        cpos = pd.Index(known_contracts["contract_id"].to_numpy(dtype=object)).get_indexer(cid) \
+            if n and len(known_contracts) else np.full(n, -1)
         has_c = (cpos >= 0) & per_ok
         if has_c.any():
             csafe = np.where(has_c, cpos, 0)
-            start = known_contracts["start_date"].dt.to_period("M").to_numpy()[csafe] if len(known_contracts) else None
-            end = known_contracts["end_date"].dt.to_period("M").to_numpy()[csafe] if len(known_contracts) else None
-            p_ord = period.dt.year.to_numpy(dtype=float) * 12 + period.dt.month.to_numpy(dtype=float)
-            s_ord = pd.Series(start).dt.year.to_numpy(dtype=float) * 12 + pd.Series(start).dt.month.to_numpy(dtype=float)
-            e_ord = pd.Series(end).dt.year.to_numpy(dtype=float) * 12 + pd.Series(end).dt.month.to_numpy(dtype=float)
-            before = has_c & (p_ord < s_ord)
-            after = has_c & (p_ord > e_ord)
+            start = _ordinals(known_contracts["start_date"].dt.to_period("M"))[csafe]
+            end = _ordinals(known_contracts["end_date"].dt.to_period("M"))[csafe]
+            before = has_c & (per_ord < start)
+            after = has_c & (per_ord > end)
             if before.any() or after.any():
-                terms = np.array([f"the contract runs {a} to {b}" for a, b in zip(pd.Series(start).astype(str),
-                                                                                 pd.Series(end).astype(str))],
-                                 dtype=object)
-                c.add(t, before, "period", "is before the contract started",
-                      np.array([f"check the period: {x}" for x in terms], dtype=object))
-                c.add(t, after, "period", "is after the contract ended",
-                      np.array([f"check the period: {x}" for x in terms], dtype=object))
-        future = per_ok & (period > this_month).fillna(False).to_numpy(dtype=bool)
+                terms = {}
+                fixes = np.empty(n, dtype=object)
+                for i in np.flatnonzero(before | after):
+                    j = csafe[i]
+                    if j not in terms:
+                        row = known_contracts.iloc[j]
+                        terms[j] = (f"check the period: {row['contract_id']} runs from "
+                                    f"{row['start_date']:%Y-%m-%d} to {row['end_date']:%Y-%m-%d}")
+                    fixes[i] = terms[j]
+                c.add(t, before, "period", "is before the contract started", fixes)
+                c.add(t, after, "period", "is after the contract ended", fixes)
+        future = per_ok & (per_ord > this_month.ordinal)
         c.add(t, future, "period", f"is in the future (today is {today:%Y-%m-%d})",
               "check the period; a month can be reported once it has begun")
         if p.get("submitted_on") is not None:
-            late_sub = (p["submitted_on"] > today).fillna(False).to_numpy(dtype=bool)
+            late_sub = p["submitted_on"] > np.datetime64(today.date(), "us")
             c.add(t, late_sub, "submitted_on", f"is in the future (today is {today:%Y-%m-%d})",
                   "check the date the return was received")
 
         # Revisions: missing means "the next after what is already stored" (1 when nothing is).
         rev = p["revision"] if p.get("revision") is not None else np.full(n, np.nan)
-        rev = np.asarray(rev, dtype=float).copy()
-        stored = reference.get("history")
+        rev = np.array(rev, dtype=float)
         keys_ok = (cid != "") & (kid != "") & per_ok
+        stored = reference.get("history")
         if stored is not None and len(stored):
-            last = stored.groupby(["contract_id", "kpi_id", "period"], observed=True)["revision"].max()
-            midx = pd.MultiIndex.from_arrays([cid, kid, period])
-            prev = last.reindex(midx).to_numpy(dtype=float)
+            s_key = pd.MultiIndex.from_arrays([stored["contract_id"].to_numpy(dtype=object),
+                                               stored["kpi_id"].to_numpy(dtype=object), _ordinals(stored["period"])])
+            last = pd.Series(stored["revision"].to_numpy(dtype=float), index=s_key).groupby(level=[0, 1, 2]).max()
+            new_key = pd.MultiIndex.from_arrays([cid, kid, per_ord])
+            prev = last.reindex(new_key).to_numpy(dtype=float)
             rev = np.where(np.isnan(rev), np.where(np.isnan(prev), 1, prev + 1), rev)
-            stored_keys = pd.MultiIndex.from_frame(stored[["contract_id", "kpi_id", "period", "revision"]].astype(
-                {"revision": float}))
-            again = keys_ok & pd.MultiIndex.from_arrays([cid, kid, period, rev]).isin(stored_keys)
+            stored_keys = pd.MultiIndex.from_arrays([s_key.get_level_values(0), s_key.get_level_values(1),
+                                                     s_key.get_level_values(2),
+                                                     stored["revision"].to_numpy(dtype=float)])
+            again = keys_ok & pd.MultiIndex.from_arrays([cid, kid, per_ord, rev]).isin(stored_keys)
             if again.any():
+                nxt = np.where(np.isnan(prev), rev, np.fmax(prev, rev)) + 1
                 c.add(t, again, "revision", "this revision of this month is already stored",
-                      np.array([f"to correct it, send revision {int(r) + 1 if not np.isnan(r) else 2} with a note "
-                                f"saying why" for r in np.where(np.isnan(prev), rev, np.fmax(prev, rev))],
-                               dtype=object),
+                      np.array([f"to correct it, send revision {int(r)} with a note saying why" if not np.isnan(r)
+                                else "" for r in nxt], dtype=object),
                       value=np.array([f"{int(r)}" if not np.isnan(r) else "" for r in rev], dtype=object))
         rev = np.where(np.isnan(rev), 1, rev)
         p["revision"] = rev
-        _duplicates(t, c, KEYS["measurements"],
-                    pd.DataFrame({"contract_id": cid, "kpi_id": kid, "period": period.astype(str).to_numpy(),
-                                  "revision": rev}), keys_ok)
+        _duplicates(t, c, KEYS["measurements"], [cid, kid, per_ord, rev], keys_ok,
+                    shown=[cid, kid, t.frame["period"].to_numpy(dtype=object), rev.astype(int)])
 
         keep = ~c.rejected["measurements"]
         history = _typed_frame(t, p, keep)
-        history = history.sort_values(["contract_id", "kpi_id", "period", "revision"], kind="stable")
-        last_rev = history.groupby(["contract_id", "kpi_id", "period"], sort=False, observed=True)["revision"] \
-            .transform("max")
-        history["superseded"] = (history["revision"] < last_rev).to_numpy(dtype=bool)
-        history = history.reset_index(drop=True)
-        superseded_count = int(history["superseded"].sum())
-        _measurement_warnings(t, c, history, known_contracts, known_kpis, kpis, this_month, late_after_days,
-                              raw["kpis"])
-    measurements = history[~history["superseded"]].drop(columns="superseded").reset_index(drop=True)
+        # Sort by contract, KPI, month, revision (factorised codes: sorting 600k strings is slow).
+        cc = pd.factorize(history["contract_id"].to_numpy(dtype=object), sort=True)[0]
+        kc = pd.factorize(history["kpi_id"].to_numpy(dtype=object), sort=True)[0]
+        ho = _ordinals(history["period"])
+        hr = history["revision"].to_numpy()
+        order = np.lexsort((hr, ho, kc, cc))
+        history = history.iloc[order].reset_index(drop=True)
+        cc, kc, ho, hr = cc[order], kc[order], ho[order], hr[order]
+        # Within sorted keys, a row is superseded when the next row has the same key (a higher revision).
+        same_next = np.zeros(len(history), dtype=bool)
+        if len(history) > 1:
+            same_next[:-1] = (cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1]) & (ho[1:] == ho[:-1])
+        history["superseded"] = same_next
+        superseded_count = int(same_next.sum())
+        _measurement_warnings(t, c, history, (cc, kc, ho, hr), kpis, late_after_days, raw["kpis"])
+    measurements = history[~history["superseded"].to_numpy()].drop(columns="superseded").reset_index(drop=True)
     front = output_columns("history")
     history = history[front + [x for x in history.columns if x not in front]]
     mfront = output_columns("measurements")
@@ -794,49 +892,59 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     t = raw["initiatives"]
     p = parsed["initiatives"]
     if usable["initiatives"]:
-        f = t.frame
-        n = len(f)
-        cid = p["contract_id"].to_numpy(dtype=object)
-        iid = p["initiative_id"].to_numpy(dtype=object)
-        unknown_c = _reference_check(t, c, cid != "", cid, set(known_contracts["contract_id"]),
+        n = len(t.frame)
+        cid, iid = p["contract_id"], p["initiative_id"]
+        unknown_c = _reference_check(t, c, cid != "", cid, known_contracts["contract_id"],
                                      rejected_contracts, "contract", contracts_label)
         if p.get("kpi_id") is not None:
-            kid = p["kpi_id"].to_numpy(dtype=object)
+            kid = p["kpi_id"]
             kpi_index = pd.MultiIndex.from_arrays([known_kpis["contract_id"].to_numpy(dtype=object),
                                                    known_kpis["kpi_id"].to_numpy(dtype=object)])
-            pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n else np.zeros(0, dtype=int)
+            pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n and len(kpi_index) \
+                else np.full(n, -1)
             bad = (kid != "") & (cid != "") & ~unknown_c & (pos < 0)
             if bad.any():
                 by_contract = known_kpis.groupby("contract_id")["kpi_id"].agg(list).to_dict()
-                fixes = np.array([(did_you_mean(k, by_contract.get(ci, [])) + " ").lstrip() +
-                                  f"use a kpi_id of contract {ci}, or leave it empty" for ci, k in zip(cid, kid)],
-                                 dtype=object)
-                c.add(t, bad, "kpi_id", np.array([f"no KPI with this id in contract {ci}" for ci in cid],
-                                                  dtype=object), fixes)
-        _duplicates(t, c, KEYS["initiatives"], pd.DataFrame({"contract_id": cid, "initiative_id": iid}),
-                    (cid != "") & (iid != ""))
-    initiatives = _typed_frame(t, p, ~c.rejected["initiatives"]) if usable["initiatives"] else empty_frame("initiatives")
+                problems = np.empty(n, dtype=object)
+                fixes = np.empty(n, dtype=object)
+                for i in np.flatnonzero(bad):
+                    if (cid[i], kid[i]) in rejected_kpis:
+                        problems[i] = "refers to a KPI that was rejected"
+                        fixes[i] = f"fix {kpis_label} row {rejected_kpis[(cid[i], kid[i])]} first"
+                    else:
+                        problems[i] = f"no KPI with this id in contract {cid[i]}"
+                        hint = did_you_mean(kid[i], by_contract.get(cid[i], []))
+                        fixes[i] = (hint + " " if hint else "") + f"use a kpi_id of contract {cid[i]}, or leave it empty"
+                c.add(t, bad, "kpi_id", problems, fixes)
+        _duplicates(t, c, KEYS["initiatives"], [cid, iid], (cid != "") & (iid != ""))
+    initiatives = _typed_frame(t, p, ~c.rejected["initiatives"]) if usable["initiatives"] \
+        else empty_frame("initiatives")
 
     # --- accounting --------------------------------------------------------------------------------------
+    used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements),
+            "initiatives": len(initiatives)}
     rows = []
     for name in TABLE_ORDER:
         read = len(raw[name].frame) if raw[name].present else 0
         rejected = int(c.rejected[name].sum()) if raw[name].present else 0
         superseded = superseded_count if name == "measurements" else 0
-        used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements),
-                "initiatives": len(initiatives)}[name]
-        assert read == used + superseded + rejected, f"row accounting does not balance for {name}"
-        rows.append({"table": name, "read": read, "used": used, "superseded": superseded, "rejected": rejected})
+        if read != used[name] + superseded + rejected:  # an invariant: never let a row go unaccounted
+            raise AssertionError(f"row accounting does not balance for {name}: read {read}, used {used[name]}, "
+                                 f"superseded {superseded}, rejected {rejected}")
+        rows.append({"table": name, "read": read, "used": used[name], "superseded": superseded,
+                     "rejected": rejected})
     accounting = pd.DataFrame(rows, columns=["table", "read", "used", "superseded", "rejected"])
 
     problems = c.frame()
-    errors = problems[problems["severity"] == "error"].reset_index(drop=True)
-    warnings = problems[problems["severity"] == "warning"].reset_index(drop=True)
-    return Validated(contracts.sort_values("contract_id", kind="stable").reset_index(drop=True),
-                     kpis.sort_values(["contract_id", "kpi_id"], kind="stable").reset_index(drop=True),
-                     measurements, history,
-                     initiatives.sort_values(["contract_id", "initiative_id"], kind="stable").reset_index(drop=True),
+    errors = problems[(problems["severity"] == "error").to_numpy()].reset_index(drop=True)
+    warnings = problems[(problems["severity"] == "warning").to_numpy()].reset_index(drop=True)
+    return Validated(_sorted(contracts, ["contract_id"]), _sorted(kpis, ["contract_id", "kpi_id"]),
+                     measurements, history, _sorted(initiatives, ["contract_id", "initiative_id"]),
                      errors, warnings, accounting)
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True) if len(frame) else frame
 
 
 def _rejected_rows(t: RawTable, c: _Collector, key, usable: bool) -> dict:
@@ -858,60 +966,65 @@ def _merge_reference(new: pd.DataFrame, ref: pd.DataFrame | None, keys) -> pd.Da
     if ref is None or not len(ref):
         return new
     if not len(new):
-        return ref
+        return ref.reset_index(drop=True)
     new_keys = pd.MultiIndex.from_frame(new[list(keys)].astype(object))
     ref_keys = pd.MultiIndex.from_frame(ref[list(keys)].astype(object))
     return pd.concat([new, ref[~ref_keys.isin(new_keys)]], ignore_index=True)
 
 
-def _measurement_warnings(t, c, history, contracts, known_kpis, kpis, this_month, late_after_days, kpi_table):
+def _measurement_warnings(t, c, history, codes, kpis, late_after_days, kpi_table):
     """Missing months, empty values, late first returns and KPIs never reported (warnings, nothing rejected)."""
-    src = t.source
-    win = history[~history["superseded"]]
-    # Not reported: the row exists, the value is empty.
-    empty = win[win["value"].isna()]
-    if len(empty):
+    cc, kc, ho, hr = codes
+    sup = history["superseded"].to_numpy()
+    win_mask = ~sup
+    win = history[win_mask]
+
+    def part(frame, column, values, problem, fix):
         c.parts.append(pd.DataFrame({
-            "severity": "warning", "source": empty["source"].to_numpy(dtype=object), "sheet": t.sheet,
-            "table": t.name, "row": empty["row"].to_numpy(), "column": "value", "value": None,
-            "problem": "not reported: the value is empty",
-            "fix": "ask the supplier for the value, or explain the gap in the note",
-            "contract_id": empty["contract_id"].to_numpy(dtype=object)}))
-    # Late first returns.
-    first = history.sort_values("revision", kind="stable").drop_duplicates(["contract_id", "kpi_id", "period"])
-    first = first[first["submitted_on"].notna()]
-    if len(first):
-        month_end = first["period"].dt.end_time.dt.normalize()
-        days = (first["submitted_on"].astype("datetime64[us]") - month_end.astype("datetime64[us]")).dt.days
-        late = first[(days > late_after_days).to_numpy()]
-        if len(late):
-            late_days = days[(days > late_after_days).to_numpy()].to_numpy()
-            c.parts.append(pd.DataFrame({
-                "severity": "warning", "source": late["source"].to_numpy(dtype=object), "sheet": t.sheet,
-                "table": t.name, "row": late["row"].to_numpy(), "column": "submitted_on",
-                "value": late["submitted_on"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-                "problem": [f"late return: submitted {d} days after the month ended (more than {late_after_days})"
-                            for d in late_days],
-                "fix": "remind the supplier of the reporting deadline in the contract",
-                "contract_id": late["contract_id"].to_numpy(dtype=object)}))
-    # Missing months: from a KPI's first reported month to the contract's last reported month (within term).
+            "severity": "warning", "source": frame["source"].to_numpy(dtype=object), "sheet": t.sheet,
+            "table": t.name, "row": frame["row"].to_numpy(), "column": column, "value": values,
+            "problem": problem, "fix": fix, "contract_id": frame["contract_id"].to_numpy(dtype=object)}))
+
+    empty = win[win["value"].isna().to_numpy()]
+    if len(empty):
+        part(empty, "value", None, "not reported: the value is empty",
+             "ask the supplier for the value, or explain the gap in the note")
+    # Late first returns: the first row of each key in sorted order is its lowest revision.
+    first = np.ones(len(history), dtype=bool)
+    if len(history) > 1:
+        first[1:] = ~((cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1]) & (ho[1:] == ho[:-1]))
+    sub = history["submitted_on"].to_numpy(dtype="datetime64[us]")
+    month_end = ((ho + 1).astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D"))
+    lateness = (sub.astype("datetime64[D]") - month_end).astype("timedelta64[D]").astype(np.int64)
+    late = first & ~np.isnat(sub) & (lateness > late_after_days)
+    if late.any():
+        rows = history[late]
+        part(rows, "submitted_on", rows["submitted_on"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+             [f"late return: submitted {d} days after the month ended (more than {late_after_days})"
+              for d in lateness[late]],
+             "remind the supplier of the reporting deadline in the contract")
+    # Missing months: from a KPI's first reported month to its contract's last reported month.
     if len(win):
-        ordinal = win["period"].dt.year.to_numpy() * 12 + win["period"].dt.month.to_numpy() - 1
-        g = pd.DataFrame({"contract_id": win["contract_id"].to_numpy(dtype=object),
-                          "kpi_id": win["kpi_id"].to_numpy(dtype=object), "o": ordinal})
-        per_kpi = g.groupby(["contract_id", "kpi_id"], sort=True)["o"].agg(["min", "nunique"])
-        last_c = g.groupby("contract_id")["o"].max()
-        per_kpi["last"] = last_c.reindex(per_kpi.index.get_level_values(0)).to_numpy()
-        gaps = per_kpi[per_kpi["last"] - per_kpi["min"] + 1 > per_kpi["nunique"]]
+        wcc, wkc, wo = cc[win_mask], kc[win_mask], ho[win_mask]
+        ck = wcc.astype(np.int64) * (int(wkc.max()) + 1) + wkc
+        g = pd.DataFrame({"ck": ck, "cc": wcc, "o": wo})
+        per_kpi = g.groupby("ck", sort=False).agg(cc=("cc", "first"), lo=("o", "min"), n=("o", "size"))
+        per_kpi["hi"] = g.groupby("cc")["o"].max().reindex(per_kpi["cc"]).to_numpy()
+        gaps = per_kpi[(per_kpi["hi"] - per_kpi["lo"] + 1 > per_kpi["n"]).to_numpy()]
         if len(gaps):
-            present = g.set_index(["contract_id", "kpi_id"]).sort_index()
             recs = []
-            for (ci, ki), row in gaps.iterrows():
-                have = set(present.loc[(ci, ki), "o"].tolist())
-                for o in range(int(row["min"]), int(row["last"]) + 1):
+            first_row = {}
+            ids = win[["contract_id", "kpi_id"]].to_numpy(dtype=object)
+            for i, key in enumerate(ck):
+                first_row.setdefault(int(key), i)
+            have_by = g[g["ck"].isin(gaps.index)].groupby("ck")["o"].agg(set)
+            for key, row in gaps.iterrows():
+                ci, ki = ids[first_row[int(key)]]
+                have = have_by[key]
+                for o in range(int(row["lo"]), int(row["hi"]) + 1):
                     if o not in have:
-                        per = pd.Period(year=o // 12, month=o % 12 + 1, freq="M")
-                        recs.append({"severity": "warning", "source": src, "sheet": t.sheet, "table": t.name,
+                        per = pd.Period(ordinal=o, freq="M")
+                        recs.append({"severity": "warning", "source": t.source, "sheet": t.sheet, "table": t.name,
                                      "row": None, "column": "period", "value": str(per),
                                      "problem": f"missing month: no row for {ci} / {ki} in {per}",
                                      "fix": "ask the supplier for the return, or add a row with an empty value "
@@ -927,8 +1040,7 @@ def _measurement_warnings(t, c, history, contracts, known_kpis, kpis, this_month
         if never.any():
             k = kpis[never]
             kf = kpi_table.frame
-            rows = pd.MultiIndex.from_arrays([kf["contract_id"], kf["kpi_id"]])
-            row_of = dict(zip(rows, kf["_row"]))
+            row_of = dict(zip(zip(kf["contract_id"], kf["kpi_id"]), kf["_row"]))
             c.parts.append(pd.DataFrame({
                 "severity": "warning", "source": kpi_table.source, "sheet": kpi_table.sheet, "table": "kpis",
                 "row": [row_of.get((a, b)) for a, b in zip(k["contract_id"], k["kpi_id"])],

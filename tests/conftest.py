@@ -21,3 +21,27 @@ def sample_portfolio():
     from cinb.load import load_portfolio
 
     return load_portfolio()
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory):
+    """One batch of real packs from the sample portfolio, rendered once for every test that reads them.
+
+    A contract pack (internal and supplier audiences), the portfolio pack and one supplier scorecard, in HTML
+    and PDF, exactly as ``cinb batch`` writes them.
+    """
+    from cinb.batch import run_batch
+    from cinb.pack import PackSpec
+
+    out = tmp_path_factory.mktemp("reports")
+    period = "2026-10"
+    specs = [
+        PackSpec("contract", "NB-SD-001", period, {"audience": "internal"}),
+        PackSpec("contract", "NB-SD-001", period, {"audience": "supplier"}),
+        PackSpec("portfolio", None, period, {"audience": "internal"}),
+        PackSpec("supplier", "Meridian Service Desk Ltd", period, {"audience": "internal"}),
+    ]
+    batch = run_batch(specs, out, jobs=2, formats=("html", "pdf"), log=lambda msg: None)
+    failed = [(r.key, r.error) for r in batch.failed]
+    assert not failed, failed
+    return {"root": out / period, "batch": batch}

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import math
+import os
 import re
 import time
 from html.parser import HTMLParser
@@ -437,4 +438,19 @@ def test_chromium_backend_says_what_to_install():
         with pytest.raises(CinbError, match="pip install playwright"):
             ChromiumBackend()
     else:
-        pytest.skip("playwright is installed: the Chromium backend is exercised by the browser tests")
+        pytest.skip("playwright is installed: test_chromium_backend_prints_a4 uses the backend instead")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_chromium_backend_prints_a4(page, tmp_path):
+    pytest.importorskip("playwright", reason="the Chromium backend needs `pip install playwright`")
+    pypdf = pytest.importorskip("pypdf")
+    if not Path(os.environ.get("CINB_CHROMIUM", "/usr/bin/chromium")).exists():
+        pytest.skip("the Chromium backend needs Chromium (apt-get install chromium)")
+    out = render_pdf(page, tmp_path / "review.pdf", backend="chromium")
+    reader = pypdf.PdfReader(out)
+    pages = [p.extract_text() for p in reader.pages]
+    assert len(pages) > 2 and round(float(reader.pages[0].mediabox.height)) == 842
+    assert "Contract C001" in pages[0] and f"Page 1 of {len(pages)}" in pages[0]
+    assert all(m in "\n".join(pages) for m in MONTHS)
