@@ -234,7 +234,12 @@ def cmd_cpn(args) -> int:
     write_cpn_csv(rows, args.out)
     print(f"{len(rows)} KPI ratings written to {args.out}")
     for _, problem in problems.iterrows():
-        print("  " + format_problem(problem), file=sys.stderr)
+        print(f"  {problem.get('severity', 'error')}: " + format_problem(problem), file=sys.stderr)
+    errors = int((problems.get("severity") == "error").sum()) if len(problems) else 0
+    if errors:
+        print(f"cinb: {errors} required Contract Performance Notice fields are missing (errors above); "
+              "fix them before publishing the notices", file=sys.stderr)
+        return 1
     return 0
 
 

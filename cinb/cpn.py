@@ -67,9 +67,13 @@ def _basis(r) -> str:
     unit = r["unit"]
     months = f"{int(r['months_reported'])} of {int(r['months_in_period'])} months reported"
     if r["rated_against"] is None or pd.isna(r["rated_against"]):
+        if pd.notna(r["sla"]):
+            return f"No target set, and the rating bands in force do not rate against the SLA alone; {months}."
         return f"No target or SLA set; {months}."
     if r["months_reported"] == 0 or pd.isna(r["value"]):
         return f"No value reported in the period ({months})."
+    if r["months_reported"] < r["min_months"]:
+        return f"Too few months to rate: {months}, at least {int(r['min_months'])} needed."
     better = "higher" if r["direction"] == "higher" else "lower"
     levels = []
     if pd.notna(r["target"]):
@@ -79,13 +83,14 @@ def _basis(r) -> str:
     if pd.notna(r["critical"]):
         levels.append(f"critical {_fmt(r['critical'], unit)}")
     return (
-        f"{r['aggregation']} {_fmt(r['value'], unit, apart_from=(r['target'], r['sla'], r['critical']))} vs {', '.join(levels)} ({better} is better); {months}."
+        f"{r['aggregation']} {_fmt(r['value'], unit, apart_from=(r['target'], r['sla'], r['critical']))} "
+        f"vs {', '.join(levels)} ({better} is better); {months}."
     )
 
 
-def _problem(severity, table, row, column, value, problem, fix) -> dict:
+def _problem(severity, table, row, column, value, problem, fix, source=None) -> dict:
     return {
-        "severity": severity, "source": None, "sheet": None, "table": table,
+        "severity": severity, "source": None if _blank(source) else source, "sheet": None, "table": table,
         "row": row, "column": column, "value": value, "problem": problem, "fix": fix,
     }
 
@@ -137,7 +142,7 @@ def cpn_rows(
 
     c = contracts.reset_index(drop=True).copy()
     for col in ("authority", "procurement_id", "title", "supplier", "supplier_id", "start_date", "end_date",
-                "annual_value_gbp", "row"):
+                "annual_value_gbp", "row", "source"):
         if col not in c:
             c[col] = np.nan
     start_m = pd.to_datetime(c["start_date"]).dt.to_period("M")
@@ -150,8 +155,9 @@ def cpn_rows(
     k = kpis.reset_index(drop=True).copy()
     statutory = k["statutory"].fillna(False).astype(bool) if "statutory" in k else pd.Series(False, index=k.index)
     k = k.loc[statutory.to_numpy() & k["contract_id"].isin(c["contract_id"]).to_numpy()]
-    if "row" not in k:
-        k["row"] = np.nan
+    for col in ("row", "source"):
+        if col not in k:
+            k[col] = np.nan
 
     problems: list[dict] = []
 
@@ -186,13 +192,13 @@ def cpn_rows(
                 problems.append(_problem(
                     "error", "contracts", r["row"], col, None,
                     f"contract {r['contract_id']}: the {what} is required in a Contract Performance Notice and "
-                    "is missing", fix,
+                    "is missing", fix, r["source"],
                 ))
         problems.append(_problem(
             "warning", "contracts", r["row"], "supplier_address", None,
             f"contract {r['contract_id']}: the supplier's address is required in a Contract Performance Notice "
             "but is not part of cinb's data contract",
-            "add the supplier's address by hand when publishing the notice",
+            "add the supplier's address by hand when publishing the notice", r["source"],
         ))
 
     if k.empty:
@@ -201,13 +207,14 @@ def cpn_rows(
     keys = ["contract_id", "kpi_id"]
     m = measurements.merge(k[keys], on=keys, how="inner")
     w = window_ratings(k, m, p0, p1, bands)
-    w = w.merge(k[["contract_id", "kpi_id", "row"]], on=["contract_id", "kpi_id"], how="left")
+    w = w.merge(k[["contract_id", "kpi_id", "row", "source"]], on=["contract_id", "kpi_id"], how="left")
     w = w.merge(
         c[["contract_id", "authority", "procurement_id", "title", "supplier", "supplier_id", "period_start",
            "period_end"]],
         on="contract_id", how="left",
     )
     w["months_in_period"] = [(e - s).n + 1 for s, e in zip(w["period_start"], w["period_end"], strict=True)]
+    w["min_months"] = bands.min_months_reported
     w["aggregation"] = {"mean": "Mean", "median": "Median", "latest": "Latest", "worst": "Worst"}[bands.aggregation]
 
     for r in w.to_dict("records"):
@@ -215,8 +222,8 @@ def cpn_rows(
         if r["rated_against"] is None or pd.isna(r["rated_against"]):
             problems.append(_problem(
                 "warning", "kpis", r["row"], "target", None,
-                f"{where} has no target or SLA, so it is rated Other",
-                "add the target (and SLA) to the kpis table",
+                f"{where} has no target" + ("" if pd.notna(r["sla"]) else " or SLA") + ", so it is rated Other",
+                "add the target (and SLA) to the kpis table", r["source"],
             ))
         elif r["months_reported"] < bands.min_months_reported:
             problems.append(_problem(

@@ -253,7 +253,7 @@ def year_to_date(monthly: pd.DataFrame, period) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per contract that had started by ``period``: ``contract_id, contract_year, year_start``
+        One row per contract of ``monthly`` that had started by ``period``: ``contract_id, contract_year, year_start``
         (first month of that contract year), ``through``, ``months`` (months with measurements so far this
         year), ``credits_gbp``, ``cap_hits`` (months where the cap bit), ``critical_failures``,
         ``months_incomplete``. A contract with no credited month so far this year shows zeros.
@@ -264,7 +264,9 @@ def year_to_date(monthly: pd.DataFrame, period) -> pd.DataFrame:
     start = per_contract["start_month"]
     months = (p.year * 12 + p.month) - (start.dt.year * 12 + start.dt.month)
     per_contract["contract_year"] = (months // 12 + 1).astype(int)
-    per_contract["year_start"] = [s + 12 * int(y - 1) for s, y in zip(start, per_contract["contract_year"], strict=True)]
+    per_contract["year_start"] = [
+        s + 12 * int(y - 1) for s, y in zip(start, per_contract["contract_year"], strict=True)
+    ]
     per_contract["through"] = pd.Series([p] * len(per_contract), index=per_contract.index, dtype="period[M]")
     per_contract["year_start"] = per_contract["year_start"].astype("period[M]")
 

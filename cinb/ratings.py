@@ -1,4 +1,4 @@
-"""Service levels and statutory ratings: met/not met per month, ratings over a window, RAG and the contract scorecard."""
+"""Service levels and statutory ratings: met/not met per month, window ratings, RAG, the contract scorecard."""
 
 from __future__ import annotations
 

@@ -121,6 +121,7 @@ def render_html(
             "generated_iso": generated.isoformat(timespec="seconds"),
             "generated_text": f"{generated.day} {generated:%B %Y}",
             "meta_json": _meta_json(meta) if meta is not None else "",
+            "component_css": _component_css(),
         }
     }
     try:
@@ -261,6 +262,25 @@ def _generated_at(meta: Mapping[str, Any] | None) -> dt.datetime:
             with contextlib.suppress(ValueError):
                 return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return dt.datetime.now().replace(microsecond=0)
+
+
+@functools.lru_cache(maxsize=1)
+def _component_css() -> str:
+    """The display components' stylesheet, plus rating colours taken from the same palette.
+
+    One palette for JupyterLab, the pack and the charts; ``!important`` because a rating's contrast must not
+    depend on whatever inline colour an output carries.
+    """
+    from cinb import display
+
+    rules = [display.CSS]
+    for style in display.RATING_STYLES.values():
+        values = (style.css_class, style.background, style.color)
+        if not (re.fullmatch(r"[A-Za-z][\w-]*", values[0])
+                and all(re.fullmatch(r"#[0-9A-Fa-f]{3,8}", v) for v in values[1:])):
+            raise PackError(f"cinb.display.RATING_STYLES has an unusable entry {style!r}: fix cinb/display.py.")
+        rules.append(f".{values[0]} {{ background-color: {values[1]} !important; color: {values[2]} !important; }}")
+    return "\n".join(rules)
 
 
 def _cinb_version() -> str:

@@ -213,3 +213,24 @@ def test_csv_round_trip_and_missing_folder(tmp_path, portfolio):
     assert back["basis"].tolist() == rows["basis"].tolist()
     with pytest.raises(UsageError, match="does not exist"):
         write_cpn_csv(rows, tmp_path / "nowhere" / "cpn.csv")
+
+
+def test_problems_point_at_the_input_row(portfolio):
+    contracts, kpis, meas = portfolio
+    contracts = contracts.assign(source="contracts.csv", row=[2, 3, 4])
+    _, problems = cpn_rows(contracts, kpis, meas, "2025-04", "2026-03")
+    missing = problems[problems.column == "procurement_id"].iloc[0]
+    assert (missing["source"], missing["row"], missing["table"]) == ("contracts.csv", 3, "contracts")
+
+
+def test_basis_explains_other_ratings(portfolio):
+    contracts, kpis, meas = portfolio
+    bands = RatingBands(min_months_reported=3, no_target="other")
+    kpis = kpis.copy()
+    kpis.loc[kpis.kpi_id == "NT", "sla"] = 95.0
+    rows, problems = cpn_rows(contracts, kpis, meas, "2025-04", "2026-03", bands=bands)
+    r = rows.set_index(["contract_id", "kpi_id"])
+    assert r.loc[("C1", "AV"), "rating"] == "Other"
+    assert r.loc[("C1", "AV"), "basis"] == "Too few months to rate: 2 of 12 months reported, at least 3 needed."
+    assert r.loc[("C2", "NT"), "basis"].startswith("No target set, and the rating bands in force")
+    assert problems["problem"].str.contains("statutory KPI NT has no target, so").any()

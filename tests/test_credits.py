@@ -190,7 +190,8 @@ def test_contract_year_rule():
     assert years.isna().tolist() == [True, False, False, False, False, False]
     assert years.tolist()[1:] == [1, 1, 2, 2, 3]
     # a contract starting on the 1st behaves the same way
-    assert contract_year(pd.Series([pd.Period("2025-03", "M")]), pd.Series([pd.Timestamp("2024-04-01")])).tolist() == [1]
+    first_of_month = contract_year(pd.Series([pd.Period("2025-03", "M")]), pd.Series([pd.Timestamp("2024-04-01")]))
+    assert first_of_month.tolist() == [1]
 
 
 def _ledger_data():
