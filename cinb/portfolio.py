@@ -24,7 +24,8 @@ class PortfolioReview:
     supplier: str | None
     audience: str
     ranking: pd.DataFrame
-    ratings: pd.DataFrame  # contract × KPI latest rating words
+    ratings: pd.DataFrame  # contract × KPI slot ("KPI 1", …) latest rating words
+    rating_detail: pd.DataFrame  # one row per contract and KPI: slot, kpi_id, name, rating
     concerns: pd.DataFrame
     off_track: pd.DataFrame
     credits: pd.DataFrame
@@ -64,8 +65,7 @@ class PortfolioReview:
             "supplier": self.supplier,
             "headline": self.headline(),
             "ranking": _records(self.ranking),
-            "ratings": {str(i): {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
-                        for i, row in self.ratings.iterrows()},
+            "ratings": _records(self.rating_detail),
             "concerns": _records(self.concerns),
             "off_track": _records(self.off_track),
             "credits": _records(self.credits),
@@ -107,8 +107,14 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
     if len(ranking):
         ranking = ranking.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
         ranking.insert(0, "rank", range(1, len(ranking) + 1))
-    ratings = pd.DataFrame({r.contract["contract_id"]: {k.kpi_id: k.window.get("latest_rating") or "Other"
-                                                         for k in r.kpis} for r in reviews}).T
+    # KPI ids differ between contracts, so the grid's columns are each contract's KPIs in its own order
+    # ("KPI 1", "KPI 2", …); rating_detail names every cell's KPI for the table beside the chart.
+    ratings = pd.DataFrame({r.contract["contract_id"]: {f"KPI {i + 1}": k.window.get("latest_rating") or "Other"
+                                                         for i, k in enumerate(r.kpis)} for r in reviews}).T
+    rating_detail = pd.DataFrame([{
+        "contract_id": r.contract["contract_id"], "slot": f"KPI {i + 1}", "kpi_id": k.kpi_id, "kpi": k.name,
+        "rating": k.window.get("latest_rating") or "Other",
+    } for r in reviews for i, k in enumerate(r.kpis)], columns=["contract_id", "slot", "kpi_id", "kpi", "rating"])
     concerns = pd.DataFrame([{
         "contract_id": r.contract["contract_id"], "supplier": r.contract["supplier"], "kpi_id": k.kpi_id,
         "kpi": k.name, "rule": k.spc.points.dropna(subset=["value"])["rule"].iloc[-1],
@@ -137,15 +143,14 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
                                   "notice_passed"])
     triggers = triggers[triggers["end_date"] <= horizon_end].sort_values("end_date").reset_index(drop=True)
     dq = pd.concat([r.definitions for r in reviews], ignore_index=True) if reviews else pd.DataFrame()
-    dq_summary = portfolio_definition_quality(dq) if len(dq) else {}
-    if not isinstance(dq_summary, dict):
-        dq_summary = dq_summary.iloc[0].to_dict() if hasattr(dq_summary, "iloc") and len(dq_summary) else {}
+    dq_summary = portfolio_definition_quality(dq).to_dict() if len(dq) else {}
     start = p - (window_months - 1)
     _, cpn_problems = cpn_rows(portfolio.contracts, portfolio.kpis, portfolio.measurements[
         portfolio.measurements["period"] <= p], start, p)
     inits = pd.concat([r.initiatives for r in reviews], ignore_index=True) if reviews else pd.DataFrame()
     return PortfolioReview(
         period=p, reviews=reviews, supplier=supplier, audience=audience, ranking=ranking, ratings=ratings,
+        rating_detail=rating_detail,
         concerns=concerns, off_track=off_track, credits=credits, triggers=triggers,
         definitions=contract_definition_quality(dq) if len(dq) else pd.DataFrame(), definition_summary=dq_summary,
         cpn_problems=cpn_problems, initiatives=inits, data_hash=portfolio.data_hash, source=str(portfolio.source),

@@ -37,10 +37,13 @@ def overview(r: PortfolioReview, marking: str = "OFFICIAL") -> list:
 def heatmap(r: PortfolioReview) -> list:
     if r.ratings.empty:
         return [Paragraphs(["No contract has data for this month."])]
-    chart = charts.rating_heatmap(r.ratings, title=f"Latest KPI ratings by contract, {month_name(r.period)}")
-    table = r.ratings.fillna("").reset_index().rename(columns={"index": "Contract"})
-    return [chart, Paragraphs(["Each cell is one KPI's rating in the latest month; the table under the chart lists "
-                               "the same ratings."])]
+    chart = charts.rating_heatmap(r.ratings, title=f"Latest KPI ratings by contract, {month_name(r.period)}",
+                                  caption="Columns are each contract's KPIs in its own order; the table names them.")
+    d = r.rating_detail
+    table = Table(pd.DataFrame({"Contract": d["contract_id"], "Column": d["slot"], "KPI": d["kpi"],
+                                "Rating": d["rating"]}),
+                  caption="Latest rating of every KPI", rating_columns=["Rating"], row_header="Contract")
+    return [chart, table]
 
 
 def ranking(r: PortfolioReview) -> list:
@@ -114,21 +117,19 @@ def triggers(r: PortfolioReview) -> list:
 
 
 def definitions(r: PortfolioReview) -> list:
-    d = r.definitions
-    s = r.definition_summary
+    d, s = r.definitions, r.definition_summary
     out = []
     if s:
-        parts = [f"{k.replace('_', ' ')}: {_fmt_any(v)}" for k, v in s.items()]
-        out.append(Paragraphs(["Across the portfolio — " + "; ".join(parts) + "."]))
+        missing = sorted(s["missing_counts"].items(), key=lambda kv: -kv[1])
+        out.append(Paragraphs([
+            f"{s['well_defined']} of {s['kpis']} KPIs across {s['contracts']} contracts are completely defined "
+            f"({_pct(s['share_well_defined'])}); the mean definition score is {s['mean_score']:.0f}%. "
+            f"{s['with_commitment']} KPIs carry a CI commitment ({_pct(s['share_with_commitment'])}).",
+            "Most often missing: " + ", ".join(f"{label} ({n} KPIs)" for label, n in missing[:4] if n) + ".",
+        ]))
     if len(d):
-        out.append(Table(d, caption="Definition quality by contract"))
+        out.append(Table(d, caption="Definition quality by contract", row_header=d.columns[0]))
     return out
-
-
-def _fmt_any(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.2f}" if abs(v) < 1 else f"{v:.0f}"
-    return str(v)
 
 
 def cpn_readiness(r: PortfolioReview) -> list:

@@ -96,8 +96,9 @@ def close_matches(value: str, candidates, n: int = 3) -> list[str]:
     cands = [c for c in dict.fromkeys(str(c) for c in candidates)]
     value = str(value)
     same_case = [c for c in cands if c.lower() == value.lower() and c != value]
-    if len(value) >= 3:
-        same_case += [c for c in cands if value.lower() in c.lower() and c != value]
+    if len(value) >= 3:  # one contains the other: 'Kestrel' for 'Kestrel Cloud Ltd', 'AVAILABILITY' for 'AVAIL'
+        same_case += [c for c in cands if c != value and len(c) >= 3
+                      and (value.lower() in c.lower() or c.lower() in value.lower())]
     lowered = {c.lower(): c for c in cands}
     scored = sorted(((difflib.SequenceMatcher(None, value.lower(), c).ratio(), c) for c in lowered), reverse=True)
     best = scored[0][0] if scored else 0
