@@ -383,12 +383,8 @@ def read_csv_table(path: Path, name: str) -> RawTable:
     try:
         frame = pd.read_csv(io.StringIO(text), header=None, dtype=object, keep_default_na=False, na_filter=False,
                             skip_blank_lines=False, sep=sep, engine="c")
-    except pd.errors.ParserError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        return _absent(name, source, None, {
-            "severity": "error", "row": int(m[1]) if m else None,
-            "problem": f"the file cannot be read as CSV: {exc}".strip(),
-            "fix": "check that every row has as many commas as the header and that quotes are closed"})
+    except pd.errors.ParserError:
+        return _read_ragged(name, text, sep, source, problems)
     header = frame.iloc[0].tolist()
     cells = [frame.iloc[1:, j].to_numpy(dtype=object) for j in range(frame.shape[1])]
     del frame
@@ -407,6 +403,32 @@ def read_csv_table(path: Path, name: str) -> RawTable:
                        index=range(int(keep.sum())))
     out["_row"] = (np.flatnonzero(keep) + 2).astype("int64")
     return RawTable(name, out, source, None, True, problems, [str(h) for h in header])
+
+
+def _read_ragged(name: str, text: str, sep: str, source: str, problems: list[dict]) -> RawTable:
+    """Read a CSV whose rows do not all have the header's number of cells; reject the rows with too many."""
+    import csv
+
+    try:
+        records = list(csv.reader(io.StringIO(text), delimiter=sep, strict=True))
+    except csv.Error as exc:
+        return _absent(name, source, None, {
+            "severity": "error", "row": None, "problem": f"the file cannot be read as CSV ({exc})",
+            "fix": "check that quotes are closed and the file is comma-separated text"})
+    header = records[0] if records else []
+    rows, numbers = [], []
+    for i, rec in enumerate(records[1:], start=2):
+        if not any(v.strip() for v in rec):
+            continue
+        extra = [v for v in rec[len(header):] if v.strip()]
+        if extra:
+            problems.append({"severity": "error", "row": i, "column": None, "value": extra[0],
+                             "problem": f"the row has {len(rec)} cells but the header has {len(header)}",
+                             "fix": "check that every row has as many commas as the header (quote text "
+                                    "that contains commas)", "reject_row": True})
+        rows.append([v.strip() for v in rec[:len(header)]])
+        numbers.append(i)
+    return _raw_from_rows(name, header, rows, numbers, source, None, problems)
 
 
 def read_csv_folder(folder: Path) -> dict[str, RawTable]:

@@ -94,18 +94,19 @@ def scorecard(r: ContractReview) -> list:
         rows.append({
             "KPI": k.name,
             "Latest": fmt_value(w.get("latest_value"), unit),
-            "SLA": fmt_value(k.kpi.get("sla"), unit) if pd.notna(k.kpi.get("sla")) else "–",
-            "Target": fmt_value(k.kpi.get("target"), unit) if pd.notna(k.kpi.get("target")) else "–",
+            "SLA / target": " / ".join(fmt_value(k.kpi.get(x), unit) if pd.notna(k.kpi.get(x)) else "–"
+                                       for x in ("sla", "target")),
             "Rating": w.get("latest_rating") or "Other",
             "Variation": VARIATION_LABEL.get(k.spc.variation, k.spc.variation),
             "Assurance": ASSURANCE_LABEL.get(k.spc.assurance, k.spc.assurance),
             "Trend": k.trend.verdict,
-            "12-month compliance": _pct(w.get("compliance_sla") if pd.notna(k.kpi.get("sla"))
+            "Compliance": _pct(w.get("compliance_sla") if pd.notna(k.kpi.get("sla"))
                                         else w.get("compliance_target")),
             "CI commitment": STATUS_LABEL.get(k.commitment["status"] if k.commitment else None),
         })
-    table = Table(pd.DataFrame(rows), caption=f"KPI scorecard, {month_name(r.period)} (rating of the latest month; "
-                                              f"compliance over the review window)",
+    table = Table(pd.DataFrame(rows), caption=f"KPI scorecard, {month_name(r.period)}: rating of the latest month; compliance is "
+                                              f"the share of months in the review window meeting the SLA (or, with no "
+                                              f"SLA, the target)",
                   rating_columns=["Rating"], row_header="KPI")
     score = r.scorecard.get("score")
     text = (f"Weighted score over the review window: {float(score):.0f} / 100 ({r.scorecard.get('rating')})."

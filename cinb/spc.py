@@ -679,35 +679,59 @@ def xmr_many(
     if missing:
         raise UsageError(f"xmr_many: column(s) {missing} not in the frame; it has {list(frame.columns)}")
     aliases = {"higher": "increase", "lower": "decrease"}
-    rows = []
-    for key, part in frame.groupby(keys, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        series = part[value_col]
+    # One pass of pandas to lay every series out in one flat array, then numpy per series: a groupby loop
+    # building Series and DataFrames per KPI cost ~8 ms a series; this costs well under 1 ms.
+    f = frame.reset_index(drop=True)
+    codes = f.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    values = pd.to_numeric(f[value_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if period_col and isinstance(f[period_col].dtype, pd.PeriodDtype):
+        ords = f[period_col].array.asi8.astype(np.int64)
+        first = np.full(n_groups, np.iinfo(np.int64).max)
+        last = np.full(n_groups, np.iinfo(np.int64).min)
+        np.minimum.at(first, codes, ords)
+        np.maximum.at(last, codes, ords)
+        lengths = last - first + 1
+        pos = ords - first[codes]
+    else:
         if period_col:
-            part = part.sort_values(period_col)
-            series = pd.Series(part[value_col].to_numpy(dtype=float, na_value=np.nan), index=part[period_col])
-            if isinstance(series.index, pd.PeriodIndex) and len(series):
-                full = pd.period_range(series.index.min(), series.index.max(), freq=series.index.freq)
-                series = series.reindex(full)
+            order = np.lexsort((f[period_col].to_numpy(), codes))
+        else:
+            order = np.argsort(codes, kind="stable")
+        lengths = np.bincount(codes, minlength=n_groups)
+        pos = np.empty(len(codes), dtype=np.int64)
+        starts_sorted = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        pos[order] = np.arange(len(codes)) - starts_sorted[codes[order]]
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    flat = np.full(int(offsets[-1]), np.nan)
+    flat[offsets[codes] + pos] = values
+    first_rows = np.unique(codes, return_index=True)[1]  # codes are 0..n-1: row of each group's first record
+    key_values = [f[k].to_numpy()[first_rows] for k in keys]
+    imp_values = f[improvement_col].to_numpy()[first_rows] if improvement_col else None
+    targets = None
+    if target_col:
+        targets = pd.to_numeric(f[target_col], errors="coerce").groupby(codes).first().reindex(range(n_groups))
+    rows = []
+    for g in range(n_groups):
+        key = tuple(v[g] for v in key_values)
         imp = improvement
-        if improvement_col:
-            raw = part[improvement_col].iloc[0]
-            imp = aliases.get(raw, raw)
+        if imp_values is not None:
+            imp = aliases.get(imp_values[g], imp_values[g])
         tgt = None
-        if target_col:
-            found = part[target_col].dropna()
-            tgt = float(found.iloc[0]) if len(found) else None
-        r = xmr(series, improvement=imp, target=tgt, **options)
-        types = r.points["point_type"]
+        if targets is not None and not np.isnan(targets.iloc[g]):
+            tgt = float(targets.iloc[g])
+        x = flat[offsets[g]:offsets[g + 1]]
+        r = xmr(x, improvement=imp, target=tgt, **options)
+        types = r._point_columns["point_type"]
         rows.append(
             {
                 **dict(zip(keys, key)),
-                "n": int(r.points["value"].notna().sum()),
+                "n": int((~np.isnan(x)).sum()),
                 "mean": r.mean, "lpl": r.lpl, "upl": r.upl,
                 "variation": r.variation, "assurance": r.assurance,
-                "n_improvement": int((types == "special_cause_improvement").sum()),
-                "n_concern": int((types == "special_cause_concern").sum()),
-                "n_neutral": int(types.isin(POINT_TYPES[3:]).sum()),
+                "n_improvement": int(sum(t == "special_cause_improvement" for t in types)),
+                "n_concern": int(sum(t == "special_cause_concern" for t in types)),
+                "n_neutral": int(sum(t in POINT_TYPES[3:] for t in types)),
                 "warnings": "; ".join(r.warnings),
             }
         )

@@ -517,6 +517,9 @@ def _header_checks(t: RawTable, c: _Collector) -> bool:
     """Report missing required columns; returns False when the table cannot be used at all."""
     for p in t.problems:
         c.add_record(p, t)
+        if p.get("reject_row") and p.get("row") is not None and len(t.frame):
+            # A row the reader could not take as it stands (e.g. more cells than the header).
+            c.rejected[t.name] |= t.frame["_row"].to_numpy() == int(p["row"])
     if not t.present:
         return False
     missing = [col.name for col in TABLES[t.name] if col.required and col.name not in t.frame]
@@ -648,6 +651,8 @@ def _duplicates(t: RawTable, c: _Collector, keys: tuple[str, ...], key_arrays: l
 
 
 def _label(t: RawTable) -> str:
+    if "://" in t.source:
+        return f"table {t.name} of {t.source}"
     return f"{t.source}" + (f", sheet {t.sheet}" if t.sheet else "")
 
 

@@ -118,11 +118,20 @@ META = {"contract_id": "C001", "period": "2024-12", "note": "</script><script>al
         "share": math.nan, "generated": "2025-01-06T09:30:00"}
 
 
+def _report(config, line: str) -> None:
+    # Measurements are shown even when pytest captures output; they are printed, never asserted.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line)
+
+
 @pytest.fixture(scope="module")
-def page() -> str:
+def page(pytestconfig) -> str:
     html = render_html(synthetic_notebook(), title=TITLE, subtitle="Example Supplier Ltd · December 2024",
                        marking="OFFICIAL-SENSITIVE", running_header="C001 Service desk", meta=META)
-    print(f"\nHTML pack size: {len(html.encode()):,} bytes")
+    _report(pytestconfig, f"\nHTML pack size (synthetic pack): {len(html.encode()):,} bytes")
     return html
 
 
@@ -359,7 +368,7 @@ def test_open_all_details():
 # --- PDF ---------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def pdf_text(page, tmp_path_factory):
+def pdf_text(page, tmp_path_factory, pytestconfig):
     pypdf = pytest.importorskip("pypdf")
     out = tmp_path_factory.mktemp("pdf") / "review.pdf"
     cold = WeasyPrintBackend()  # a fresh font configuration: what the first pack of a process pays
@@ -369,7 +378,8 @@ def pdf_text(page, tmp_path_factory):
     t0 = time.perf_counter()
     render_pdf(page, out, backend=cold)
     warm = time.perf_counter() - t0
-    print(f"\nPDF render: first {first:.2f} s, warm {warm:.2f} s ({out.stat().st_size:,} bytes)")
+    _report(pytestconfig, f"\nPDF render (WeasyPrint, synthetic pack): first with a new backend {first:.2f} s, "
+                          f"warm {warm:.2f} s ({out.stat().st_size:,} bytes)")
     reader = pypdf.PdfReader(io.BytesIO(out.read_bytes()))
     return reader, [p.extract_text() for p in reader.pages]
 

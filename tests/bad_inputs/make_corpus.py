@@ -157,10 +157,10 @@ CASES = {
     "empty_table": ({K: ""}, "csv excel",
                     [("error", K, 1, None, "", "is empty", "header row")]),
     "ragged_row": ({M: text(table(M)) + "C-001,P1,2025-07,3,2025-08-01,1,,surplus,fields\n"}, "csv",
-                   [("error", M, 21, None, "", "cannot be read as CSV", "as many commas as the header")]),
+                   [("error", M, 21, None, "surplus", "the row has 9 cells but the header has 7", "as many commas")]),
     # Warnings: the rows are used, the problem is reported.
     "missing_month": ({M: drop_rows(M, 9)}, ALL,
-                      [("warning", M, None, "period", "2025-03", "missing month: no row for C-001 / P1", "")]),
+                      [("warning", M, None, "period", "2025-02", "missing month: no row for C-001 / P1 in 2025-02", "")]),
     "late_return": ({M: set_cell(M, 3, "submitted_on", "2025-04-20")}, ALL,
                     [("warning", M, 3, "submitted_on", "2025-04-20", "late return: submitted 51 days", "")]),
     "not_reported": ({M: set_cell(M, 12, "value", "")}, ALL,
