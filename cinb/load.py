@@ -546,6 +546,16 @@ def _sheet_table(name, rows, source, sheet, problems, epoch) -> RawTable:
             "severity": "error" if name not in OPTIONAL_TABLES else "warning", "row": 1,
             "problem": "the sheet is empty", "fix": "write a header row (column names) and the data"})
     numbers = sorted(rows)
+    # The header is the first row naming a required column (a title above the table is common in
+    # workbooks); failing that, the first non-empty row, so the missing columns are reported against it.
+    required = {c.name for c in columns_by_name(name).values() if c.required}
+    header_at = next((i for i, r in enumerate(numbers[:30])
+                      if required & {_norm_header(v) for v, _ in rows[r] if v is not None}), 0)
+    if header_at:
+        problems.append({"severity": "warning", "row": numbers[header_at], "column": None,
+                         "problem": f"the rows above row {numbers[header_at]} were taken as a title and ignored",
+                         "fix": "start the table at row 1 to silence this warning"})
+    numbers = numbers[header_at:]
     header_row = numbers[0]
     header = [v for v, _ in rows[header_row]]
     while header and (header[-1] is None or str(header[-1]).strip() == ""):

@@ -143,6 +143,8 @@ def _exporter():
     config.HTMLExporter.exclude_output_prompt = True
     config.HTMLExporter.exclude_raw = True
     config.HTMLExporter.exclude_unknown = True
+    # _pack_notebook already drops the tagged cells; the preprocessor also keeps nbconvert's own tag
+    # conventions (remove-output) working for anyone used to them.
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = set(REMOVED_CELL_TAGS)
     config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}

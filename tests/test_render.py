@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -120,10 +121,8 @@ META = {"contract_id": "C001", "period": "2024-12", "note": "</script><script>al
 
 def _report(config, line: str) -> None:
     # Measurements are shown even when pytest captures output; they are printed, never asserted.
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         print(line)
 
 
