@@ -143,6 +143,7 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
     from .render import write_outputs
 
     kind_nb, stem = KINDS[spec.kind]
+    out_root = Path(out_root).resolve()  # files are recorded relative to it; a relative root would not match
     started = time.perf_counter()
     params = spec.notebook_parameters()
     supplier_facing = params.get("audience") == "supplier"
@@ -171,10 +172,10 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
             nb_path = out_dir / f"{stem}.ipynb"
             atomic_write_bytes(nb_path, nbformat.writes(nb).encode("utf-8"))
             files["ipynb"] = nb_path
-        result.status = "ok"
-        result.files = {k: str(Path(v).relative_to(out_root)) for k, v in files.items()}
+        result.files = {k: str(Path(v).resolve().relative_to(out_root)) for k, v in files.items()}
         result.hashes = {k: sha256_file(Path(v)) for k, v in files.items()}
         result.headline = data.get("headline", {})
+        result.status = "ok"  # only once every step above has succeeded
     except CinbError as exc:
         result.error = str(exc)
         _keep_failure(out_root, spec, getattr(exc, "notebook", None), result.error)
