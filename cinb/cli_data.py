@@ -56,8 +56,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_ingest)
 
 
-def _print_table(problems: pd.DataFrame, limit: int, out=sys.stdout) -> None:
+def _print_table(problems: pd.DataFrame, limit: int, out=None) -> None:
     """Problems as a readable table: where, column, value, what is wrong, what to do."""
+    out = out or sys.stdout
     shown = problems if limit <= 0 else problems.head(limit)
     where = shown["source"].astype(object).fillna("").map(lambda s: Path(s).name if "://" not in s else s)
     where = where + shown["sheet"].astype(object).map(lambda s: f" [{s}]" if isinstance(s, str) and s else "")
@@ -82,7 +83,8 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _print_accounting(acc: pd.DataFrame, out=sys.stdout) -> None:
+def _print_accounting(acc: pd.DataFrame, out=None) -> None:
+    out = out or sys.stdout
     print("Rows per table (read = used + superseded + rejected):", file=out)
     print(acc.to_string(index=False), file=out)
 

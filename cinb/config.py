@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -70,7 +72,7 @@ def load_parameter_files(folder: Path | None = None) -> tuple[dict[str, Any], li
             raise UsageError(f"{path}: not valid YAML ({exc}); fix the file or remove it from {folder}") from None
         if not isinstance(content, dict):
             raise UsageError(f"{path}: expected a mapping of parameter: value, found {type(content).__name__}")
-        unknown = sorted(set(content) - set(DEFAULTS))
+        unknown = sorted(str(k) for k in set(content) - set(DEFAULTS))
         if unknown:
             raise UsageError(
                 f"{path}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}"
@@ -81,19 +83,68 @@ def load_parameter_files(folder: Path | None = None) -> tuple[dict[str, Any], li
 
 
 def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None = None) -> dict[str, Any]:
-    """Layer package defaults < parameter files < command-line values (``None`` on the CLI means "not given")."""
+    """Layer package defaults < parameter files < command-line values (``None`` on the CLI means "not given").
+
+    Every value is checked for its type and range (`check_parameters`) before it can reach a notebook.
+    """
     files, used = load_parameter_files(folder)
     merged = dict(DEFAULTS)
     merged.update(files)
-    merged.update({k: v for k, v in (cli or {}).items() if v is not None})
+    given = {k: v for k, v in (cli or {}).items() if v is not None}
+    merged.update(given)
     if merged["audience"] not in AUDIENCES:
-        raise UsageError(f"audience must be one of {', '.join(AUDIENCES)}, not {merged['audience']!r}")
+        raise UsageError(f"audience must be one of {', '.join(AUDIENCES)}, not {_shown(merged['audience'])}")
     formats = merged["formats"]
     if isinstance(formats, str):
         formats = [f.strip() for f in formats.split(",") if f.strip()]
+    if not isinstance(formats, (list, tuple)):
+        raise UsageError(f"formats must be a list of {', '.join(FORMATS)}, not {_shown(formats)}")
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise UsageError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {merged['formats']!r}")
+        raise UsageError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {_shown(merged['formats'])}")
     merged["formats"] = list(formats)
+    for name in _CHECKS:
+        where = "the command line" if name in given else (", ".join(used) if name in files else "the defaults")
+        check_parameters({name: merged[name]}, where=where)
     merged["_parameter_files"] = used
     return merged
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, never expanded at length (a YAML alias bomb must not be printed)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        text = repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    return f"a {type(value).__name__}"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+#: Each notebook-facing parameter: a test of its value and what it must be (for the message).
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "data": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a path or database URL (text)"),
+    "marking": (lambda v: isinstance(v, str) and 0 < len(v) <= 200, "text of 1 to 200 characters"),
+    "window_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),
+    "pdf_backend": (lambda v: isinstance(v, str), "the name of a PDF backend (weasyprint or chromium)"),
+    "jobs": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of at least 1"),
+    "timeout": (lambda v: v is None or (_real(v) and v > 0), "a number of seconds above 0"),
+    "ratchet_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),
+    "ratchet_share": (lambda v: _real(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+}
+
+
+def check_parameters(params: Mapping[str, Any], where: str = "the parameters") -> None:
+    """Raise `UsageError` when a parameter has the wrong type or range.
+
+    Parameter values end up as literals in the notebooks and in every pack's record, so only plain values of
+    the expected type get through: no mappings, no lists where text is expected, no NaN or infinity.
+    """
+    for name, (ok, expected) in _CHECKS.items():
+        if name in params and not ok(params[name]):
+            raise UsageError(f"{name} must be {expected}, not {_shown(params[name])} (from {where})")

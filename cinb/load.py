@@ -15,12 +15,14 @@ Reading rules (documented for users in the data guide):
 * CSV: UTF-8 (with or without BOM) or UTF-16 with BOM; any other bytes are read as Windows-1252 with a
   warning. A file separated by ``;`` or tabs is read with a warning. Blank lines are skipped; row numbers are
   the rows a spreadsheet shows (header = row 1).
-* Excel: the first non-empty row of a sheet is its header; row numbers are the sheet's own. Date cells become
-  ISO dates; a whole number in a date or period column is an Excel serial date and is converted; a number
-  in a cell formatted as a percentage (``98.5%`` shows, ``0.985`` is stored) becomes ``98.5%``. A formula
-  cell is read as the value Excel last calculated, with a warning (paste values to silence it); a formula
-  with no calculated value (a file written by a program and never opened in Excel) is an error. Hidden
-  sheets are read, with a warning.
+* Excel: the header is the first row naming a required column (title rows above it are skipped with a
+  warning), else the first non-empty row; row numbers are the sheet's own. Merged cells give their value to
+  every cell of the range, with a warning. Date cells become ISO dates; a whole number in a date or period
+  column is an Excel serial date and is converted; a number in a cell formatted as a percentage (``98.5%``
+  shows, ``0.985`` is stored) becomes ``98.5%``. A formula cell is read as the value Excel last calculated,
+  with a warning (paste values to silence it); a formula with no calculated value (a file written by a
+  program and never opened in Excel) is an error. Hidden sheets are read, with a warning.
+* A row with more cells than the header is rejected (the cells may have shifted); fewer cells are empty.
 * SQL: tables are read whole; row numbers count the rows as returned with the header as row 1, as if the
   table were exported to a spreadsheet.
 """
@@ -39,16 +41,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
-from .schema import OPTIONAL_TABLES, TABLE_ORDER, RawTable, column_names, columns_by_name, output_columns
-from .validate import (
-    LATE_AFTER_DAYS,
-    PROBLEM_FRAME_COLUMNS,
-    as_text,
-    close_matches,
-    did_you_mean,
-    empty_problems,
-    validate,
-)
+from .schema import OPTIONAL_TABLES, TABLE_ORDER, RawTable, columns_by_name
+from .validate import LATE_AFTER_DAYS, did_you_mean, empty_problems, validate
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
@@ -486,6 +480,7 @@ def read_excel(path: Path) -> dict[str, RawTable]:
                 if cached_wb is None:
                     cached_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
                 _apply_cached(cached_wb[sheet_name], rows, formulas, problems)
+            _fill_merged(path, getattr(ws, "_worksheet_path", None), rows, problems)
             tables[name] = _sheet_table(name, rows, source, sheet_name, problems, wb.epoch)
         return tables
     finally:
@@ -510,6 +505,41 @@ def _sheet_cells(ws):
         if any(v is not None and v != "" for v, _ in cells):
             rows[r] = cells
     return rows, formulas
+
+
+def _fill_merged(path: Path, sheet_xml: str | None, rows: dict, problems: list[dict]) -> None:
+    """Give every cell of a merged range the range's value (what the reader sees), with a warning.
+
+    Read-only openpyxl does not expose merged ranges, so they are read from the sheet's XML.
+    """
+    import zipfile
+
+    from openpyxl.utils import get_column_letter, range_boundaries
+
+    if not sheet_xml:
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            xml = z.read(sheet_xml.lstrip("/")).decode("utf-8", errors="replace")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return
+    for ref in re.findall(r'<mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"', xml):
+        c1, r1, c2, r2 = range_boundaries(ref)
+        top = rows.get(r1, [])
+        value, fmt = top[c1 - 1] if c1 - 1 < len(top) else (None, None)
+        if value is None or r1 == r2 and c1 == c2:
+            continue
+        for r in range(r1, r2 + 1):
+            cells = rows.setdefault(r, [])
+            while len(cells) < c2:
+                cells.append([None, None])
+            for c in range(c1, c2 + 1):
+                cells[c - 1] = [value, fmt]
+        problems.append({"severity": "warning", "row": r1, "column": f"cells {ref}", "value": str(value),
+                         "problem": f"the cells {ref} are merged; their value was used in each of rows {r1} to {r2}"
+                                    if r2 > r1 else f"the cells {ref} are merged; their value was used in each column",
+                         "fix": f"unmerge {get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2} and fill in every "
+                                "cell to silence this warning"})
 
 
 def _apply_cached(ws_cached, rows, formulas, problems):
@@ -602,8 +632,16 @@ def is_url(data) -> bool:
 
 def engine_for(url: str):
     """A SQLAlchemy engine for ``url``, or UsageError saying what to install or fix."""
+    import importlib.util
+
     import sqlalchemy as sa
 
+    if re.match(r"^postgres(ql)?://", url):
+        # SQLAlchemy 2.1 defaults to psycopg 3; cinb's postgres extra installs psycopg2. Use what is there.
+        driver = "psycopg" if importlib.util.find_spec("psycopg") else \
+            "psycopg2" if importlib.util.find_spec("psycopg2") else None
+        if driver:
+            url = re.sub(r"^postgres(ql)?://", f"postgresql+{driver}://", url)
     try:
         return sa.create_engine(url)
     except ModuleNotFoundError as exc:
@@ -882,5 +920,4 @@ def _sql_type(table: str, column: str):
     return {"date": sa.Date(), "number": sa.Float(), "int": sa.Integer(), "bool": sa.Boolean()}.get(kind, sa.Text())
 
 
-__all__ = ["Portfolio", "load_portfolio", "restatements", "save_portfolio", "data_hash", "read_raw", "sample_dir",
-           "PROBLEM_COLUMNS", "PROBLEM_FRAME_COLUMNS", "close_matches", "as_text", "output_columns"]
+__all__ = ["Portfolio", "load_portfolio", "restatements", "save_portfolio", "data_hash", "read_raw", "sample_dir"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
-from .schema import TABLE_ORDER, TABLES, RawTable, column_names, columns_by_name
+from .schema import TABLE_ORDER, TABLES, RawTable, column_names
 
 BATCHES = "cinb_batches"
 #: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
@@ -119,7 +119,7 @@ def ensure_store(conn) -> None:
                          "ingest into a new database (or file) instead")
     _metadata().create_all(conn)
     for ddl in _append_only_ddl(conn.dialect.name):
-        conn.exec_driver_sql(ddl)
+        conn.execute(sa.text(ddl))  # text() escapes the % of the message for pyformat drivers
 
 
 def batches(store) -> pd.DataFrame:
@@ -397,7 +397,6 @@ def _store_records(name: str, frame: pd.DataFrame, batch_id: int, source: str) -
 
     rec = plain_records("history" if name == "measurements" else name, frame)
     rec = rec.reindex(columns=column_names(name))
-    spec = columns_by_name(name)
     out = rec.astype(object).where(rec.notna(), None)
     out["batch_id"] = batch_id
     if "source" in frame:
@@ -407,5 +406,4 @@ def _store_records(name: str, frame: pd.DataFrame, batch_id: int, source: str) -
     else:
         out["source"] = source
     out["source_row"] = [int(r) for r in frame["row"]] if "row" in frame else None
-    del spec
     return out.to_dict("records")

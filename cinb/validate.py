@@ -24,6 +24,7 @@ Rules decided here (and documented in the user guide):
 * Duplicate keys (same key and same revision) reject every copy: cinb cannot tell which one is right.
 * A row that depends on a rejected row (a KPI of a rejected contract, a measurement of a rejected KPI) is
   rejected too, with a message pointing at the row to fix first.
+* Control characters (NUL, escape…) are removed from free text with a warning: they break reports and Excel.
 * Warnings never reject a row: a missing month, a value reported empty, a late return (first revision
   submitted more than ``late_after_days`` after the month end), a KPI with no measurements.
 """
@@ -45,7 +46,6 @@ from .schema import (
     RESERVED,
     TABLE_ORDER,
     TABLES,
-    UNIT_COLUMNS,
     UNIT_SYNONYMS,
     Column,
     RawTable,
@@ -138,7 +138,16 @@ def _arr(x, idx):
 
 
 def _shown(v):
-    return None if v is None or v == "" else v
+    """A value as shown in a message: None when empty, long text cut (a 5 MB cell must not flood the screen)."""
+    if v is None or (isinstance(v, str) and v == ""):
+        return None
+    if isinstance(v, str) and len(v) > _SHOWN_MAX:
+        return v[:_SHOWN_MAX] + f"… ({len(v):,} characters)"
+    return v
+
+
+_SHOWN_MAX = 120
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _suggest_id(v: str) -> str:
@@ -165,6 +174,8 @@ class _Collector:
             vals = _arr(value, idx)
         if isinstance(vals, np.ndarray):
             vals = np.array([_shown(v) for v in vals], dtype=object)
+        elif isinstance(vals, str):
+            vals = _shown(vals)
         part = pd.DataFrame(
             {
                 "severity": severity,
@@ -490,13 +501,16 @@ def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
             values, issues = _on_uniques(parse_int)(s, col)
             out[col.name] = values
         elif col.kind == "text":
-            out[col.name] = s
-            issues = []
+            out[col.name], issues = _clean_text(s)
         else:
             values, issues = _PARSERS[col.kind](s, col)
             out[col.name] = values
-        for mask, problem, fix in issues:
-            col_issues.add(t, mask, col.name, problem, fix)
+        for issue in issues:
+            mask, problem, fix = issue[:3]
+            if len(issue) > 3:  # (…, severity, shown value)
+                col_issues.add(t, mask, col.name, problem, fix, severity=issue[3], value=issue[4])
+            else:
+                col_issues.add(t, mask, col.name, problem, fix)
         if col.kind in ("number", "int"):
             v = out[col.name]
             if col.minimum is not None:
@@ -511,6 +525,19 @@ def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
                     col_issues.add(t, high, col.name, f"is above {col.maximum:g}: {col.name} is a percentage",
                                    f"write a value from {col.minimum or 0:g} to {col.maximum:g}")
     return out
+
+
+def _clean_text(a: np.ndarray):
+    """Remove control characters (NUL, escape…) from free text, with a warning: they break reports and Excel."""
+    if not len(a) or _CONTROL.search("\n".join(a)) is None:
+        return a, []
+    hit = np.fromiter((_CONTROL.search(v) is not None for v in a), dtype=bool, count=len(a))
+    cleaned = a.copy()
+    cleaned[hit] = [_CONTROL.sub("", v) for v in a[hit]]
+    shown = np.where(hit, np.array([repr(v)[1:-1] for v in a], dtype=object), None) if hit.sum() < 1000 else \
+        np.where(hit, "(control characters)", None)
+    return cleaned, [(hit, "contains control characters; they were removed",
+                      "retype the text or save the file again from its program", "warning", shown)]
 
 
 def _header_checks(t: RawTable, c: _Collector) -> bool:
@@ -949,7 +976,8 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
                     else:
                         problems[i] = f"no KPI with this id in contract {cid[i]}"
                         hint = did_you_mean(kid[i], by_contract.get(cid[i], []))
-                        fixes[i] = (hint + " " if hint else "") + f"use a kpi_id of contract {cid[i]}, or leave it empty"
+                        fixes[i] = ((hint + " " if hint else "")
+                                    + f"use a kpi_id of contract {cid[i]}, or leave it empty")
                 c.add(t, bad, "kpi_id", problems, fixes)
         _duplicates(t, c, KEYS["initiatives"], [cid, iid], (cid != "") & (iid != ""))
     initiatives = _typed_frame(t, p, ~c.rejected["initiatives"]) if usable["initiatives"] \

@@ -350,3 +350,41 @@ def test_today_decides_future_periods(tmp_path):
     src = corpus.build("csv", corpus.case_tables(), tmp_path)
     with pytest.raises(DataError, match="in the future"):
         load_portfolio(src, today=dt.date(2025, 4, 15))
+
+
+def test_excel_merged_cells_give_their_value_to_every_row(base, tmp_path):
+    import openpyxl
+
+    path = _workbook(tmp_path)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["measurements"]
+    for r in range(3, 8):
+        ws.cell(row=r, column=1).value = None
+    ws.merge_cells("A2:A7")  # C-001 written once for its six FTF rows, as people do
+    wb.save(path)
+    p = load_portfolio(str(path), today=TODAY)
+    _same(base, p)
+    w = p.warnings.iloc[0]
+    assert (w["sheet"], w["row"], w["column"], w["value"]) == ("measurements", 2, "cells A2:A7", "C-001")
+
+
+def test_control_characters_are_removed_with_a_warning(tmp_path):
+    tables = corpus.case_tables()
+    tables["measurements"] = tables["measurements"].replace(b"one major incident", b"one\x00major\x1b incident")
+    p = load_portfolio(corpus.build("csv", tables, tmp_path), today=TODAY)
+    assert "one major" not in set(p.measurements["note"].dropna())
+    assert "onemajor incident" in set(p.measurements["note"].dropna())
+    w = p.warnings.iloc[0]
+    assert (w["row"], w["column"], w["value"]) == (12, "note", "one\\x00major\\x1b incident")
+
+
+def test_enormous_cells_are_read_and_shown_cut(tmp_path):
+    tables = corpus.case_tables()
+    big_note = b"x" * 3_000_000
+    tables["measurements"] = tables["measurements"].replace(b"one major incident", big_note).replace(
+        b"C-001,FTF,2025-01,71.5,", b"C-001,FTF,2025-01," + b"7" * 400 + b",")
+    p = load_portfolio(corpus.build("csv", tables, tmp_path), strict=False, today=TODAY)
+    assert len(p.measurements["note"].dropna().iloc[1]) == 3_000_000 or big_note.decode() in set(p.measurements["note"])
+    err = p.problems.iloc[0]
+    assert (err["row"], err["column"]) == (2, "value") and "too large" in err["problem"]
+    assert len(err["value"]) < 200 and err["value"].endswith("(400 characters)")

@@ -262,3 +262,51 @@ def test_close_matches():
     assert close_matches("NB-SD-01", ["NB-SD-001", "NB-GIS-011", "NB-TEL-010"]) == ["NB-SD-001"]
     assert close_matches("kestrel", ["Kestrel Cloud Hosting Ltd", "Meridian Ltd"]) == ["Kestrel Cloud Hosting Ltd"]
     assert close_matches("zzz", ["C-001"]) == []
+
+
+# --- fuzzing ----------------------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_cells = st.one_of(st.text(max_size=12), st.sampled_from(["98.5%", "0.5", "-1", "2025-13", "1e400", "nan", "",
+                                                           "C-001", "P1", "2025-02", " 7 ", "1,5", "£3"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.tuples(_cells, _cells, _cells, _cells), min_size=1, max_size=6))
+def test_fuzzed_measurement_cells_never_crash_and_always_balance(tmp_path_factory, values):
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(corpus.case_tables()["measurements"].decode())))
+    for i, (cid, kid, period, value) in enumerate(values, start=1):
+        rows[i][0], rows[i][1], rows[i][2], rows[i][3] = cid, kid, period, value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    tables = corpus.case_tables()
+    tables["measurements"] = out.getvalue().encode("utf-8", errors="surrogatepass")
+    tmp = tmp_path_factory.mktemp("fuzz")
+    try:
+        p = load_portfolio(corpus.build("csv", tables, tmp), strict=False, today=TODAY)
+    except CinbError:
+        return
+    assert _balanced(p.accounting)
+    assert set(p.problems["severity"]) <= {"error"} and set(p.warnings["severity"]) <= {"warning"}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_results_do_not_depend_on_row_order(tmp_path_factory, seed):
+    rng = np.random.default_rng(seed)
+    tables = corpus.case_tables()
+    for name in ("contracts", "kpis", "measurements", "initiatives"):
+        lines = tables[name].decode().splitlines()
+        body = [lines[1:][i] for i in rng.permutation(len(lines) - 1)]
+        tables[name] = ("\n".join([lines[0]] + body) + "\n").encode()
+    p = load_portfolio(corpus.build("csv", tables, tmp_path_factory.mktemp("order")), today=TODAY)
+    base = load_portfolio(str(corpus.BASE), today=TODAY)
+    assert p.data_hash == base.data_hash
+    for name in ("contracts", "kpis", "measurements", "history", "initiatives"):
+        pd.testing.assert_frame_equal(getattr(p, name).drop(columns=["source", "row"], errors="ignore"),
+                                      getattr(base, name).drop(columns=["source", "row"], errors="ignore"))

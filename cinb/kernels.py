@@ -1,0 +1,292 @@
+"""Fresh Jupyter kernels for packs: started quietly, warmed with imports in advance, each used for one pack only.
+
+Isolation rule: a kernel runs exactly one pack and is then killed, so nothing computed for one contract can reach
+another contract's pack. What is shared is only what a fresh kernel would load anyway: before a kernel is handed a
+pack it has already imported the modules the pack notebooks import (:data:`WARM_IMPORTS`) — code, no data.
+
+A worker keeps one spare kernel (:class:`KernelSupply`): while it renders pack *n*, the kernel for pack *n + 1*
+starts and imports in the background, so kernel start-up and imports overlap with rendering instead of adding to it.
+
+Kernels never write to the user's terminal: their stdout and stderr (for instance ipykernel 7's "running over TCP
+without encryption" warning) go to a log file per kernel, which is kept with a failed pack for diagnosis and
+deleted otherwise. Their connection is encrypted with CurveZMQ when pyzmq supports it.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Modules imported into a spare kernel before it is given a pack: exactly those the pack notebooks import.
+WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "cinb.portfolio_sections",
+                "cinb.display", "cinb.charts")
+
+#: Seconds allowed for a kernel to start and finish its warm-up imports.
+START_TIMEOUT = 120.0
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+def warm_up() -> str:
+    """Run inside a new kernel: import :data:`WARM_IMPORTS`; return ``repr([start, end])`` (epoch seconds).
+
+    The times let the worker split kernel start-up from imports without leaving any name in the user namespace
+    (the call is made through ``user_expressions``).
+    """
+    started = time.time()
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+    return repr([started, time.time()])
+
+
+def _kernel_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The kernel must import the same cinb as the worker, installed or not.
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if _PACKAGE_PARENT not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_PARENT, *parts])
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # debugpy's frozen-modules note is noise in a batch
+    env.pop("JPY_SESSION_NAME", None)
+    return env
+
+
+def _encryption() -> str:
+    try:
+        import zmq
+
+        return "auto" if zmq.has("curve") else "disabled"
+    except Exception:  # pragma: no cover - pyzmq always importable where jupyter_client is
+        return "disabled"
+
+
+@dataclass
+class Kernel:
+    """One started kernel, used for one pack; see :func:`start_kernel`."""
+
+    km: object  # jupyter_client.AsyncKernelManager
+    log_path: Path
+    launched: float  # time.time() when the process was launched
+    warm: bool
+    _client: object | None = None
+    _msg_id: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    ready: bool = False
+    killed_for_timeout: bool = False
+    _log_handle: object | None = None
+
+    @property
+    def pid(self) -> int | None:
+        provisioner = getattr(self.km, "provisioner", None)
+        return getattr(provisioner, "pid", None)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The kernel process's exit status once it has ended (negative: killed by that signal)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return None if process is None else process.poll()
+
+    def is_alive(self) -> bool:
+        return self.exit_code is None and getattr(getattr(self.km, "provisioner", None), "process", None) is not None
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> dict[str, float]:
+        """Block until the kernel has started (and imported :data:`WARM_IMPORTS` if warm); return the timings.
+
+        ``kernel_start``: launch to first code run; ``imports``: the warm-up imports; ``kernel_wait``: how long
+        this call blocked, i.e. the part of start-up that did not overlap with other work.
+
+        Raises
+        ------
+        RuntimeError
+            When the kernel dies or does not answer within ``timeout`` seconds.
+        """
+        if self.ready:
+            return self.timings
+        waited = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        client = self._client
+        try:
+            if client is None:  # a cold kernel: just wait until it answers
+                client = self._new_client()
+                client.wait_for_ready(timeout=timeout)
+                self.timings.update(kernel_start=round(time.time() - self.launched, 3), imports=0.0)
+            else:
+                reply = None
+                while reply is None:
+                    if not self.is_alive():
+                        raise RuntimeError(f"the kernel exited during start-up (exit status {self.exit_code})")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise RuntimeError(f"the kernel did not start within {timeout:g} s")
+                    try:
+                        msg = client.get_shell_msg(timeout=min(1.0, left))
+                    except Exception:  # queue.Empty: keep polling so that a dead kernel is noticed
+                        continue
+                    if msg.get("parent_header", {}).get("msg_id") == self._msg_id:
+                        reply = msg
+                content = reply["content"]
+                if content.get("status") != "ok":
+                    raise RuntimeError(f"the warm-up imports failed in the kernel: {content.get('ename')}: "
+                                       f"{content.get('evalue')}")
+                expr = content.get("user_expressions", {}).get("t", {})
+                if expr.get("status") != "ok":
+                    raise RuntimeError(f"the warm-up imports failed in the kernel: {expr.get('ename')}: "
+                                       f"{expr.get('evalue')}")
+                start, end = ast.literal_eval(ast.literal_eval(expr["data"]["text/plain"]))
+                self.timings.update(kernel_start=round(max(0.0, start - self.launched), 3),
+                                    imports=round(max(0.0, end - start), 3))
+        finally:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.stop_channels()
+            self._client = None
+        self.timings["kernel_wait"] = round(time.perf_counter() - waited, 3)
+        self.ready = True
+        return self.timings
+
+    def _new_client(self):
+        from jupyter_client import BlockingKernelClient
+
+        client = BlockingKernelClient()
+        client.load_connection_info(self.km.get_connection_info(session=True))
+        client.start_channels(hb=False)
+        return client
+
+    def kill(self) -> None:
+        """Kill the kernel's process group at once (used by the pack timeout); safe from any thread."""
+        pid = self.pid
+        if not pid:
+            return
+        with contextlib.suppress(OSError):
+            pgid = os.getpgid(pid)
+            # The kernel runs in its own session; never signal our own group.
+            if pgid == pid and pgid != os.getpgid(0):
+                os.killpg(pgid, signal.SIGKILL)
+                return
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+    def read_log(self, limit: int = 200_000) -> str:
+        """What the kernel wrote to stdout/stderr (the last ``limit`` characters)."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return text[-limit:]
+
+    def shutdown(self, *, keep_log: bool = False) -> None:
+        """Kill the kernel, free its resources (connection file, sockets) and delete its log unless asked."""
+        from jupyter_core.utils import run_sync
+
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.stop_channels()
+            self._client = None
+        self.kill()
+        with contextlib.suppress(Exception):
+            run_sync(self.km.shutdown_kernel)(now=True)
+        with contextlib.suppress(Exception):
+            run_sync(self.km.cleanup_resources)()
+        with contextlib.suppress(Exception):
+            if getattr(self.km, "_created_context", False):
+                self.km.context.destroy(linger=0)
+        if self._log_handle is not None:
+            with contextlib.suppress(Exception):
+                self._log_handle.close()
+            self._log_handle = None
+        if not keep_log:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()
+
+
+def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None,
+                 cwd: Path | None = None) -> Kernel:
+    """Launch a new kernel and return at once; with ``warm`` it starts importing :data:`WARM_IMPORTS`.
+
+    The kernel's stdout and stderr go to a log file in ``log_dir`` (a new temporary folder if not given). Call
+    :meth:`Kernel.wait_ready` before use and :meth:`Kernel.shutdown` after.
+    """
+    from jupyter_client import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="cinb-kernel-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=log_dir, prefix="kernel-", suffix=".log")
+    handle = os.fdopen(fd, "w", encoding="utf-8")
+    km = AsyncKernelManager(kernel_name=kernel_name, transport_encryption=_encryption())
+    launched = time.time()
+    try:
+        run_sync(km.start_kernel)(stdout=handle, stderr=handle, stdin=None, env=_kernel_env(),
+                                  cwd=str(cwd) if cwd else os.getcwd())
+    except Exception:
+        handle.close()
+        raise
+    kernel = Kernel(km=km, log_path=Path(name), launched=launched, warm=warm, _log_handle=handle)
+    if warm:
+        client = kernel._new_client()
+        kernel._client = client
+        # Sent now, queued by ZeroMQ until the kernel is listening; silent and without history, so the pack
+        # notebook still starts at execution count 1 and nothing is left in the user namespace.
+        kernel._msg_id = client.execute("", silent=True, store_history=False,
+                                        user_expressions={"t": "__import__('cinb.kernels').kernels.warm_up()"})
+    return kernel
+
+
+class KernelSupply:
+    """Kernels for the packs of one worker: one spare is kept warm, and no kernel is ever handed out twice.
+
+    Examples
+    --------
+    >>> supply = KernelSupply()                      # doctest: +SKIP
+    >>> kernel = supply.take()                       # doctest: +SKIP
+    >>> ... run the pack ...; supply.prepare()       # doctest: +SKIP
+    >>> kernel.shutdown(); supply.close()            # doctest: +SKIP
+    """
+
+    def __init__(self, *, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None):
+        self.warm = warm
+        self.kernel_name = kernel_name
+        self._own_dir = log_dir is None
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="cinb-kernels-"))
+        self._spare: Kernel | None = None
+        self.started = 0
+
+    def prepare(self) -> None:
+        """Start the next pack's kernel now, if there is no spare yet (returns without waiting for it)."""
+        if self._spare is None:
+            self._spare = self._start()
+
+    def take(self) -> Kernel:
+        """The spare kernel (started earlier) or, if there is none or it has died, a new one."""
+        kernel, self._spare = self._spare, None
+        if kernel is not None and not kernel.is_alive():
+            kernel.shutdown(keep_log=False)
+            kernel = None
+        return kernel if kernel is not None else self._start()
+
+    def _start(self) -> Kernel:
+        self.started += 1
+        return start_kernel(warm=self.warm, kernel_name=self.kernel_name, log_dir=self.log_dir)
+
+    def close(self) -> None:
+        """Shut the spare kernel down and remove the log folder this supply created."""
+        kernel, self._spare = self._spare, None
+        if kernel is not None:
+            kernel.shutdown()
+        if self._own_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick manual check: python -m cinb.kernels
+    k = start_kernel()
+    print(k.wait_ready(), file=sys.stderr)
+    k.shutdown()
