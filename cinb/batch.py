@@ -1,22 +1,50 @@
-"""The monthly batch: every contract pack, the portfolio pack and the supplier scorecards, in a process pool."""
+"""The monthly batch: every contract pack, the portfolio pack and the supplier scorecards, in parallel.
+
+How a batch runs (:func:`run_batch`):
+
+1. It locks the month folder (:mod:`cinb.lock`), so that two batches cannot interleave, and clears what an
+   interrupted run left in the staging folder.
+2. Packs whose inputs hash the same as when they were built (:mod:`cinb.fingerprint`) and whose files are still
+   there, byte for byte, are skipped (unless ``force``).
+3. The others go to a pool of worker processes, one per core by default (or, with ``scheduler``, to a Dask
+   cluster). Each pack runs in a fresh kernel that runs nothing else; each worker keeps the next pack's kernel
+   starting and importing while it renders the current pack (:mod:`cinb.kernels`), and keeps its HTML exporter
+   and PDF backend warm. Workers' and kernels' output goes to log files, never to the terminal.
+4. A failed pack (the notebook raised, its kernel died, it passed the timeout, the render failed) is reported
+   with its reason and publishes nothing; the others carry on. A worker process that dies is replaced and its
+   pack retried once.
+5. After every pack the manifest and the index page are rewritten (:mod:`cinb.manifest`, :mod:`cinb.index`).
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import datetime as dt
 import os
-import sys
+import shutil
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from . import __version__
-from .pack import PackResult, PackSpec, atomic_write_bytes, build_pack
+from .config import notebook_dir
+from .errors import UsageError
+from .lock import PeriodLock
+from .manifest import Manifest
+from .pack import PackResult, PackSpec, build_pack, clean_staging, sha256_file  # noqa: F401 (build_pack: API)
+from .progress import Progress
+
+#: Order in which packs are handed out: the longest first, so that no long pack starts last.
+_DISPATCH_ORDER = {"portfolio": 0, "contract": 1, "supplier": 2}
 
 
 @dataclass(frozen=True)
 class BatchResult:
+    """The packs of one batch run, in the order they were planned."""
+
     period: str
     out_root: Path
     results: list[PackResult]
@@ -30,10 +58,30 @@ class BatchResult:
     def manifest_path(self) -> Path:
         return self.out_root / self.period / "manifest.json"
 
+    @property
+    def index_path(self) -> Path:
+        return self.out_root / self.period / "index.html"
+
+
+def default_jobs() -> int:
+    """Worker processes by default: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
 
 def plan(portfolio, period: str, parameters: dict[str, Any], contracts: Iterable[str] | None = None,
-         kinds: Iterable[str] = ("contract", "portfolio", "supplier")) -> list[PackSpec]:
-    """The packs of one month: one per contract (those given, or all), the portfolio pack, one per supplier."""
+         kinds: Iterable[str] = ("contract", "portfolio", "supplier"), *, formats=("html", "pdf"),
+         pdf_backend: str = "weasyprint", notebooks: Path | None = None) -> list[PackSpec]:
+    """The packs of one month: one per contract (those given, or all), the portfolio pack, one per supplier.
+
+    Each pack carries the hash of its inputs (:func:`cinb.fingerprint.input_hash`), so a rerun can skip it.
+    A supplier-facing batch (``audience: supplier``) has contract packs only: the portfolio pack and the
+    scorecards compare contracts and suppliers with each other.
+    """
+    from .fingerprint import input_hash
+
     kinds = set(kinds)
     ids = list(contracts) if contracts else list(portfolio.contracts["contract_id"])
     specs = []
@@ -45,59 +93,214 @@ def plan(portfolio, period: str, parameters: dict[str, Any], contracts: Iterable
     if "supplier" in kinds and not supplier_facing:
         chosen = portfolio.contracts[portfolio.contracts["contract_id"].isin(ids)]
         specs += [PackSpec("supplier", name, period, dict(parameters)) for name in sorted(chosen["supplier"].unique())]
-    return specs
+    from .pack import KINDS
+
+    folder = Path(notebooks) if notebooks else notebook_dir()
+    return [replace(s, input_hash=input_hash(s, portfolio, notebook=folder / KINDS[s.kind][0], formats=formats,
+                                             pdf_backend=pdf_backend)) for s in specs]
 
 
-def _worker(spec: PackSpec, out_root: str, formats: tuple[str, ...], timeout: float | None,
-            pdf_backend: str) -> PackResult:
-    return build_pack(spec, Path(out_root), formats=formats, timeout=timeout, pdf_backend=pdf_backend)
+def recorded_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The merged parameters as recorded in every pack and in the manifest (JSON-able; private keys dropped)."""
+    out = {}
+    for key, value in sorted(params.items()):
+        if key.startswith("_"):
+            continue
+        out[key] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def unchanged(spec: PackSpec, entry: dict[str, Any] | None, period_dir: Path) -> bool:
+    """Whether ``spec`` can be skipped: built before from the same inputs, and its files are intact."""
+    if not spec.input_hash or not entry or entry.get("status") not in ("ok", "skipped"):
+        return False
+    if entry.get("input_hash") != spec.input_hash:
+        return False
+    files, hashes = entry.get("files") or {}, entry.get("hashes") or {}
+    if not files or set(files) != set(hashes):
+        return False
+    for kind, rel in files.items():
+        path = Path(period_dir) / rel
+        try:
+            if not path.is_file() or sha256_file(path) != hashes[kind]:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
               formats: tuple[str, ...] = ("html", "pdf"), timeout: float | None = 600,
-              pdf_backend: str = "weasyprint", log=None) -> BatchResult:
-    """Build every pack in ``specs`` in a pool of ``jobs`` worker processes (default: one per core).
+              pdf_backend: str = "weasyprint", log=None, force: bool = False, scheduler=None,
+              notebooks: Path | None = None, run_info: dict[str, Any] | None = None,
+              progress: Progress | None = None) -> BatchResult:
+    """Build every pack in ``specs`` (one month) in parallel; see the module docstring for what happens.
 
-    Each pack runs in its own fresh kernel; a failed pack never stops the others. Writes
-    ``out_root/<period>/manifest.json`` at the end.
+    Parameters
+    ----------
+    specs : list of PackSpec
+        All for the same period (:func:`plan` makes them).
+    out_root : Path
+        The reports folder; packs go to ``<out_root>/<period>/``.
+    jobs : int, optional
+        Worker processes (default: one per core). Ignored with ``scheduler``.
+    formats, timeout, pdf_backend
+        See :func:`cinb.pack.build_pack`.
+    log : callable, optional
+        Progress lines go through this function (default: a bar on a terminal, lines otherwise, on stderr).
+    force : bool
+        Rebuild packs even when their inputs are unchanged.
+    scheduler : str or dask cluster, optional
+        Run the packs on this Dask scheduler (``tcp://host:port``) instead of local processes. The output
+        folder, the data and the notebooks must be at the same paths on the workers.
+    notebooks : Path, optional
+        Folder of the pack notebooks (default :func:`cinb.config.notebook_dir`).
+    run_info : dict, optional
+        Facts recorded in the manifest's ``last_run`` (command, settings, parameter files).
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    cinb.lock.LockedError
+        When another cinb process holds the month folder.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    jobs = jobs or os.cpu_count() or 1
+    specs = list(specs)
+    out_root = Path(out_root)
+    if not specs:
+        return BatchResult("", out_root, [], 0.0)
+    periods = sorted({s.period for s in specs})
+    if len(periods) > 1:
+        raise UsageError(f"a batch builds one month; these packs are for {', '.join(periods)}")
+    keys = Counter(s.key for s in specs)
+    dupes = [k for k, n in keys.items() if n > 1]
+    if dupes:
+        raise UsageError(f"the batch lists the same pack twice: {', '.join(dupes[:5])}")
+    period = periods[0]
+    period_dir = out_root / period
+    folder = Path(notebooks) if notebooks else notebook_dir()
+    jobs = jobs or default_jobs()
     started = time.perf_counter()
-    period = specs[0].period if specs else ""
-    results: list[PackResult] = []
-    if jobs == 1:
+    reporter = progress or Progress(len(specs), log=log)
+    info = {"command": "batch", "jobs": None if scheduler else jobs, "scheduler": _describe(scheduler),
+            "force": force, "formats": list(formats), "timeout": timeout, "pdf_backend": pdf_backend,
+            "packs": len(specs), "host": os.uname().nodename if hasattr(os, "uname") else None}
+    info.update(run_info or {})
+    results: dict[str, PackResult] = {}
+    with PeriodLock(period_dir, command=f"cinb {info.get('command', 'batch')}") as lock:
+        if lock.took_over:
+            reporter.message(f"cinb: took over the lock {lock.path} left by process {lock.took_over.get('pid')}, "
+                             "which is no longer running")
+        clean_staging(period_dir)
+        manifest = Manifest(period_dir, run=info)
+        todo = []
         for spec in specs:
-            results.append(_worker(spec, str(out_root), formats, timeout, pdf_backend))
-            _log_one(log, results[-1], len(results), len(specs), started)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_worker, s, str(out_root), formats, timeout, pdf_backend) for s in specs]
-            for future in as_completed(futures):
-                results.append(future.result())
-                _log_one(log, results[-1], len(results), len(specs), started)
-    order = {s.key: i for i, s in enumerate(specs)}
-    results.sort(key=lambda r: order.get(r.key, 0))
-    batch = BatchResult(period, Path(out_root), results, round(time.perf_counter() - started, 3))
-    if specs:
-        write_manifest(batch)
-    return batch
+            if not force and unchanged(spec, manifest.previous(spec.key), period_dir):
+                old = PackResult.from_dict(manifest.previous(spec.key))
+                old.status, old.error = "skipped", None
+                results[spec.key] = old
+                manifest.record([old], write=False)
+                reporter.update(old)
+            else:
+                todo.append(spec)
+        manifest.write()
+        todo.sort(key=lambda s: _DISPATCH_ORDER.get(s.kind, 9))
+
+        def finish(result: PackResult) -> None:
+            results[result.key] = result
+            manifest.record([result])
+            reporter.update(result)
+
+        options = dict(formats=tuple(formats), timeout=timeout, pdf_backend=pdf_backend, notebooks=str(folder))
+        if not todo:
+            runner: Iterator[PackResult] = iter(())
+        elif scheduler is not None:
+            from .dask_runner import run_on_dask
+
+            runner = run_on_dask(todo, out_root, scheduler, **options)
+        else:
+            runner = _run_local(todo, out_root, min(jobs, len(todo)), options, reporter, period_dir, late=finish)
+        try:
+            for result in runner:
+                finish(result)
+        finally:
+            with contextlib.suppress(Exception):
+                runner.close()
+            clean_staging(period_dir)
+            manifest.run["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            manifest.run["seconds"] = round(time.perf_counter() - started, 3)
+            manifest.write()
+            reporter.close()
+    ordered = [results[s.key] for s in specs if s.key in results]
+    return BatchResult(period, out_root, ordered, round(time.perf_counter() - started, 3))
 
 
-def _log_one(log, result: PackResult, done: int, total: int, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    extra = f" — {result.error}" if result.error else ""
-    log(f"[{done}/{total}] {result.status:6} {result.key} ({result.seconds:.1f} s; {elapsed:.0f} s elapsed){extra}")
+def summary_lines(batch: BatchResult) -> list[str]:
+    """The end-of-run table: packs by kind and status, then where things are and the mean time per step."""
+    kinds = ["contract", "portfolio", "supplier"]
+    statuses = [("ok", "built"), ("skipped", "unchanged"), ("failed", "failed")]
+    counts = Counter((r.kind, r.status) for r in batch.results)
+    lines = [f"{'':12}" + "".join(f"{label:>11}" for _, label in statuses)]
+    for kind in kinds + ["total"]:
+        if kind != "total" and not any(counts[(kind, s)] for s, _ in statuses):
+            continue
+        row = [sum(counts[(k, s)] for k in kinds) if kind == "total" else counts[(kind, s)] for s, _ in statuses]
+        lines.append(f"{kind:12}" + "".join(f"{n:>11}" for n in row))
+    built = [r for r in batch.results if r.status == "ok" and r.timings]
+    if built:
+        def mean(name):
+            values = [r.timings.get(name) for r in built if r.timings.get(name) is not None]
+            return sum(values) / len(values) if values else None
+
+        parts = [(label, mean(name)) for name, label in (
+            ("kernel_start", "kernel start"), ("imports", "imports"), ("kernel_wait", "waited for kernel"),
+            ("notebook", "notebook"), ("html", "HTML"), ("pdf", "PDF"), ("total", "total"))]
+        lines.append("mean per pack built: " + ", ".join(f"{label} {v:.1f} s" for label, v in parts
+                                                          if v is not None))
+    n_failed = len(batch.failed)
+    lines.append(f"{len(batch.results)} packs in {batch.seconds:.1f} s"
+                 + (f"; {n_failed} failed: nothing is published for them" if n_failed else ""))
+    lines.append(f"index: {batch.index_path}")
+    lines.append(f"manifest: {batch.manifest_path}")
+    return lines
 
 
-def write_manifest(batch: BatchResult) -> Path:
-    """Write (atomically) the manifest of a batch: every pack, its files, hashes, status, timing and error."""
-    manifest = {
-        "period": batch.period,
-        "cinb_version": __version__,
-        "seconds": batch.seconds,
-        "packs": [r.to_dict() for r in batch.results],
-        "summary": {s: sum(r.status == s for r in batch.results) for s in ("ok", "failed", "skipped")},
-    }
-    atomic_write_bytes(batch.manifest_path, json.dumps(manifest, indent=2, default=str).encode("utf-8"))
-    return batch.manifest_path
+def _describe(scheduler) -> str | None:
+    if scheduler is None:
+        return None
+    return scheduler if isinstance(scheduler, str) else getattr(scheduler, "scheduler_address", repr(scheduler))
+
+
+def _run_local(todo: list[PackSpec], out_root: Path, jobs: int, options: dict[str, Any], reporter: Progress,
+               period_dir: Path, late=None) -> Iterator[PackResult]:
+    """Yield each pack's result from the local worker pool; keep the workers' logs when something failed."""
+    from .pool import run_pool
+
+    log_dir = Path(tempfile.mkdtemp(prefix="cinb-batch-"))
+    trouble = False
+    try:
+        for result in run_pool(todo, jobs=jobs, out_root=out_root, log_dir=log_dir, tick=reporter.tick, late=late,
+                               **options):
+            trouble = trouble or result.status == "failed"
+            yield result
+    except BaseException:
+        trouble = True
+        raise
+    finally:
+        _keep_worker_logs(log_dir, period_dir if trouble else None)
+
+
+def _keep_worker_logs(log_dir: Path, period_dir: Path | None) -> None:
+    """Keep non-empty worker logs under ``_failed/_workers/`` when something went wrong; else delete them."""
+    try:
+        if period_dir is not None:
+            for log in sorted(log_dir.glob("worker-*.log")):
+                if log.stat().st_size:
+                    target = period_dir / "_failed" / "_workers"
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(log, target / log.name)
+    except OSError:
+        pass
+    shutil.rmtree(log_dir, ignore_errors=True)

@@ -74,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
     p.add_argument("--jobs", type=_jobs_arg, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--format", dest="formats", type=_formats_arg, metavar="html,pdf")
+    p.add_argument("--force", action="store_true", help="rebuild packs whose inputs have not changed")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="render one contract's review pack",
-                       description="Render one contract's review pack for one month.")
+                       description="Render one contract's review pack for one month (in a fresh kernel), and "
+                                   "record it in the month's manifest and index.")
     p.add_argument("contract_id", metavar="CONTRACT_ID")
     p.add_argument("--period", required=True, type=_period_arg, metavar="YYYY-MM")
     _add_common(p)
@@ -85,11 +87,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="render a whole month's packs in parallel",
                        description="Render every contract pack, the portfolio pack and the supplier scorecards "
-                                   "of one month in a pool of fresh kernels.")
-    p.add_argument("--period", required=True, type=_period_arg, metavar="YYYY-MM")
+                                   "of one month in a pool of fresh kernels. Packs whose inputs are unchanged "
+                                   "since they were built are skipped (--force rebuilds them). Parameters are "
+                                   "layered: package defaults < parameters/*.yml < --config FILE < options.",
+                       epilog="Exit status: 0 every pack built or unchanged; 1 some pack failed (the others are "
+                              "complete) or the data is invalid; 2 a usage error or the month folder is locked "
+                              "by another batch.")
+    p.add_argument("--period", type=_period_arg, metavar="YYYY-MM",
+                   help="the month to report (required unless the --config file gives period:)")
     p.add_argument("--contracts", nargs="+", metavar="ID", help="only these contracts (default: all)")
+    p.add_argument("--kinds", metavar="LIST",
+                   help="which packs: some of contract,portfolio,supplier (default: all three)")
     p.add_argument("--jobs", type=_jobs_arg, metavar="N", help="worker processes (default: one per core)")
     _add_common(p)
+    p.set_defaults(out=None)  # so that out: in a --config file applies when --out is not given
+    p.add_argument("--force", action="store_true", default=None,
+                   help="rebuild every pack, even those whose inputs are unchanged")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the packs on a Dask cluster (tcp://host:port) instead of local processes; "
+                        "needs pip install 'cinb[dask]' and the same paths on every worker")
+    p.add_argument("--config", type=Path, metavar="FILE.yml",
+                   help="a batch definition (YAML): parameters and period/contracts/kinds/out/scheduler; "
+                        "see parameters/README.md")
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("cpn", help="export Contract Performance Notice ratings (Procurement Act 2023 s.71)",
@@ -146,80 +165,115 @@ def _check_period_in_data(portfolio, period: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from .batch import BatchResult, write_manifest
-    from .pack import PackSpec, build_pack
+    from .batch import plan, recorded_settings
+    from .lock import PeriodLock
+    from .pack import build_pack, clean_staging
 
     params = _parameters(args)
     portfolio = _load(params["data"])
     portfolio.contract(args.contract_id)  # UsageError with "did you mean" for an unknown id
     _check_period_in_data(portfolio, args.period)
-    spec = PackSpec("contract", args.contract_id, args.period, _notebook_parameters(params))
-    result = build_pack(spec, args.out, formats=tuple(params["formats"]), timeout=params["timeout"],
-                        pdf_backend=params["pdf_backend"])
-    _merge_into_manifest(args.out, args.period, result)
+    nb_params = dict(_notebook_parameters(params), _settings=recorded_settings(params))
+    spec = plan(portfolio, args.period, nb_params, [args.contract_id], kinds=("contract",),
+                formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"])[0]
+    period_dir = Path(args.out) / args.period
+    # The same lock as a batch: a run and a batch never write the same month at once.
+    with PeriodLock(period_dir, command="cinb run"):
+        clean_staging(period_dir)
+        result = build_pack(spec, args.out, formats=tuple(params["formats"]), timeout=params["timeout"],
+                            pdf_backend=params["pdf_backend"])
+        clean_staging(period_dir)
+        _merge_into_manifest(args.out, args.period, result,
+                             run={"command": "run", "settings": recorded_settings(params),
+                                  "parameter_files": params.get("_parameter_files", [])})
     if result.status != "ok":
-        print(f"cinb: the pack for {args.contract_id} failed: {result.error}", file=sys.stderr)
+        where = f"; diagnostics in {period_dir / result.failure}" if result.failure else ""
+        print(f"cinb: the pack for {args.contract_id} failed: {result.error}{where}", file=sys.stderr)
         return 1
     for kind, path in result.files.items():
-        print(args.out / path)
+        print(period_dir / path)
     return 0
 
 
-def _merge_into_manifest(out_root: Path, period: str, result) -> None:
-    """Record a single pack in the month's manifest, replacing any earlier entry for the same pack."""
-    import json
+def _merge_into_manifest(out_root: Path, period: str, result, run: dict | None = None) -> None:
+    """Record a single pack in the month's manifest and index, replacing any earlier entry for the same pack.
 
-    from .batch import BatchResult, write_manifest
-    from .pack import PackResult
+    The caller holds the month's lock (:class:`cinb.lock.PeriodLock`).
+    """
+    from .manifest import Manifest
 
-    path = out_root / period / "manifest.json"
-    results = []
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            results = [PackResult(**p) for p in old.get("packs", []) if p.get("key") != result.key]
-        except (ValueError, TypeError):
-            results = []
-    results.append(result)
-    write_manifest(BatchResult(period, out_root, results, result.seconds))
+    Manifest(Path(out_root) / period, run=run or {"command": "run"}).record([result])
 
 
 def cmd_batch(args) -> int:
-    from .batch import plan, run_batch
+    from .batch import plan, recorded_settings, run_batch
+    from .batchfile import KINDS, BatchDefinition, load_definition, parse_kinds
 
-    params = _parameters(args)
+    definition = load_definition(args.config) if args.config else BatchDefinition()
+    options = definition.options
+    period = args.period or (parse_period(options["period"]) if options.get("period") else None)
+    if period is None:
+        raise UsageError("give the month to report: --period YYYY-MM (or period: in the --config file)")
+    # Layers: defaults < parameters/*.yml < the --config file < the command line.
+    layered = argparse.Namespace(**vars(args))
+    for key, value in definition.parameters.items():
+        if hasattr(args, key) and getattr(args, key) is None:
+            setattr(layered, key, value)
+    params = _parameters(layered)
+    for key, value in definition.parameters.items():
+        if not hasattr(args, key):  # no command-line option for it: the file's value stands
+            params[key] = value
+    if definition.path is not None:
+        params["_parameter_files"] = [*params.get("_parameter_files", []), str(definition.path)]
+    contracts = args.contracts or options.get("contracts")
+    kinds = parse_kinds(args.kinds) if args.kinds else options.get("kinds", list(KINDS))
+    out = Path(args.out or options.get("out") or "reports")
+    scheduler = args.scheduler or options.get("scheduler")
+    force = bool(args.force if args.force is not None else options.get("force", False))
+
     portfolio = _load(params["data"])
-    for cid in args.contracts or []:
+    for cid in contracts or []:
         portfolio.contract(cid)
-    _check_period_in_data(portfolio, args.period)
-    specs = plan(portfolio, args.period, _notebook_parameters(params), args.contracts)
-    batch = run_batch(specs, args.out, jobs=params["jobs"], formats=tuple(params["formats"]),
-                      timeout=params["timeout"], pdf_backend=params["pdf_backend"])
+    _check_period_in_data(portfolio, period)
+    nb_params = dict(_notebook_parameters(params), _settings=recorded_settings(params))
+    formats = tuple(params["formats"])
+    specs = plan(portfolio, period, nb_params, contracts, kinds, formats=formats, pdf_backend=params["pdf_backend"])
+    batch = run_batch(specs, out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
+                      pdf_backend=params["pdf_backend"], force=force, scheduler=scheduler,
+                      run_info={"command": "batch", "settings": recorded_settings(params),
+                                "parameter_files": params.get("_parameter_files", []), "kinds": list(kinds),
+                                "contracts": list(contracts) if contracts else None})
     return _summarise(batch)
 
 
 def _summarise(batch) -> int:
-    ok = sum(r.status == "ok" for r in batch.results)
-    skipped = sum(r.status == "skipped" for r in batch.results)
+    """Print the run's summary table (and each failure with its reason); return the exit status."""
+    from .batch import summary_lines
+
     failed = batch.failed
-    print(f"{ok} packs written, {skipped} skipped, {len(failed)} failed in {batch.seconds:.1f} s; "
-          f"manifest: {batch.manifest_path}")
+    for line in summary_lines(batch):
+        print(line)
     for r in failed:
-        print(f"  FAILED {r.key}: {r.error}", file=sys.stderr)
+        where = f" [diagnostics: {batch.out_root / batch.period / r.failure}]" if r.failure else ""
+        print(f"  FAILED {r.key}: {r.error}{where}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def cmd_demo(args) -> int:
-    from .batch import plan, run_batch
+    from .batch import plan, recorded_settings, run_batch
 
     params = _parameters(args)
     params["data"] = None
     portfolio = _load(None)
     period = str(portfolio.measurements["period"].max())
     print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)
-    specs = plan(portfolio, period, _notebook_parameters(params))
-    batch = run_batch(specs, args.out, jobs=params["jobs"], formats=tuple(params["formats"]),
-                      timeout=params["timeout"], pdf_backend=params["pdf_backend"])
+    nb_params = dict(_notebook_parameters(params), _settings=recorded_settings(params))
+    formats = tuple(params["formats"])
+    specs = plan(portfolio, period, nb_params, formats=formats, pdf_backend=params["pdf_backend"])
+    batch = run_batch(specs, args.out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
+                      pdf_backend=params["pdf_backend"], force=bool(args.force),
+                      run_info={"command": "demo", "settings": recorded_settings(params),
+                                "parameter_files": params.get("_parameter_files", [])})
     return _summarise(batch)
 
 

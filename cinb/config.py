@@ -101,7 +101,8 @@ def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None =
         raise UsageError(f"formats must be a list of {', '.join(FORMATS)}, not {_shown(formats)}")
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise UsageError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; got {_shown(merged['formats'])}")
+        raise UsageError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; "
+                         f"got {_shown(merged['formats'])}")
     merged["formats"] = list(formats)
     for name in _CHECKS:
         where = "the command line" if name in given else (", ".join(used) if name in files else "the defaults")

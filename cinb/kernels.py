@@ -83,6 +83,7 @@ class Kernel:
     ready: bool = False
     killed_for_timeout: bool = False
     _log_handle: object | None = None
+    _owns_log_dir: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -156,8 +157,12 @@ class Kernel:
     def _new_client(self):
         from jupyter_client import BlockingKernelClient
 
-        client = BlockingKernelClient()
-        client.load_connection_info(self.km.get_connection_info(session=True))
+        # As AsyncKernelManager.client() does, but blocking: the same session (signing key) and curve keys.
+        info = dict(self.km.get_connection_info(session=True))
+        for key in ("curve_publickey", "curve_secretkey"):
+            if isinstance(info.get(key), str):
+                info[key] = info[key].encode("ascii")
+        client = BlockingKernelClient(**info, connection_file=self.km.connection_file, parent=self.km)
         client.start_channels(hb=False)
         return client
 
@@ -204,8 +209,14 @@ class Kernel:
                 self._log_handle.close()
             self._log_handle = None
         if not keep_log:
-            with contextlib.suppress(OSError):
-                self.log_path.unlink()
+            self.discard_log()
+
+    def discard_log(self) -> None:
+        """Delete the kernel's log file (and its folder, if it was made for this kernel alone)."""
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
+        if self._owns_log_dir:
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
 
 def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None,
@@ -218,6 +229,7 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
     from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
+    owns_dir = log_dir is None
     log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="cinb-kernel-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=log_dir, prefix="kernel-", suffix=".log")
@@ -229,8 +241,11 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
                                   cwd=str(cwd) if cwd else os.getcwd())
     except Exception:
         handle.close()
+        if owns_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
         raise
-    kernel = Kernel(km=km, log_path=Path(name), launched=launched, warm=warm, _log_handle=handle)
+    kernel = Kernel(km=km, log_path=Path(name), launched=launched, warm=warm, _log_handle=handle,
+                    _owns_log_dir=owns_dir)
     if warm:
         client = kernel._new_client()
         kernel._client = client

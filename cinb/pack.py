@@ -1,12 +1,24 @@
-"""Build one review pack: execute its notebook in a fresh kernel, render HTML/PDF, write every file atomically."""
+"""Build one review pack: execute its notebook in a fresh kernel, render HTML/PDF, publish the set atomically.
+
+A pack's files are rendered into a private staging folder (``<period>/.staging/``) and moved under their final
+names only when every one of them is complete, ``pack.json`` last; a reader never sees a half-written file, and a
+pack whose PDF fails after its HTML was rendered publishes nothing. A failed pack withdraws any earlier published
+files of the same pack (they no longer match the inputs) and keeps its executed notebook, its error and what the
+kernel printed under ``<period>/_failed/<key>/`` for diagnosis.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import secrets
+import shutil
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +38,13 @@ KINDS = {
     "supplier": ("supplier_scorecard.ipynb", "scorecard"),
 }
 
+#: Folder (inside the month folder) where failed packs keep their diagnostics.
+FAILED_DIR = "_failed"
+#: Folder (inside the month folder) where packs are rendered before they are published.
+STAGING_DIR = ".staging"
+
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+_EXTENSIONS = ("html", "pdf", "ipynb")
 
 
 def slug(text: str) -> str:
@@ -37,29 +55,46 @@ def slug(text: str) -> str:
 
 @dataclass(frozen=True)
 class PackSpec:
-    """What one pack is: its kind, the subject (contract id or supplier name), the month and the parameters."""
+    """What one pack is: its kind, the subject (contract id or supplier name), the month and the parameters.
+
+    ``parameters`` holds the notebook's parameters; keys starting with ``_`` are not passed to the notebook but
+    recorded in ``pack.json`` (``_parameter_files``: the parameter files read; ``_settings``: the merged batch
+    settings). ``input_hash`` (see :mod:`cinb.fingerprint`) lets a rerun skip an unchanged pack.
+    """
 
     kind: str
     subject: str | None
     period: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    input_hash: str | None = None
+
+    @property
+    def audience(self) -> str:
+        return self.parameters.get("audience") or "internal"
 
     @property
     def key(self) -> str:
-        audience = self.parameters.get("audience", "internal")
-        prefix = "" if audience == "internal" else f"{audience}/"
+        prefix = "" if self.audience == "internal" else f"{self.audience}/"
         if self.kind == "contract":
             return f"{prefix}{self.subject}"
         if self.kind == "portfolio":
             return f"{prefix}portfolio"
         return f"{prefix}suppliers/{slug(self.subject or '')}"
 
-    def out_dir(self, root: Path) -> Path:
-        path = (root / self.period / self.key).resolve()
-        base = (root / self.period).resolve()
+    def _inside(self, base: Path, *parts: str) -> Path:
+        base = base.resolve()
+        path = base.joinpath(*parts).resolve()
         if base not in path.parents:
-            raise PackError(f"pack folder {path} would leave the output folder {base}")
+            raise PackError(f"pack {self.key!r}: its folder {path} would leave the output folder {base}")
         return path
+
+    def out_dir(self, root: Path) -> Path:
+        """``<root>/<period>/<key>``, checked to stay inside the month folder."""
+        return self._inside(Path(root) / self.period, self.key)
+
+    def failed_dir(self, root: Path) -> Path:
+        """``<root>/<period>/_failed/<key>``, where a failed pack keeps its diagnostics."""
+        return self._inside(Path(root) / self.period / FAILED_DIR, self.key)
 
     def notebook_parameters(self) -> dict[str, Any]:
         params = {k: v for k, v in self.parameters.items() if not k.startswith("_")}
@@ -73,7 +108,7 @@ class PackSpec:
 
 @dataclass
 class PackResult:
-    """What happened to one pack; one row of the manifest."""
+    """What happened to one pack; one entry of the manifest. ``files`` are relative to the month folder."""
 
     key: str
     kind: str
@@ -85,9 +120,18 @@ class PackResult:
     error: str | None = None
     headline: dict[str, Any] = field(default_factory=dict)
     input_hash: str | None = None
+    audience: str = "internal"
+    timings: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None  # folder of the diagnostics, relative to the month folder
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PackResult":
+        """A result from a manifest entry (unknown keys ignored)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -132,66 +176,219 @@ def _strip_pack_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _parameter_files(paths) -> list[dict[str, str | None]]:
+    out = []
+    for p in paths or []:
+        try:
+            digest = sha256_file(Path(p))
+        except OSError:
+            digest = None
+        out.append({"path": str(p), "sha256": digest})
+    return out
+
+
+def published_names(stem: str, formats, keep_notebook: bool) -> list[str]:
+    """The file names a pack publishes, in publication order (``pack.json`` last: it marks a complete set)."""
+    names = [f"{stem}.{fmt}" for fmt in ("html", "pdf") if fmt in formats]
+    if keep_notebook:
+        names.append(f"{stem}.ipynb")
+    return names + ["pack.json"]
+
+
 def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("html", "pdf"),
                timeout: float | None = 600, pdf_backend: str = "weasyprint",
-               keep_notebook: bool | None = None) -> PackResult:
-    """Execute, render and write one pack under ``out_root/<period>/<key>/``; never raises for a pack failure.
+               keep_notebook: bool | None = None, kernels=None, notebooks: Path | None = None) -> PackResult:
+    """Execute, render and publish one pack under ``out_root/<period>/<key>/``; never raises for a pack failure.
 
-    A failed pack publishes nothing under its final names: its executed notebook (if any) and the error go to
-    ``out_root/<period>/_failed/<key>/`` for diagnosis, and the result has ``status="failed"``.
+    Parameters
+    ----------
+    spec : PackSpec
+    out_root : Path
+        The reports folder (the pack goes to ``<out_root>/<period>/<key>/``).
+    formats : tuple of {"html", "pdf"}
+    timeout : float or None
+        Seconds the notebook may run.
+    pdf_backend : str
+        See :func:`cinb.render.get_backend` (kept warm per process).
+    keep_notebook : bool, optional
+        Publish the executed notebook too; default: for internal packs only (never sent to a supplier).
+    kernels : cinb.kernels.KernelSupply, optional
+        Where the pack's (fresh, pre-started) kernel comes from; without it a kernel is started here.
+    notebooks : Path, optional
+        Folder of the pack notebooks (default :func:`cinb.config.notebook_dir`).
+
+    Returns
+    -------
+    PackResult
+        ``status="ok"`` with the published files and their sha256, or ``status="failed"`` with the error; the
+        executed notebook, error and kernel output of a failure are in ``<period>/_failed/<key>/``.
     """
-    from .render import write_outputs
+    from .render import render_html, render_pdf
 
+    out_root = Path(out_root)
     kind_nb, stem = KINDS[spec.kind]
-    out_root = Path(out_root).resolve()  # files are recorded relative to it; a relative root would not match
     started = time.perf_counter()
     params = spec.notebook_parameters()
     supplier_facing = params.get("audience") == "supplier"
     if keep_notebook is None:
         keep_notebook = not supplier_facing  # executed notebooks are internal diagnostics, never sent out
-    result = PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed")
+    result = PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
+                        input_hash=spec.input_hash, audience=spec.audience)
+    timings: dict[str, float] = {}
+    period_dir = out_root / spec.period
+    staging: Path | None = None
+    nb = None
     try:
         out_dir = spec.out_dir(out_root)
-        nb = execute(notebook_dir() / kind_nb, params, timeout=timeout)
+        notebook = Path(notebooks or notebook_dir()) / kind_nb
+        kernel = kernels.take() if kernels is not None else None
+        try:
+            nb = execute(notebook, params, timeout=timeout, kernel=kernel, timings=timings)
+        finally:
+            if kernels is not None:
+                kernels.prepare()  # the next pack's kernel starts and imports while this pack renders
         data = pack_data(nb)
         if not data:
             raise PackError(f"{kind_nb} ran but emitted no pack figures ({PACK_MIMETYPE} display missing)")
         published = _strip_pack_outputs(nb)
         meta = {"cinb_version": __version__, "kind": spec.kind, "key": spec.key, "parameters": params,
-                "parameter_files": spec.parameters.get("_parameter_files", [])}
+                "parameter_files": _parameter_files(spec.parameters.get("_parameter_files")),
+                "settings": spec.parameters.get("_settings", {}), "input_hash": spec.input_hash,
+                "notebook": kind_nb}
         data.setdefault("reproducibility", {}).update(meta)
         render = data.get("render", {})
-        files = write_outputs(published, out_dir, stem, formats=tuple(formats), title=render.get("title", spec.key),
-                              subtitle=render.get("subtitle"), marking=params.get("marking", "OFFICIAL"),
-                              running_header=render.get("running_header"), meta=meta, backend=pdf_backend)
-        pack_json = out_dir / "pack.json"
-        atomic_write_bytes(pack_json, json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
-        files = dict(files)
-        files["json"] = pack_json
+
+        staging = period_dir / STAGING_DIR / f"{slug(spec.key)}-{secrets.token_hex(4)}"
+        staging.mkdir(parents=True)
+        t = time.perf_counter()
+        page = None
+        if {"html", "pdf"} & set(formats):
+            page = render_html(published, title=render.get("title", spec.key), subtitle=render.get("subtitle"),
+                               marking=params.get("marking", "OFFICIAL"),
+                               running_header=render.get("running_header"), meta=meta)
+        if "html" in formats:
+            atomic_write_bytes(staging / f"{stem}.html", page.encode("utf-8"))
+        timings["html"] = round(time.perf_counter() - t, 3)
+        if "pdf" in formats:
+            t = time.perf_counter()
+            render_pdf(page, staging / f"{stem}.pdf", backend=pdf_backend)
+            timings["pdf"] = round(time.perf_counter() - t, 3)
+        atomic_write_bytes(staging / "pack.json",
+                           json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
         if keep_notebook:
-            nb_path = out_dir / f"{stem}.ipynb"
-            atomic_write_bytes(nb_path, nbformat.writes(nb).encode("utf-8"))
-            files["ipynb"] = nb_path
-        result.files = {k: str(Path(v).resolve().relative_to(out_root)) for k, v in files.items()}
-        result.hashes = {k: sha256_file(Path(v)) for k, v in files.items()}
+            atomic_write_bytes(staging / f"{stem}.ipynb", nbformat.writes(nb).encode("utf-8"))
+        names = published_names(stem, formats, keep_notebook)
+        hashes = {name: sha256_file(staging / name) for name in names}
+
+        t = time.perf_counter()
+        _publish(staging, out_dir, names, stem)
+        timings["publish"] = round(time.perf_counter() - t, 3)
+        _remove_tree(spec.failed_dir(out_root))  # an earlier failure of this pack is history now
+        result.status = "ok"
+        prefix = spec.key
+        result.files = {_kind_of(name): f"{prefix}/{name}" for name in names}
+        result.hashes = {_kind_of(name): hashes[name] for name in names}
         result.headline = data.get("headline", {})
-        result.status = "ok"  # only once every step above has succeeded
     except CinbError as exc:
         result.error = str(exc)
-        _keep_failure(out_root, spec, getattr(exc, "notebook", None), result.error)
+        _fail(out_root, spec, stem, result, getattr(exc, "notebook", None), getattr(exc, "kernel_log", None))
     except Exception as exc:  # a render or I/O failure must not take the batch down
         result.error = f"{type(exc).__name__}: {exc}"
-        _keep_failure(out_root, spec, None, result.error)
-    result.seconds = round(time.perf_counter() - started, 3)
+        _fail(out_root, spec, stem, result, nb, None)
+    finally:
+        if staging is not None:
+            _remove_tree(staging)  # the (shared) .staging folder itself is removed by the batch, under its lock
+        result.seconds = round(time.perf_counter() - started, 3)
+        timings["total"] = result.seconds
+        result.timings = timings
     return result
 
 
-def _keep_failure(out_root: Path, spec: PackSpec, nb, error: str) -> None:
-    folder = out_root / spec.period / "_failed" / spec.key
+def _kind_of(name: str) -> str:
+    return "json" if name == "pack.json" else name.rsplit(".", 1)[-1]
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM for the few renames of a publication, so that a stop never splits a pack's set."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _publish(staging: Path, out_dir: Path, names: list[str], stem: str) -> None:
+    """Move the complete set into place, ``pack.json`` last; remove the pack's files of formats not built now."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _signals_deferred():
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+    for ext in _EXTENSIONS:
+        name = f"{stem}.{ext}"
+        if name not in names:
+            try:
+                (out_dir / name).unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _withdraw(out_root: Path, spec: PackSpec, stem: str) -> None:
+    """Remove a pack's published files (after a failure they would no longer match its inputs)."""
+    try:
+        out_dir = spec.out_dir(out_root)
+    except PackError:
+        return
+    for name in [f"{stem}.{ext}" for ext in _EXTENSIONS] + ["pack.json"]:
+        try:
+            (out_dir / name).unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            pass
+        except OSError:
+            pass
+    period_dir = (out_root / spec.period).resolve()
+    folder = out_dir
+    while folder != period_dir and period_dir in folder.parents:
+        if not _remove_empty(folder):
+            break
+        folder = folder.parent
+
+
+def _fail(out_root: Path, spec: PackSpec, stem: str, result: PackResult, nb, kernel_log: str | None) -> None:
+    _withdraw(out_root, spec, stem)
+    try:
+        folder = spec.failed_dir(out_root)
+    except PackError:
+        return
+    try:
+        _remove_tree(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / "error.txt", (error + "\n").encode("utf-8"))
+        atomic_write_bytes(folder / "error.txt", (result.error or "unknown error").encode("utf-8") + b"\n")
         if nb is not None:
-            atomic_write_bytes(folder / f"{KINDS[spec.kind][1]}.ipynb", nbformat.writes(nb).encode("utf-8"))
+            atomic_write_bytes(folder / f"{stem}.ipynb", nbformat.writes(nb).encode("utf-8"))
+        if kernel_log:
+            atomic_write_bytes(folder / "kernel.log", kernel_log.encode("utf-8", errors="replace"))
+        result.failure = f"{FAILED_DIR}/{spec.key}"
     except OSError:
         pass  # diagnostics are best effort; the manifest still records the error
+
+
+def clean_staging(period_dir: Path) -> None:
+    """Remove what interrupted builds left in ``<period>/.staging`` (call only while holding the month's lock)."""
+    _remove_tree(Path(period_dir) / STAGING_DIR)
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_empty(path: Path) -> bool:
+    try:
+        path.rmdir()
+        return True
+    except OSError:
+        return False

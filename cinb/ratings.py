@@ -169,12 +169,13 @@ DEFAULT_BANDS = RatingBands()
 
 def _at_or_better(v: np.ndarray, level: np.ndarray) -> np.ndarray:
     """v at or above level, in 'higher is better' space, with slack for typed decimals; NaN compares False."""
-    with np.errstate(invalid="ignore"):
+    # Levels near the float limit overflow to ±inf in the slack term, which still compares correctly.
+    with np.errstate(invalid="ignore", over="ignore"):
         return v >= level - _REL_EPS * np.maximum(1.0, np.abs(level))
 
 
 def _strictly_better(v: np.ndarray, level: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         return v > level + _REL_EPS * np.maximum(1.0, np.abs(level))
 
 

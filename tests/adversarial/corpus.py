@@ -600,7 +600,7 @@ def _inf_cell(folder):
     return patch_xlsx(path, rb'<c r="D7" t="n"><v>[^<]*</v>', b'<c r="D7" t="n"><v>inf</v>')
 
 
-case("xlsx_infinite_number_cell", "xlsx", Located("measurements", "any", None))(_inf_cell)
+case("xlsx_infinite_number_cell", "xlsx", Located("measurements", "any", None), cli=True)(_inf_cell)
 
 
 def _text_number(wb):

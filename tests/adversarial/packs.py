@@ -94,14 +94,35 @@ def canaries(folder: Path) -> set[str]:
 
     p = load_portfolio(str(folder))
     others = p.contracts[p.contracts["contract_id"] != REVIEWED]
+    mine = p.contracts[p.contracts["contract_id"] == REVIEWED]
     found = set(others["contract_id"]) | set(others["procurement_id"].dropna())
-    found |= set(others["supplier_id"].dropna())
+    found |= set(others["supplier_id"].dropna()) - set(mine["supplier_id"].dropna())  # same supplier, same number
     found |= set(others["supplier"]) - {PAYLOADS["supplier"]}
     found |= {f"CANARY-TITLE-{c}" for c in others["contract_id"]} | {f"CANARY-NOTE-{c}" for c in others["contract_id"]}
     found |= {t for t in p.initiatives.loc[p.initiatives["contract_id"] != REVIEWED, "title"]}
     found |= {d for d in p.kpis.loc[p.kpis["contract_id"] != REVIEWED, "description"].dropna()
               if d.startswith("CANARY")}
     return found
+
+
+def canned_notebook(marker: str = "v1", text: str = ""):
+    """A small executed notebook carrying the pack display, so `build_pack` can be tried without a kernel."""
+    import json
+
+    import nbformat
+
+    from cinb.execute import PACK_MIMETYPE
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## Contract at a glance"),
+        nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": f"<p>Version {marker} {text}</p>", "text/plain": marker})]),
+        nbformat.v4.new_code_cell("emit()", outputs=[nbformat.v4.new_output(
+            "display_data", data={PACK_MIMETYPE: json.dumps({"render": {"title": f"Pack {marker}"},
+                                                             "headline": {"marker": marker}})})]),
+    ]
+    return nb
 
 
 _BUILT: dict[str, object] = {}

@@ -1,0 +1,97 @@
+"""A batch definition: the YAML file given to ``cinb batch --config FILE.yml``.
+
+It may set any parameter (see :data:`cinb.config.DEFAULTS`: ``data``, ``marking``, ``audience``,
+``window_months``, ``formats``, ``pdf_backend``, ``jobs``, ``timeout``, ``ratchet_months``, ``ratchet_share``)
+and what the batch covers (``period``, ``contracts``, ``kinds``, ``out``, ``scheduler``, ``force``).
+
+Order of precedence, lowest first: package defaults < ``parameters/*.yml`` < the ``--config`` file < options
+on the command line. The merged values and the files they came from are recorded in every pack's ``pack.json``
+(``reproducibility``) and in the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import DEFAULTS
+from .errors import UsageError
+
+#: Keys of a batch definition that are not notebook parameters.
+BATCH_KEYS = ("period", "contracts", "kinds", "out", "scheduler", "force")
+KINDS = ("contract", "portfolio", "supplier")
+
+
+@dataclass(frozen=True)
+class BatchDefinition:
+    """What a ``--config`` file says: ``parameters`` (layered like ``parameters/`` files) and batch ``options``."""
+
+    path: Path | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def load_definition(path: str | Path) -> BatchDefinition:
+    """Read and check a batch definition (``yaml.safe_load``: no tags, no objects).
+
+    Raises
+    ------
+    UsageError
+        When the file is missing, not YAML, not a mapping, or has an unknown key or a value of the wrong kind;
+        the message names the file and the key and lists the known keys.
+    """
+    from .validate import did_you_mean
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--config {path}: cannot read it ({exc})") from None
+    try:
+        content = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--config {path}: not valid YAML ({exc})") from None
+    if not isinstance(content, dict):
+        raise UsageError(f"--config {path}: expected a mapping of key: value, found {type(content).__name__}")
+    known = sorted(set(DEFAULTS) | set(BATCH_KEYS))
+    parameters, options = {}, {}
+    for key, value in content.items():
+        if key not in known:
+            hint = did_you_mean(str(key), known)
+            raise UsageError(f"--config {path}: unknown key {key!r}" + (f"; {hint}" if hint else "") +
+                             f" (known: {', '.join(known)})")
+        (options if key in BATCH_KEYS else parameters)[key] = value
+    _check(path, options)
+    return BatchDefinition(path=path, parameters=parameters, options=options)
+
+
+def _check(path: Path, options: dict[str, Any]) -> None:
+    if "period" in options:
+        options["period"] = str(options["period"])
+    contracts = options.get("contracts")
+    if contracts is not None:
+        if isinstance(contracts, str):
+            contracts = [contracts]
+        if not isinstance(contracts, list) or not all(isinstance(c, (str, int)) for c in contracts):
+            raise UsageError(f"--config {path}: contracts must be a list of contract ids")
+        options["contracts"] = [str(c) for c in contracts]
+    kinds = options.get("kinds")
+    if kinds is not None:
+        options["kinds"] = parse_kinds(kinds, where=f"--config {path}: kinds")
+    if "force" in options and not isinstance(options["force"], bool):
+        raise UsageError(f"--config {path}: force must be true or false")
+
+
+def parse_kinds(value, *, where: str = "--kinds") -> list[str]:
+    """``contract,portfolio,supplier`` (a comma-separated string or a list) as a checked list."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    kinds = [str(k).strip().lower() for k in items if str(k).strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise UsageError(f"{where} takes some of {', '.join(KINDS)}, comma-separated; got {value!r}")
+    return kinds

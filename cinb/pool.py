@@ -1,0 +1,225 @@
+"""Worker processes of the local batch: each builds one pack at a time; a worker that dies is replaced.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: when one of its workers dies, the whole pool breaks and every
+queued pack fails with it, and it cannot say which pack the dead worker was building. Here the parent knows what
+each worker is doing: if a worker dies (killed, out of memory, a crash in a C library), its pack alone is tried
+again in a new worker, and reported failed if that worker dies too; every other pack carries on.
+
+Each worker, when it starts: takes the caller's environment, sends everything it would print to a log file,
+starts the first pack's kernel, and warms the HTML exporter and the PDF backend (:func:`cinb.render.get_backend`
+keeps it for the worker's lifetime). It then keeps one spare kernel starting while it renders
+(:class:`cinb.kernels.KernelSupply`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .pack import PackResult, PackSpec, build_pack
+
+#: How many workers may die building the same pack before it is reported failed.
+WORKER_ATTEMPTS = 2
+#: Seconds a worker may take to finish its current pack once the batch is interrupted.
+STOP_GRACE = 10.0
+
+# Imported once in the fork server, so that each worker starts with them loaded.
+_PRELOAD = ["cinb.pool", "cinb.pack", "cinb.render", "cinb.execute", "cinb.kernels", "papermill", "nbconvert",
+            "nbclient", "jupyter_client", "weasyprint"]
+
+
+def _context():
+    import multiprocessing as mp
+
+    # Not "fork": the parent may hold threads, locks and a test runner's state; a fork server gives clean,
+    # quick workers that have imported the heavy modules once.
+    try:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    except ValueError:  # pragma: no cover - platforms without fork (Windows)
+        return mp.get_context("spawn")
+
+
+def _terminated(signum, frame):
+    # Turns SIGTERM into an exception so that the pack being built cleans up (staging folder, kernel).
+    raise SystemExit(128 + signum)
+
+
+def _setup(env: dict[str, str], log_dir: str, formats: tuple[str, ...], pdf_backend: str):
+    """Prepare a worker process; returns its kernel supply."""
+    import multiprocessing.util
+    import signal
+
+    # The parent decides when to stop (Ctrl-C reaches the whole process group): a worker finishes the pack it is
+    # building, so that what it publishes is also recorded in the manifest.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminated)
+
+    # The fork server captured the environment when it started; packs run with the caller's current one.
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    log_path = Path(log_dir) / f"worker-{os.getpid()}.log"
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.captureWarnings(True)
+
+    from .kernels import KernelSupply
+
+    supply = KernelSupply(warm=True, log_dir=Path(log_dir) / f"kernels-{os.getpid()}")
+    supply.prepare()  # the first pack's kernel boots while the renderers warm up below
+    multiprocessing.util.Finalize(supply, supply.close, exitpriority=10)
+    try:
+        import nbformat
+
+        from .render import get_backend, render_html
+
+        render_html(nbformat.v4.new_notebook(), title="warm-up")
+        if "pdf" in formats:
+            get_backend(pdf_backend)
+    except Exception:  # a broken renderer shows up, with its message, in the first pack that uses it
+        logging.getLogger("cinb.pool").exception("could not warm up the renderers")
+    return supply
+
+
+def _worker_main(conn, env: dict[str, str], log_dir: str, options: dict[str, Any]) -> None:
+    supply = _setup(env, log_dir, options["formats"], options["pdf_backend"])
+    try:
+        while True:
+            try:
+                spec = conn.recv()
+            except EOFError:
+                break
+            if spec is None:
+                break
+            result = build_pack(spec, Path(options["out_root"]), formats=options["formats"],
+                                timeout=options["timeout"], pdf_backend=options["pdf_backend"], kernels=supply,
+                                notebooks=Path(options["notebooks"]))
+            conn.send(result)
+    finally:
+        supply.close()
+
+
+class _Worker:
+    def __init__(self, ctx, env, log_dir, options):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, env, str(log_dir), options),
+                                   name="cinb-worker", daemon=True)
+        self.process.start()
+        child.close()
+        self.spec: PackSpec | None = None
+
+    def give(self, spec: PackSpec) -> None:
+        self.spec = spec
+        self.conn.send(spec)
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+
+
+def _died(spec: PackSpec, exitcode: int | None) -> PackResult:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"was killed by signal {-exitcode}"
+    else:
+        how = f"exited with status {exitcode}"
+    return PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
+                      input_hash=spec.input_hash, audience=spec.audience,
+                      error=f"the worker process building this pack {how}, {WORKER_ATTEMPTS} times; "
+                            "see _failed/_workers/ for what it printed")
+
+
+def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple[str, ...], timeout: float | None,
+             pdf_backend: str, notebooks: Path, log_dir: Path, tick: Callable[[], None] | None = None,
+             late: Callable[[PackResult], None] | None = None) -> Iterator[PackResult]:
+    """Build ``specs`` in ``jobs`` worker processes; yield each result as it comes.
+
+    Closing the generator early (an interruption) stops the workers: they get :data:`STOP_GRACE` seconds to end
+    the pack they are building, whose result is passed to ``late`` (so that the manifest records what they
+    published), then they are terminated.
+    """
+    from multiprocessing.connection import wait
+
+    ctx = _context()
+    env = dict(os.environ)
+    options = dict(out_root=str(out_root), formats=tuple(formats), timeout=timeout, pdf_backend=pdf_backend,
+                   notebooks=str(notebooks))
+    queue = deque(specs)
+    attempts: Counter = Counter()
+    workers = [_Worker(ctx, env, log_dir, options) for _ in range(max(1, min(jobs, len(queue))))]
+    finished = False
+    try:
+        while queue or any(w.spec is not None for w in workers):
+            for w in workers:
+                if w.spec is None and queue:
+                    w.give(queue.popleft())
+            busy = [w for w in workers if w.spec is not None]
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+            if tick is not None:
+                tick()
+            for i, w in enumerate(workers):
+                if w.spec is None or (w.conn not in ready and w.process.sentinel not in ready):
+                    continue
+                result = None
+                try:
+                    if w.conn.poll():
+                        result = w.conn.recv()
+                except (EOFError, OSError):
+                    result = None
+                if result is not None:
+                    w.spec = None
+                    yield result
+                    continue
+                if w.process.is_alive():
+                    continue
+                # The worker died while building w.spec: retry that pack alone, in a new worker.
+                spec, w.spec = w.spec, None
+                w.process.join(1)
+                attempts[spec.key] += 1
+                if attempts[spec.key] >= WORKER_ATTEMPTS:
+                    yield _died(spec, w.process.exitcode)
+                else:
+                    queue.appendleft(spec)
+                workers[i] = _Worker(ctx, env, log_dir, options)
+        finished = True
+    finally:
+        for w in workers:
+            w.stop()  # a busy worker reads this after its current pack
+        deadline = time.monotonic() + (60.0 if finished else STOP_GRACE)
+        for w in workers:
+            while w.spec is not None and time.monotonic() < deadline:
+                try:
+                    if w.conn.poll(max(0.0, min(0.5, deadline - time.monotonic()))):
+                        result = w.conn.recv()
+                        w.spec = None
+                        if late is not None:
+                            late(result)
+                    elif not w.process.is_alive():
+                        break
+                except (EOFError, OSError):
+                    break
+            w.process.join(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            if w.process.is_alive():
+                w.process.terminate()
+                w.process.join(5)
+            w.conn.close()
