@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 invalid data or some packs failed; 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -316,6 +317,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cinb: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # unwritable output folder, a file where a folder should be, disk full …
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"cinb: cannot read or write{where}: {exc.strerror or exc}; check the path exists, is a folder "
+              "where one is expected, is writable and that the disk has space", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a defect in cinb: one line for the user, the traceback only on request
+        if os.environ.get("CINB_DEBUG"):
+            raise
+        print(f"cinb: internal error ({type(exc).__name__}: {exc}); this is a bug in cinb — please report it "
+              "with the command you ran (set CINB_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -159,7 +160,8 @@ class ContractReview:
             "summary": self.summary,
             "questions": self.questions,
             "bands": self.bands.describe(),
-            "reproducibility": {"data_hash": self.data_hash, "source": self.source},
+            "reproducibility": {"data_hash": self.data_hash,
+                                "source": self.source if self.audience == "internal" else Path(self.source).name},
             "render": {"title": self.title, "subtitle": f"{self.contract['supplier']} · {self.contract['authority']}",
                        "running_header": f"{self.contract['contract_id']} · {self.contract['title']}"},
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -244,6 +245,15 @@ def initiatives(r: ContractReview) -> list:
     return out
 
 
+def _source_name(source) -> str:
+    """The file (and sheet) a row came from, without the folders of the authority's machine."""
+    if not isinstance(source, str) or not source:
+        return "–"
+    from .load import is_url, safe_url
+
+    return safe_url(source) if is_url(source) else Path(source).name
+
+
 def _dates(s: pd.Series) -> list[str]:
     return [pd.Timestamp(x).date().isoformat() if pd.notna(x) else "–" for x in s]
 
@@ -288,13 +298,23 @@ def data_quality(r: ContractReview) -> list:
             "Old value": [fmt_value(v, units.get(k)) for v, k in zip(rs["old_value"], rs["kpi_id"])],
             "New value": [fmt_value(v, units.get(k)) for v, k in zip(rs["new_value"], rs["kpi_id"])],
             "Revision": [f"{int(a)} → {int(b)}" for a, b in zip(rs["old_revision"], rs["new_revision"])],
-            "Restated on": _dates(rs["submitted_on"]), "Source": rs["source"],
+            "Restated on": _dates(rs["submitted_on"]), "Source": [_source_name(x) for x in rs["source"]],
         }), caption="Restatements (old → new value); the evidence trail keeps every revision", row_header="KPI"))
     else:
         out.append(Paragraphs(["No figure of this contract was restated."]))
     if r.accounting is not None and len(r.accounting) and r.audience == "internal":
         out.append(Table(r.accounting, caption="Row accounting of the data load (read = used + superseded + "
                                                "rejected)"))
+    return out
+
+
+def public_parameters(parameters: dict | None) -> dict:
+    """Parameters as a pack may print them: no password from a database URL, no private keys."""
+    from .load import is_url, safe_url
+
+    out = {k: v for k, v in (parameters or {}).items() if not str(k).startswith("_")}
+    if is_url(out.get("data")):
+        out["data"] = safe_url(out["data"])
     return out
 
 
@@ -323,9 +343,8 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
     versions = _versions()
     stamp = {
         "Data version (SHA-256)": r.data_hash,
-        "Data source": r.source,
-        "Parameters": json.dumps({k: v for k, v in (parameters or {}).items() if not str(k).startswith("_")},
-                                 default=str, sort_keys=True),
+        "Data source": r.source if r.audience == "internal" else _source_name(r.source),
+        "Parameters": json.dumps(public_parameters(parameters), default=str, sort_keys=True),
         "Parameter files": ", ".join((parameters or {}).get("_parameter_files", []) or []) or "none",
         "Software": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "Generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -346,5 +365,7 @@ def emit_pack(data: dict) -> None:
     """Emit the pack's figures as a machine-readable display (the pack writer turns it into ``pack.json``)."""
     from IPython.display import display
 
+    if "parameters" in data:
+        data = {**data, "parameters": public_parameters(data["parameters"])}
     payload = json.loads(json.dumps(data, default=str))
     display({PACK_MIMETYPE: payload, "text/plain": "(pack figures recorded)"}, raw=True)
