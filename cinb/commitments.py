@@ -41,7 +41,6 @@ Forecast
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from cinb.errors import UsageError
+from cinb.periods import to_month
 
 __all__ = [
     "ACTUAL_MONTHS",
@@ -109,22 +109,9 @@ def _get(row, key):
     return None if _missing(value) else value
 
 
-_ISO_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-
-
 def _month(value, what: str = "period") -> pd.Period | None:
-    """A monthly Period from a Period, 'YYYY-MM' text, date or timestamp; None when missing."""
-    if _missing(value):
-        return None
-    if isinstance(value, pd.Period):
-        return value.asfreq("M") if value.freqstr != "M" else value
-    # pandas would read 'March' as March of year 1: only ISO months and dates are accepted as text.
-    if isinstance(value, str) and not _ISO_MONTH.match(value.strip()):
-        raise UsageError(f"{what} {value!r} is not a month — write it as YYYY-MM, e.g. 2026-10")
-    try:
-        return pd.Period(value, freq="M")
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"{what} {value!r} is not a month — write it as YYYY-MM, e.g. 2026-10") from exc
+    """A monthly Period, or None when missing (see :func:`cinb.periods.to_month`)."""
+    return to_month(value, what, required=False)
 
 
 def _float(value) -> float | None:
@@ -472,7 +459,7 @@ def commitment_status(kpis: pd.DataFrame, measurements: pd.DataFrame, contracts:
         expected level; ``forecast*`` is the level forecast for the due month with an 80% prediction
         interval; ``likely_met`` is a nullable boolean. Rules in the module docstring.
     """
-    review = _month(period, "period")
+    review = to_month(period, "period")
     if review is None:
         raise UsageError("commitment_status: period is required (YYYY-MM)")
     by_kpi = _series_by_kpi(measurements)
@@ -555,7 +542,7 @@ def ratchet_proposals(
     --------
     A target of 95 beaten with a 12-month mean of 98 gives a proposal of 96.5.
     """
-    review = _month(period, "period")
+    review = to_month(period, "period")
     if review is None:
         raise UsageError("ratchet_proposals: period is required (YYYY-MM)")
     if int(months) != months or months < 1:

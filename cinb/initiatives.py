@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from cinb.errors import DataError, UsageError
+from cinb.periods import to_month
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -66,23 +66,6 @@ class InitiativeSummary:
     realised_share: float
 
 
-_ISO_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-
-
-def _month(period, what: str = "period") -> pd.Period:
-    if period is None or (not isinstance(period, str) and pd.isna(period)):
-        raise UsageError(f"{what} is required — give the review month as YYYY-MM, e.g. 2026-10")
-    if isinstance(period, pd.Period):
-        return period.asfreq("M")
-    # pandas would read 'March' as March of year 1: only ISO months and dates are accepted as text.
-    if isinstance(period, str) and not _ISO_MONTH.match(period.strip()):
-        raise UsageError(f"{what} {period!r} is not a month — write it as YYYY-MM, e.g. 2026-10")
-    try:
-        return pd.Period(period, freq="M")
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"{what} {period!r} is not a month — write it as YYYY-MM, e.g. 2026-10") from exc
-
-
 def _statuses(initiatives: pd.DataFrame) -> pd.Series:
     """Normalised statuses; any value outside the six raises DataError listing every offending row."""
     status = initiatives["status"].astype("string").str.strip().str.lower()
@@ -123,7 +106,7 @@ def initiative_summary(initiatives: pd.DataFrame, period) -> InitiativeSummary:
     -------
     InitiativeSummary
     """
-    review = _month(period)
+    review = to_month(period)
     month_end = (review + 1).start_time  # midnight after the last day of the review month
     frame = initiatives.copy()
     frame["status"] = _statuses(frame) if len(frame) else pd.Series([], dtype=object)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cinb.errors import UsageError
+from cinb.periods import to_month
 
 __all__ = [
     "RATINGS",
@@ -313,13 +314,7 @@ def _join_levels(measurements: pd.DataFrame, kpis: pd.DataFrame, extra: list[str
 
 
 def _month(x, what: str) -> pd.Period:
-    try:
-        p = pd.Period(x, freq="M")
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"{what} must be a month like 2026-03, not {x!r}") from e
-    if pd.isna(p):
-        raise UsageError(f"{what} must be a month like 2026-03, not {x!r}")
-    return p
+    return to_month(x, what)
 
 
 def service_levels(kpis: pd.DataFrame, measurements: pd.DataFrame, bands=DEFAULT_BANDS) -> pd.DataFrame:

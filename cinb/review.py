@@ -20,6 +20,7 @@ from .commitments import RATCHET_RULE, commitment_status, expected_level, ratche
 from .credits import credit_lines, monthly_credits, year_to_date
 from .definitions import definition_quality
 from .errors import UsageError
+from .periods import month_name, to_month
 from .initiatives import EFFECT_RULE, InitiativeSummary, initiative_effects, initiative_summary
 from .ratings import DEFAULT_BANDS, RatingBands, scorecard, scorecard_rule, service_levels, window_ratings
 from .trends import TrendSummary, trend_summary
@@ -33,19 +34,8 @@ AUDIENCES = ("internal", "supplier")
 
 
 def as_period(value, what: str = "period") -> pd.Period:
-    """A month from ``YYYY-MM`` text or a Period; UsageError otherwise."""
-    try:
-        p = pd.Period(value, freq="M")
-    except (ValueError, TypeError):
-        raise UsageError(f"{what} {value!r} is not a month in the form YYYY-MM (for example 2026-10)") from None
-    if pd.isna(p):
-        raise UsageError(f"{what} is missing: give a month in the form YYYY-MM")
-    return p
-
-
-def month_name(p) -> str:
-    """``Oct 2026`` for a Period (a reader's month, not ``2026-10``)."""
-    return pd.Period(p, freq="M").strftime("%b %Y")
+    """A required month (see :func:`cinb.periods.to_month`)."""
+    return to_month(value, what)
 
 
 @dataclass(frozen=True)
