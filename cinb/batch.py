@@ -222,6 +222,8 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
             runner = run_on_dask(todo, out_root, scheduler, **options)
         else:
             runner = _run_local(todo, out_root, min(jobs, len(todo)), options, reporter, period_dir, late=finish)
+        if todo:
+            reporter.start_building()
         try:
             for result in runner:
                 finish(result)

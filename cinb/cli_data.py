@@ -97,8 +97,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = pd.concat([x for x in (p.problems, p.warnings) if len(x)], ignore_index=True) \
         if len(p.problems) or len(p.warnings) else p.problems
     if args.problems_csv:
-        args.problems_csv.parent.mkdir(parents=True, exist_ok=True)
-        problems[PROBLEM_COLUMNS].to_csv(args.problems_csv, index=False)
+        write_problems_csv(problems, args.problems_csv)
     print(f"Data: {p.source}" + (f" (as of batch {p.as_of})" if p.as_of else ""))
     if len(problems):
         _print_table(problems, args.limit)
@@ -111,6 +110,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print("The rows with errors are rejected: fix them and run cinb validate again.", file=sys.stderr)
         return 1
     return 0
+
+
+def write_problems_csv(problems: pd.DataFrame, path: Path) -> Path:
+    """Write a problems frame to ``path`` as CSV for a spreadsheet, atomically, formula-like text neutralised.
+
+    The values come from the data, so a cell such as ``=1+1`` or ``@SUM(A1:A9)`` would run when the file is
+    opened in Excel: every text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
+    leading single quote (as `cinb.cpn.write_cpn_csv` does). UTF-8 with a byte-order mark, so that Excel reads
+    £ and accented names; the file appears only complete (temporary file, then rename).
+
+    Raises
+    ------
+    UsageError
+        The file cannot be written (read-only folder, a folder of that name, disk full).
+    """
+    from .cpn import _neutralise
+    from .pack import atomic_write_bytes
+
+    path = Path(path)
+    frame = problems.reindex(columns=PROBLEM_COLUMNS).astype(object)
+    safe = frame.where(frame.notna(), None).map(_neutralise)
+    text = safe.to_csv(index=False, lineterminator="\r\n")
+    try:
+        atomic_write_bytes(path, text.encode("utf-8-sig"))
+    except OSError as exc:
+        raise UsageError(f"cannot write --problems-csv {path}: {exc.strerror or exc}; choose a writable file "
+                         "in an existing folder") from None
+    return path
 
 
 def cmd_template(args: argparse.Namespace) -> int:

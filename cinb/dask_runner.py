@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import UsageError
-from .pack import PackResult, PackSpec, build_pack, slug
+from .pack import PackResult, PackSpec, build_pack, fail_pack, slug
 
 _SUPPLIES: dict[int, Any] = {}  # per worker thread: its KernelSupply
 _LOCK = threading.Lock()
@@ -87,9 +87,11 @@ def run_on_dask(specs: list[PackSpec], out_root: Path, scheduler, *, formats: tu
             try:
                 yield future.result()
             except Exception as exc:
-                yield PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
-                                 input_hash=spec.input_hash, audience=spec.audience,
-                                 error=f"the Dask task failed: {type(exc).__name__}: {exc}")
+                result = PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
+                                    input_hash=spec.input_hash, audience=spec.audience,
+                                    error=f"the Dask task failed: {type(exc).__name__}: {exc}")
+                fail_pack(out_root, spec, result)
+                yield result
     finally:
         try:
             client.cancel([f for f in futures if not f.done()])

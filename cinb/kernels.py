@@ -54,7 +54,9 @@ def _kernel_env() -> dict[str, str]:
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if _PACKAGE_PARENT not in parts:
         env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_PARENT, *parts])
-    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # What Jupyter itself gives a kernel, whatever the caller's shell says, so that `cinb run`, `cinb batch` and a
+    # notebook opened in JupyterLab draw the same way.
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # debugpy's frozen-modules note is noise in a batch
     env.pop("JPY_SESSION_NAME", None)
     return env

@@ -12,6 +12,8 @@ Reading rules (documented for users in the data guide):
 
 * Every cell is read as text first so that validation sees what the user wrote. Column names are matched
   ignoring case and surrounding spaces (inner spaces count as ``_``); unknown columns are kept as text.
+  Names starting with ``_`` are cinb's own (row number, source) and such input columns are ignored with a
+  warning, so the data cannot rewrite where its problems are reported.
 * CSV: UTF-8 (with or without BOM) or UTF-16 with BOM; any other bytes are read as Windows-1252 with a
   warning. A file separated by ``;`` or tabs is read with a warning. Blank lines are skipped; row numbers are
   the rows a spreadsheet shows (header = row 1).
@@ -24,7 +26,9 @@ Reading rules (documented for users in the data guide):
   program and never opened in Excel) is an error. Hidden sheets are read, with a warning.
 * A row with more cells than the header is rejected (the cells may have shifted); fewer cells are empty.
 * SQL: tables are read whole; row numbers count the rows as returned with the header as row 1, as if the
-  table were exported to a spreadsheet.
+  table were exported to a spreadsheet. A SQLite URL must name an existing file: reading never creates one.
+* A source that cannot be opened at all (no such path, a name too long, no permission) is a `UsageError`; a
+  workbook sheet that cannot be parsed is a located `DataError` for that sheet.
 """
 
 from __future__ import annotations
@@ -281,6 +285,14 @@ def _kept_columns(header: list, problems: list[dict]) -> list[tuple[int, str]]:
         col = _norm_header(h)
         if col == "":
             continue
+        if col.startswith("_"):
+            # cinb keeps its own columns under names starting with '_' (the row number, the store's source):
+            # a data column of that name would let the data rewrite where its own problems are reported.
+            problems.append({"severity": "warning", "row": 1, "column": col, "value": str(h),
+                             "problem": f"column {col!r} starts with '_', a name kept for cinb's own columns; "
+                                        "it is ignored",
+                             "fix": "rename the column (to a name not starting with '_') or delete it"})
+            continue
         if col in seen:
             problems.append({"severity": "error", "row": 1, "column": col, "value": str(h),
                              "problem": f"column {col!r} appears twice (columns {seen[col] + 1} and {j + 1})",
@@ -403,11 +415,14 @@ def _read_ragged(name: str, text: str, sep: str, source: str, problems: list[dic
     """Read a CSV whose rows do not all have the header's number of cells; reject the rows with too many."""
     import csv
 
+    _allow_any_field_size(csv)
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
     try:
-        records = list(csv.reader(io.StringIO(text), delimiter=sep, strict=True))
+        records = list(reader)
     except csv.Error as exc:
         return _absent(name, source, None, {
-            "severity": "error", "row": None, "problem": f"the file cannot be read as CSV ({exc})",
+            "severity": "error", "row": None,
+            "problem": f"the file cannot be read as CSV (line {reader.line_num}: {exc}); none of its rows were read",
             "fix": "check that quotes are closed and the file is comma-separated text"})
     header = records[0] if records else []
     rows, numbers = [], []
@@ -423,6 +438,19 @@ def _read_ragged(name: str, text: str, sep: str, source: str, problems: list[dic
         rows.append([v.strip() for v in rec[:len(header)]])
         numbers.append(i)
     return _raw_from_rows(name, header, rows, numbers, source, None, problems)
+
+
+def _allow_any_field_size(csv) -> None:
+    """Lift the csv module's 128 KB cell limit (the file is already in memory, so the limit protects nothing).
+
+    The limit is process-wide; it is only ever raised, never restored, so that a thread reading another file
+    at the same time is not cut short. It must fit in a C long, which is 32 bits on Windows.
+    """
+    import sys
+
+    limit = min(sys.maxsize, 2**31 - 1)
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
 
 
 def read_csv_folder(folder: Path) -> dict[str, RawTable]:
@@ -460,9 +488,9 @@ def read_excel(path: Path) -> dict[str, RawTable]:
         problem = {"severity": "error", "row": None, "problem": f"not a readable Excel workbook ({exc})",
                    "fix": "save it from Excel as .xlsx, or use a folder of CSV files"}
         return {name: _absent(name, source, None, problem if name == "contracts" else None) for name in TABLE_ORDER}
+    cached_wb = None
     try:
         sheets = {s.strip().lower(): s for s in wb.sheetnames}
-        cached_wb = None
         tables = {}
         for name in TABLE_ORDER:
             sheet_name = sheets.get(name)
@@ -475,16 +503,38 @@ def read_excel(path: Path) -> dict[str, RawTable]:
                 problems.append({"severity": "warning", "row": None,
                                  "problem": f"the sheet is {ws.sheet_state}; it was read all the same",
                                  "fix": "unhide the sheet so that readers see the data that was used"})
-            rows, formulas = _sheet_cells(ws)
-            if formulas:
-                if cached_wb is None:
-                    cached_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-                _apply_cached(cached_wb[sheet_name], rows, formulas, problems)
+            try:
+                rows, formulas = _sheet_cells(ws)
+                if formulas:
+                    if cached_wb is None:
+                        cached_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+                    _apply_cached(cached_wb[sheet_name], rows, formulas, problems)
+            except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a corrupt sheet
+                tables[name] = _absent(name, source, sheet_name, _unreadable_sheet(exc))
+                continue
             _fill_merged(path, getattr(ws, "_worksheet_path", None), rows, problems)
             tables[name] = _sheet_table(name, rows, source, sheet_name, problems, wb.epoch)
         return tables
+    except Exception as exc:  # noqa: BLE001 - a fault outside any one sheet (the workbook's own parts)
+        problem = {"severity": "error", "row": None,
+                   "problem": f"the workbook cannot be read ({type(exc).__name__}: {exc}); none of its rows were read",
+                   "fix": "open the workbook in Excel and save it again as .xlsx, or use a folder of CSV files"}
+        return {name: _absent(name, source, None, problem if name == "contracts" else None) for name in TABLE_ORDER}
     finally:
         wb.close()
+        if cached_wb is not None:
+            cached_wb.close()
+
+
+def _unreadable_sheet(exc: Exception) -> dict:
+    """The problem for a sheet openpyxl cannot parse (a corrupt cell, e.g. ``inf`` stored as a number)."""
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    detail = detail if len(detail) <= 200 else detail[:200] + "…"
+    return {"severity": "error", "row": None,
+            "problem": f"the sheet cannot be read, so none of its rows were read ({type(exc).__name__}"
+                       + (f": {detail}" if detail else "") + "); a cell holds something Excel would not write",
+            "fix": "open the workbook in Excel and save it again (File > Save As, .xlsx), or export the sheet as "
+                   "CSV; if it was written by another program, check that numbers are finite"}
 
 
 def _sheet_cells(ws):
@@ -659,6 +709,7 @@ def read_sql(url: str, as_of=None) -> tuple[dict[str, RawTable], str]:
     label = safe_url(url)
     engine = engine_for(url)
     try:
+        _require_sqlite_file(url, label)
         with engine.connect() as conn:
             names = sa.inspect(conn).get_table_names()
             from .store import BATCHES, read_store_tables
@@ -690,6 +741,32 @@ def read_sql(url: str, as_of=None) -> tuple[dict[str, RawTable], str]:
         engine.dispose()
 
 
+def _require_sqlite_file(url: str, label: str) -> None:
+    """Refuse a SQLite URL whose file does not exist: SQLite would create an empty database as a side effect.
+
+    (Writing to a store goes through `engine_for` directly, so ``cinb ingest`` still creates a new store.)
+    """
+    try:
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by engine_for
+        return
+    if u.get_backend_name() != "sqlite":
+        return
+    db = u.database or ""
+    if db in ("", ":memory:") or db.startswith("file:") or u.query.get("uri") in ("true", "1"):
+        return  # an in-memory database, or a URI that says how to open itself (e.g. mode=ro)
+    try:
+        exists = Path(db).is_file()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot open {_short_path(label)}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not exists:
+        raise UsageError(f"no such database file: {_short_path(db)} (from {_short_path(label)}); check the path — "
+                         "a relative path follows three slashes (sqlite:///data/store.db), an absolute one four "
+                         "(sqlite:////srv/cinb/store.db)")
+
+
 def raw_from_records(name, header, records, source, sheet, row_numbers=None, extra_problems=None) -> RawTable:
     """A RawTable from database records (tuples), converting each value to text by its column's kind."""
     spec = columns_by_name(name)
@@ -715,20 +792,38 @@ def read_raw(data, as_of=None) -> tuple[dict[str, RawTable], str]:
     if as_of is not None:
         raise UsageError("as_of works only with a cinb store given as a database URL (e.g. sqlite:///store.db)")
     path = Path(data).expanduser()
+    try:
+        return _read_path(path)
+    except OSError as exc:
+        # A name too long, a folder without read permission, a file that vanished while being read...
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"cannot read {_short_path(path)}: {reason}; --data takes a folder of CSV files, an .xlsx "
+                         "workbook or a database URL such as sqlite:///store.db") from None
+
+
+def _short_path(path) -> str:
+    """A path fit for a one-line message: a 5,000-character path shows its start, its end and its length."""
+    text = str(path)
+    return text if len(text) <= 160 else f"{text[:80]}…{text[-60:]} ({len(text):,} characters)"
+
+
+def _read_path(path: Path) -> tuple[dict[str, RawTable], str]:
+    """Read a folder, workbook or SQLite file named by ``path`` (OSError propagates to `read_raw`)."""
+    shown = _short_path(path)
     if path.is_dir():
         return read_csv_folder(path), str(path)
     if path.is_file():
         if path.suffix.lower() in EXCEL_SUFFIXES:
             return read_excel(path), str(path)
         if path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
-            return read_sql(f"sqlite:///{path.resolve()}", as_of)
+            return read_sql(f"sqlite:///{path.resolve()}")
         if path.suffix.lower() == ".csv":
-            raise UsageError(f"{path} is a single CSV file; --data takes the folder holding contracts.csv, "
-                             f"kpis.csv, measurements.csv and initiatives.csv (here: {path.parent})")
+            raise UsageError(f"{shown} is a single CSV file; --data takes the folder holding contracts.csv, "
+                             f"kpis.csv, measurements.csv and initiatives.csv (here: {_short_path(path.parent)})")
         if path.suffix.lower() == ".xls":
-            raise UsageError(f"{path} is an old .xls workbook; save it as .xlsx in Excel")
-        raise UsageError(f"{path}: not a folder of CSV files, an .xlsx workbook or a database URL")
-    raise UsageError(f"no such folder or file: {path}; --data takes a folder of CSV files, an .xlsx workbook or a "
+            raise UsageError(f"{shown} is an old .xls workbook; save it as .xlsx in Excel")
+        raise UsageError(f"{shown}: not a folder of CSV files, an .xlsx workbook or a database URL")
+    raise UsageError(f"no such folder or file: {shown}; --data takes a folder of CSV files, an .xlsx workbook or a "
                      "database URL such as sqlite:///store.db")
 
 

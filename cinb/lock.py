@@ -15,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import PackError, UsageError
 
 LOCK_NAME = ".cinb.lock"
 
@@ -54,9 +54,15 @@ class PeriodLock:
         """Take the lock or raise :class:`LockedError` naming the lock file and the process holding it."""
         import fcntl
 
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable(self.folder, exc) from None
         for _ in range(20):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise _unwritable(self.folder, exc) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -116,6 +122,11 @@ class PeriodLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _unwritable(folder: Path, exc: OSError) -> PackError:
+    return PackError(f"cannot write to the output folder {folder}: {exc.strerror or exc}; choose (--out) a folder "
+                     "you can write to")
 
 
 def _read(fd: int) -> dict:

@@ -101,9 +101,15 @@ class Manifest:
             "last_run": self.run,
             "packs": packs,
         })
-        atomic_write_bytes(self.path, json.dumps(self.data, indent=2, default=str).encode("utf-8"))
-        if self.index:
-            from .index import write_index
+        from .errors import PackError
+        from .pack import redact
 
-            write_index(self.period_dir, self.data)
+        try:
+            atomic_write_bytes(self.path, redact(json.dumps(self.data, indent=2, default=str)).encode("utf-8"))
+            if self.index:
+                from .index import write_index
+
+                write_index(self.period_dir, self.data)
+        except OSError as exc:
+            raise PackError(f"cannot write the manifest or index in {self.period_dir}: {exc.strerror or exc}") from None
         return self.path

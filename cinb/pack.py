@@ -45,6 +45,24 @@ STAGING_DIR = ".staging"
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 _EXTENSIONS = ("html", "pdf", "ipynb")
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# user:password@ in a URL (a database URL given as --data): the password is never written into a pack.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@\"'<>]*):([^\s/@\"'<>]+)@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL replaced by ``***``.
+
+    Examples
+    --------
+    >>> redact("postgresql://cinb:s3cret@db.internal/portfolio")
+    'postgresql://cinb:***@db.internal/portfolio'
+    """
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+def _redacted(value):
+    return json.loads(redact(json.dumps(value, default=str)))
 
 
 def slug(text: str) -> str:
@@ -82,6 +100,8 @@ class PackSpec:
         return f"{prefix}suppliers/{slug(self.subject or '')}"
 
     def _inside(self, base: Path, *parts: str) -> Path:
+        if not isinstance(self.period, str) or not _PERIOD.match(self.period):
+            raise PackError(f"pack {self.key!r}: period {self.period!r} is not a month in the form YYYY-MM")
         base = base.resolve()
         path = base.joinpath(*parts).resolve()
         if base not in path.parents:
@@ -251,11 +271,13 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         if not data:
             raise PackError(f"{kind_nb} ran but emitted no pack figures ({PACK_MIMETYPE} display missing)")
         published = _strip_pack_outputs(nb)
-        meta = {"cinb_version": __version__, "kind": spec.kind, "key": spec.key, "parameters": params,
-                "parameter_files": _parameter_files(spec.parameters.get("_parameter_files")),
-                "settings": spec.parameters.get("_settings", {}), "input_hash": spec.input_hash,
-                "notebook": kind_nb}
+        # What is recorded never holds a database password (the notebook itself needed it to connect).
+        meta = _redacted({"cinb_version": __version__, "kind": spec.kind, "key": spec.key, "parameters": params,
+                          "parameter_files": _parameter_files(spec.parameters.get("_parameter_files")),
+                          "settings": spec.parameters.get("_settings", {}), "input_hash": spec.input_hash,
+                          "notebook": kind_nb})
         data.setdefault("reproducibility", {}).update(meta)
+        data = _redacted(data)
         render = data.get("render", {})
 
         staging = period_dir / STAGING_DIR / f"{slug(spec.key)}-{secrets.token_hex(4)}"
@@ -266,6 +288,8 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
             page = render_html(published, title=render.get("title", spec.key), subtitle=render.get("subtitle"),
                                marking=params.get("marking", "OFFICIAL"),
                                running_header=render.get("running_header"), meta=meta)
+        if page is not None:
+            page = redact(page)
         if "html" in formats:
             atomic_write_bytes(staging / f"{stem}.html", page.encode("utf-8"))
         timings["html"] = round(time.perf_counter() - t, 3)
@@ -276,7 +300,7 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         atomic_write_bytes(staging / "pack.json",
                            json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
         if keep_notebook:
-            atomic_write_bytes(staging / f"{stem}.ipynb", nbformat.writes(nb).encode("utf-8"))
+            atomic_write_bytes(staging / f"{stem}.ipynb", redact(nbformat.writes(nb)).encode("utf-8"))
         names = published_names(stem, formats, keep_notebook)
         hashes = {name: sha256_file(staging / name) for name in names}
 
@@ -290,10 +314,14 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         result.hashes = {_kind_of(name): hashes[name] for name in names}
         result.headline = data.get("headline", {})
     except CinbError as exc:
-        result.error = str(exc)
+        result.error = redact(str(exc))
         _fail(out_root, spec, stem, result, getattr(exc, "notebook", None), getattr(exc, "kernel_log", None))
-    except Exception as exc:  # a render or I/O failure must not take the batch down
-        result.error = f"{type(exc).__name__}: {exc}"
+    except OSError as exc:  # disk full, read-only folder…: say which file and why
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        result.error = redact(f"cannot write the pack{where}: {exc.strerror or exc}")
+        _fail(out_root, spec, stem, result, nb, None)
+    except Exception as exc:  # a render failure must not take the batch down
+        result.error = redact(f"{type(exc).__name__}: {exc}")
         _fail(out_root, spec, stem, result, nb, None)
     finally:
         if staging is not None:
@@ -358,6 +386,11 @@ def _withdraw(out_root: Path, spec: PackSpec, stem: str) -> None:
         folder = folder.parent
 
 
+def fail_pack(out_root: Path, spec: PackSpec, result: PackResult, nb=None, kernel_log: str | None = None) -> None:
+    """Record ``result`` (failed) on disk: withdraw the pack's published files, keep its diagnostics."""
+    _fail(out_root, spec, KINDS[spec.kind][1], result, nb, kernel_log)
+
+
 def _fail(out_root: Path, spec: PackSpec, stem: str, result: PackResult, nb, kernel_log: str | None) -> None:
     _withdraw(out_root, spec, stem)
     try:
@@ -367,11 +400,11 @@ def _fail(out_root: Path, spec: PackSpec, stem: str, result: PackResult, nb, ker
     try:
         _remove_tree(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / "error.txt", (result.error or "unknown error").encode("utf-8") + b"\n")
+        atomic_write_bytes(folder / "error.txt", redact(result.error or "unknown error").encode("utf-8") + b"\n")
         if nb is not None:
-            atomic_write_bytes(folder / f"{stem}.ipynb", nbformat.writes(nb).encode("utf-8"))
+            atomic_write_bytes(folder / f"{stem}.ipynb", redact(nbformat.writes(nb)).encode("utf-8"))
         if kernel_log:
-            atomic_write_bytes(folder / "kernel.log", kernel_log.encode("utf-8", errors="replace"))
+            atomic_write_bytes(folder / "kernel.log", redact(kernel_log).encode("utf-8", errors="replace"))
         result.failure = f"{FAILED_DIR}/{spec.key}"
     except OSError:
         pass  # diagnostics are best effort; the manifest still records the error

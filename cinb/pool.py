@@ -21,7 +21,7 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .pack import PackResult, PackSpec, build_pack
+from .pack import PackResult, PackSpec, build_pack, fail_pack
 
 #: How many workers may die building the same pack before it is reported failed.
 WORKER_ATTEMPTS = 2
@@ -51,7 +51,7 @@ def _terminated(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _setup(env: dict[str, str], log_dir: str, formats: tuple[str, ...], pdf_backend: str):
+def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...], pdf_backend: str):
     """Prepare a worker process; returns its kernel supply."""
     import multiprocessing.util
     import signal
@@ -61,10 +61,11 @@ def _setup(env: dict[str, str], log_dir: str, formats: tuple[str, ...], pdf_back
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _terminated)
 
-    # The fork server captured the environment when it started; packs run with the caller's current one.
+    # The fork server captured the environment and folder when it started; packs run with the caller's current
+    # ones (relative data paths are relative to where the batch was started).
     os.environ.clear()
     os.environ.update(env)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.chdir(cwd)
     log_path = Path(log_dir) / f"worker-{os.getpid()}.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
@@ -95,7 +96,7 @@ def _setup(env: dict[str, str], log_dir: str, formats: tuple[str, ...], pdf_back
 
 
 def _worker_main(conn, env: dict[str, str], log_dir: str, options: dict[str, Any]) -> None:
-    supply = _setup(env, log_dir, options["formats"], options["pdf_backend"])
+    supply = _setup(env, options["cwd"], log_dir, options["formats"], options["pdf_backend"])
     try:
         while True:
             try:
@@ -132,7 +133,7 @@ class _Worker:
             pass
 
 
-def _died(spec: PackSpec, exitcode: int | None) -> PackResult:
+def _died(spec: PackSpec, exitcode: int | None, out_root: Path) -> PackResult:
     import signal
 
     if exitcode is not None and exitcode < 0:
@@ -142,10 +143,12 @@ def _died(spec: PackSpec, exitcode: int | None) -> PackResult:
             how = f"was killed by signal {-exitcode}"
     else:
         how = f"exited with status {exitcode}"
-    return PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
-                      input_hash=spec.input_hash, audience=spec.audience,
-                      error=f"the worker process building this pack {how}, {WORKER_ATTEMPTS} times; "
-                            "see _failed/_workers/ for what it printed")
+    result = PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
+                        input_hash=spec.input_hash, audience=spec.audience,
+                        error=f"the worker process building this pack {how}, {WORKER_ATTEMPTS} times "
+                              "(what it printed, if anything, is kept in _failed/_workers/)")
+    fail_pack(out_root, spec, result)
+    return result
 
 
 def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple[str, ...], timeout: float | None,
@@ -161,8 +164,8 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
 
     ctx = _context()
     env = dict(os.environ)
-    options = dict(out_root=str(out_root), formats=tuple(formats), timeout=timeout, pdf_backend=pdf_backend,
-                   notebooks=str(notebooks))
+    options = dict(out_root=str(Path(out_root).resolve()), formats=tuple(formats), timeout=timeout,
+                   pdf_backend=pdf_backend, notebooks=str(Path(notebooks).resolve()), cwd=os.getcwd())
     queue = deque(specs)
     attempts: Counter = Counter()
     workers = [_Worker(ctx, env, log_dir, options) for _ in range(max(1, min(jobs, len(queue))))]
@@ -196,7 +199,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
                 w.process.join(1)
                 attempts[spec.key] += 1
                 if attempts[spec.key] >= WORKER_ATTEMPTS:
-                    yield _died(spec, w.process.exitcode)
+                    yield _died(spec, w.process.exitcode, Path(out_root))
                 else:
                     queue.appendleft(spec)
                 workers[i] = _Worker(ctx, env, log_dir, options)

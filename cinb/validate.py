@@ -70,6 +70,10 @@ _NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infini
 _DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
 _PERIOD_RE = r"[0-9]{4}-[0-9]{2}(?:-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?)?"
 _YES = {"yes", "y", "true", "1"}
+#: The earliest year a date or month may have. Older dates are typing slips (0000-01-01, 0024-05-01 for 2024)
+#: and years before 1 AD cannot be held by Python's datetime, which the analyses and writers use.
+MIN_YEAR = 1900
+_EARLY_FIX = f"write the full four-digit year, e.g. 2024-05-01; years before {MIN_YEAR} are not accepted"
 _NO = {"no", "n", "false", "0"}
 
 
@@ -197,6 +201,7 @@ class _Collector:
 
     def add_record(self, record: dict, t: RawTable | None = None):
         rec = {c: record.get(c) for c in PROBLEM_FRAME_COLUMNS}
+        rec["value"] = _shown(rec["value"])
         rec["severity"] = record.get("severity", "error")
         if t is not None:
             rec["source"] = rec["source"] or t.source
@@ -359,7 +364,8 @@ def parse_date(a: np.ndarray, col: Column):
     year, month, day, real = _date_parts(a, shape)
     days = (((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
             + (day - 1).astype("timedelta64[D]")) if len(a) else np.zeros(0, dtype="datetime64[D]")
-    values = np.where(real, days.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    early = real & (year < MIN_YEAR)
+    values = np.where(real & ~early, days.astype("datetime64[us]"), np.datetime64("NaT", "us"))
     issues = []
     bad_shape = ~empty & ~shape
     if bad_shape.any():
@@ -372,6 +378,8 @@ def parse_date(a: np.ndarray, col: Column):
     unreal = shape & ~real
     if unreal.any():
         issues.append((unreal, "is not a real calendar date", "check the day and month"))
+    if early.any():
+        issues.append((early, f"is before {MIN_YEAR}: not a date this data can hold", _EARLY_FIX))
     return values, issues
 
 
@@ -387,7 +395,8 @@ def parse_period(a: np.ndarray, col: Column):
     full = shape & np.fromiter((len(v) > 7 for v in a), dtype=bool, count=len(a))
     if full.any():  # a full date must itself exist (2026-02-30 does not)
         real &= ~full | _date_parts(a, full)[3]
-    ordinals = np.where(real, (year - 1970) * 12 + month - 1, _INAT).astype(np.int64)
+    early = real & (year < MIN_YEAR)
+    ordinals = np.where(real & ~early, (year - 1970) * 12 + month - 1, _INAT).astype(np.int64)
     values = pd.arrays.PeriodArray(ordinals, dtype="period[M]")
     issues = []
     bad_shape = ~empty & ~shape
@@ -397,6 +406,8 @@ def parse_period(a: np.ndarray, col: Column):
     unreal = shape & ~real
     if unreal.any():
         issues.append((unreal, "is not a real month", "the month must be 01 to 12, e.g. 2026-10"))
+    if early.any():
+        issues.append((early, f"is before {MIN_YEAR}: not a month this data can hold", _EARLY_FIX))
     return values, issues
 
 
@@ -441,11 +452,15 @@ def parse_agreed(a: np.ndarray, col: Column):
     word = (low == "yes") | (low == "no")
     empty = _empty(a)
     shape = _fullmatch(a, _DATE_RE) & ~word
-    real = _date_parts(a, shape)[3]
+    year, _, _, real = _date_parts(a, shape)
+    early = real & (year < MIN_YEAR)
+    real &= ~early
     values = np.where(word, low, np.where(real, np.array([v[:10] for v in a], dtype=object), ""))
-    bad = ~(word | empty | real)
+    bad = ~(word | empty | real | early)
     issues = [(bad, "is not a date, yes or no",
                "write the date the definition was agreed (YYYY-MM-DD), yes or no")] if bad.any() else []
+    if early.any():
+        issues.append((early, f"is before {MIN_YEAR}: not a date this data can hold", _EARLY_FIX))
     return values, issues
 
 

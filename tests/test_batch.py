@@ -390,6 +390,7 @@ def test_failing_packs_are_isolated_reported_and_never_published(tmp_path, fault
     assert "killed by SIGKILL" in reasons["NB-NET-003"]
     assert "timed out" in reasons["NB-SAAS-004"] and "25 s" in reasons["NB-SAAS-004"]
     assert "worker process" in reasons["NB-WEB-009"] and "SIGKILL, 2 times" in reasons["NB-WEB-009"]
+    assert (month / "_failed" / "NB-WEB-009" / "error.txt").exists()
     for key in bad[:3]:
         assert key in proc.stderr and reasons[key] in proc.stderr  # each failure is printed with its reason
         assert not (month / key).exists()  # nothing published

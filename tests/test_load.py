@@ -388,3 +388,91 @@ def test_enormous_cells_are_read_and_shown_cut(tmp_path):
     err = p.problems.iloc[0]
     assert (err["row"], err["column"]) == (2, "value") and "too large" in err["problem"]
     assert len(err["value"]) < 200 and err["value"].endswith("(400 characters)")
+
+
+# --- hostile inputs the security suite found (hand-built, one defect each) ----------------------------------
+
+
+def _measurement_lines(tables) -> list[bytes]:
+    return tables["measurements"].rstrip(b"\n").split(b"\n")
+
+
+def test_ragged_row_with_a_cell_over_the_csv_module_limit_is_rejected_alone(tmp_path):
+    """An extra 300 KB cell (over the csv module's default 128 KB field limit) rejects its row only."""
+    tables = corpus.case_tables()
+    lines = _measurement_lines(tables)
+    lines[2] += b',"' + b"y" * 300_000 + b'"'  # spreadsheet row 3
+    tables["measurements"] = b"\n".join(lines) + b"\n"
+    p = load_portfolio(corpus.build("csv", tables, tmp_path), strict=False, today=TODAY)
+    acc = p.accounting.set_index("table").loc["measurements"]
+    assert (acc["read"], acc["rejected"]) == (19, 1) and acc["read"] == acc["used"] + acc["superseded"] + 1
+    err = p.problems.iloc[0]
+    assert (err["table"], err["row"]) == ("measurements", 3) and "8 cells but the header has 7" in err["problem"]
+    assert err["value"].endswith("(300,000 characters)") and len(err["value"]) < 200
+    assert err["source"].endswith("measurements.csv")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "excel", "sql"])
+def test_columns_named_like_cinb_internals_are_ignored_with_a_warning(fmt, tmp_path):
+    """A data column '_source' or '_row' must not rewrite where problems are reported (a forged trail)."""
+    tables = corpus.case_tables()
+    lines = _measurement_lines(tables)
+    lines[0] += b",_source,_row"
+    lines[1:] = [line + b",forged.csv,999" for line in lines[1:]]
+    lines[4] = lines[4].replace(b",74,", b",oops,")  # spreadsheet row 5
+    tables["measurements"] = b"\n".join(lines) + b"\n"
+    data = corpus.build(fmt, tables, tmp_path)
+    p = load_portfolio(data, strict=False, today=TODAY)
+    err = p.problems.iloc[0]
+    assert (err["row"], err["column"], err["value"]) == (5, "value", "oops")
+    assert "forged" not in str(err["source"]) and str(err["source"]).startswith(str(data))
+    assert set(p.history["source"]) == {str(Path(data) / "measurements.csv") if fmt == "csv" else str(data)}
+    assert sorted(p.history["row"]) == [r for r in range(2, 21) if r != 5]
+    assert "_source" not in p.history.columns and "_row" not in p.history.columns
+    warned = p.warnings[p.warnings["column"].isin(["_source", "_row"])]
+    assert len(warned) == 2 and warned["problem"].str.contains("ignored").all()
+
+
+def test_unparseable_excel_sheet_is_a_located_data_error(tmp_path):
+    """openpyxl raises ValueError on a number cell holding 'inf'; the user gets the file, sheet and a fix."""
+    import re
+    import shutil
+    import zipfile
+
+    path = _workbook(tmp_path)
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp, "w") as zout:
+        sheets = re.findall(r'<sheet [^>]*name="([^"]+)"', zin.read("xl/workbook.xml").decode())
+        target = f"xl/worksheets/sheet{sheets.index('measurements') + 1}.xml"
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == target:
+                data, n = re.subn(rb'(<c r="D3"[^>]*>)<v>[^<]*</v>', rb"\1<v>inf</v>", data)
+                assert n == 1
+            zout.writestr(name, data)
+    shutil.move(tmp, path)
+    with pytest.raises(DataError) as info:
+        load_portfolio(str(path), today=TODAY)
+    row = info.value.problems.iloc[0]
+    assert (row["source"], row["sheet"], row["table"]) == (str(path), "measurements", "measurements")
+    assert "cannot be read" in row["problem"] and "save it again" in row["fix"]
+    p = load_portfolio(str(path), strict=False, today=TODAY)
+    assert len(p.contracts) == 2 and len(p.kpis) == 3 and len(p.history) == 0  # the other sheets still read
+
+
+@pytest.mark.parametrize("data", ["x" * 5000, ("y" * 200 + "/") * 30], ids=["name_too_long", "path_too_long"])
+def test_impossible_paths_are_usage_errors_with_the_path_shortened(data):
+    with pytest.raises(UsageError) as info:
+        load_portfolio(data)
+    text = str(info.value)
+    assert "cannot read" in text and "characters)" in text and len(text) < 400
+
+
+def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path):
+    target = tmp_path / "typo.db"
+    with pytest.raises(UsageError, match="no such database file"):
+        load_portfolio(f"sqlite:///{target}")
+    assert not target.exists()
+    # An existing database still reads, also when given as a path.
+    corpus.build_sqlite(corpus.case_tables(), tmp_path / "p.db")
+    assert len(load_portfolio(str(tmp_path / "p.db"), today=TODAY).contracts) == 2

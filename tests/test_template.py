@@ -199,3 +199,29 @@ def test_cli_usage_errors(tmp_path):
     with pytest.raises(UsageError):
         _cli("template", "--contract", "NOPE", "--period", "2025-07", "--out", str(tmp_path / "x.xlsx"),
              "--data", str(corpus.BASE))
+
+
+def test_problems_csv_neutralises_formula_like_values_and_keeps_row_numbers(tmp_path):
+    """Values from the data go into a file opened in Excel: '=1+1' must arrive as text, never as a formula."""
+    import csv
+
+    tables = corpus.case_tables()
+    tables["measurements"] = tables["measurements"].replace(b"C-001,FTF,2025-01,71.5,", b"C-001,FTF,2025-01,=1+1,") \
+        .replace(b"C-001,FTF,2025-02,72,", b"C-001,FTF,2025-02,@SUM(A1:A9),")
+    src = corpus.build("csv", tables, tmp_path)
+    out_csv = tmp_path / "out" / "problems.csv"
+    assert _cli("validate", "--data", src, "--problems-csv", str(out_csv)) == 1
+    raw = out_csv.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
+    with open(out_csv, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    by_row = {r["row"]: r for r in rows if r["table"] == "measurements"}
+    assert by_row["2"]["value"] == "'=1+1" and by_row["3"]["value"] == "'@SUM(A1:A9)"
+    assert not [v for r in rows for v in r.values() if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not [p.name for p in out_csv.parent.iterdir() if p.name != "problems.csv"]  # no temporary left
+
+
+def test_problems_csv_that_cannot_be_written_is_a_usage_error(tmp_path):
+    (tmp_path / "taken").mkdir()  # a folder where the file should go
+    with pytest.raises(UsageError, match="cannot write --problems-csv"):
+        _cli("validate", "--data", str(corpus.BASE), "--problems-csv", str(tmp_path / "taken"))

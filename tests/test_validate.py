@@ -310,3 +310,31 @@ def test_results_do_not_depend_on_row_order(tmp_path_factory, seed):
     for name in ("contracts", "kpis", "measurements", "history", "initiatives"):
         pd.testing.assert_frame_equal(getattr(p, name).drop(columns=["source", "row"], errors="ignore"),
                                       getattr(base, name).drop(columns=["source", "row"], errors="ignore"))
+
+
+def test_dates_and_months_before_1900_are_refused_with_a_fix():
+    """0000-01-01 is a real-looking ISO date that Python's datetime cannot hold; years from 1900 to 9999 are kept."""
+    dates, issues = parse_date(np.array(["0000-01-01", "1899-12-31", "1900-01-01", "9999-12-31", "0024-05-01"],
+                                        dtype=object), Column("start_date", "date"))
+    assert pd.isna(dates[0]) and pd.isna(dates[1]) and pd.isna(dates[4])
+    assert str(dates[2])[:10] == "1900-01-01" and str(dates[3])[:10] == "9999-12-31"
+    (mask, problem, fix), = issues
+    assert list(mask) == [True, True, False, False, True]
+    assert "before 1900" in problem and "four-digit year" in fix
+    periods, issues = parse_period(np.array(["0000-01", "1900-01", "0001-12-31"], dtype=object),
+                                   Column("period", "period"))
+    assert [str(p) if not pd.isna(p) else None for p in periods] == [None, "1900-01", None]
+    assert list(issues[0][0]) == [True, False, True] and "before 1900" in issues[0][1]
+
+
+def test_year_zero_in_a_file_is_a_located_error(tmp_path):
+    tables = corpus.case_tables()
+    tables["contracts"] = tables["contracts"].replace(b"2024-01-01,2027-12-31", b"0000-01-01,2027-12-31")
+    tables["kpis"] = tables["kpis"].replace(b"2024-01-15", b"0001-01-15")
+    with pytest.raises(DataError) as info:
+        load_portfolio(corpus.build("csv", tables, tmp_path), today=TODAY)
+    p = info.value.problems
+    got = {(r["table"], r["row"], r["column"], r["value"]) for _, r in p.iterrows()}
+    assert ("contracts", 2, "start_date", "0000-01-01") in got
+    assert ("kpis", 2, "agreed_with_supplier", "0001-01-15") in got
+    assert p["problem"].str.contains("before 1900").sum() == 2
