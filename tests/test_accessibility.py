@@ -113,3 +113,11 @@ def test_pack_of_display_components_has_no_wcag_aa_violations(tmp_path):
     path = tmp_path / "components.html"
     path.write_text(html, encoding="utf-8")
     assert_accessible(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["NB-SD-001/review.html", "supplier/NB-SD-001/review.html", "portfolio/review.html",
+                                 "suppliers/Meridian-Service-Desk-Ltd/scorecard.html"])
+def test_real_packs_have_no_wcag_aa_violations(rendered, key):
+    # The packs of the sample portfolio, as `cinb batch` writes them (see the `rendered` fixture).
+    assert_accessible(rendered["root"] / key)
