@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+TESTS = ROOT / "tests"
+# The repo (for `cinb` without an install) and tests/ (for the shared helpers in tests/adversarial/).
+for path in (str(ROOT), str(TESTS)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 # Charts are drawn without a display, in tests as in the batch.
 os.environ.setdefault("MPLBACKEND", "Agg")

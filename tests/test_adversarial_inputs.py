@@ -32,21 +32,10 @@ from cinb.errors import CinbError, DataError, UsageError
 from cinb.load import load_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
-_HERE = Path(__file__).parent / "adversarial"
-_spec = importlib.util.spec_from_file_location("adversarial_corpus", _HERE / "corpus.py")
-corpus = importlib.util.module_from_spec(_spec)
-sys.modules["adversarial_corpus"] = corpus
-_spec.loader.exec_module(corpus)
+from adversarial import corpus  # noqa: E402  (tests/ is on sys.path: conftest.py)
+from adversarial import packs  # noqa: E402
 
 CASES = {c.name: c for c in corpus.CASES}
-
-packs = sys.modules.get("adversarial_packs")
-if packs is None:
-    _pspec = importlib.util.spec_from_file_location("adversarial_packs", _HERE / "packs.py")
-    packs = importlib.util.module_from_spec(_pspec)
-    sys.modules["adversarial_packs"] = packs
-    _pspec.loader.exec_module(packs)
-
 
 def _load(data, strict):
     """load_portfolio, turning anything but a CinbError into a test failure that names the traceback."""

@@ -24,13 +24,7 @@ from hypothesis import strategies as st
 from cinb.errors import CinbError, DataError
 from cinb.load import load_portfolio
 
-_HERE = Path(__file__).parent / "adversarial"
-_spec = importlib.util.spec_from_file_location("adversarial_corpus", _HERE / "corpus.py")
-corpus = sys.modules.get("adversarial_corpus")
-if corpus is None:
-    corpus = importlib.util.module_from_spec(_spec)
-    sys.modules["adversarial_corpus"] = corpus
-    _spec.loader.exec_module(corpus)
+from adversarial import corpus  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 TODAY = "2026-11-01"
 # No example database: the runs are reproducible from their seeds and the checkout stays clean.

@@ -9,27 +9,13 @@ supplier also holds NB-TEL-010 in the sample: that contract must not show either
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-_here = Path(__file__).parent / "adversarial"
-
-
-def _module(name: str, file: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _here / file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _module("adversarial_packs", "packs.py")
+from adversarial import packs as hostile  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 
 

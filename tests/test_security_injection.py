@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import importlib.util
 import json
 import sys
 from html.parser import HTMLParser
@@ -19,20 +18,7 @@ from hypothesis import strategies as st
 
 from cinb.errors import CinbError, PackError, UsageError
 
-_here = Path(__file__).parent / "adversarial"
-
-
-def _module(name: str, file: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _here / file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _module("adversarial_packs", "packs.py")
+from adversarial import packs as hostile  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 SCRIPT = hostile.SCRIPT
 IMG = hostile.IMG

@@ -8,7 +8,6 @@ stylesheets, scripts, frames, CSS imports) to show that the renderer drops them 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
 import sys
@@ -17,20 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-_here = Path(__file__).parent / "adversarial"
-
-
-def _module(name: str, file: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _here / file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _module("adversarial_packs", "packs.py")
+from adversarial import packs as hostile  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 REMOTE_HTML = """
 <p>Remote things a notebook output might carry:</p>
@@ -62,6 +48,12 @@ def _remote_notebook() -> nbformat.NotebookNode:
         ]),
     ]
     return nb
+
+
+@pytest.fixture
+def hostile_packs():
+    """The hostile packs, built (kernels talk over local sockets) before the network is cut off."""
+    return hostile.built()
 
 
 @pytest.fixture
@@ -110,8 +102,8 @@ def _render_both(nb, tmp_path: Path, title: str):
 
 
 @pytest.mark.slow
-def test_real_pack_renders_offline_and_references_nothing_remote(tmp_path, no_network):
-    built = hostile.built()
+def test_real_pack_renders_offline_and_references_nothing_remote(tmp_path, hostile_packs, no_network):
+    built = hostile_packs
     notebook = built["internal"] / "review.ipynb"
     assert notebook.exists(), [r.error for r in built["batch"].results]
     nb = nbformat.read(str(notebook), as_version=4)
