@@ -13,6 +13,9 @@ from cinb.cpn import CPN_COLUMNS, cpn_rows, term_years, write_cpn_csv
 from cinb.errors import PROBLEM_COLUMNS, UsageError
 from cinb.ratings import RatingBands
 
+import frames
+from frames import make_measurements
+
 NA = np.nan
 
 
@@ -31,22 +34,7 @@ def make_contracts(*rows: dict) -> pd.DataFrame:
 
 
 def make_kpis(*rows: dict) -> pd.DataFrame:
-    defaults = {
-        "name": "kpi", "unit": "%", "direction": "higher", "sla": NA, "target": NA, "tolerance": NA,
-        "critical": NA, "credit_method": "none", "credit_pct": NA, "weight": 1.0, "statutory": True,
-    }
-    df = pd.DataFrame([{**defaults, **r} for r in rows])
-    for c in ("sla", "target", "tolerance", "critical", "credit_pct", "weight"):
-        df[c] = df[c].astype(float)
-    df["statutory"] = df["statutory"].astype(bool)
-    return df
-
-
-def make_measurements(*rows: tuple) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=["contract_id", "kpi_id", "period", "value"])
-    df["period"] = pd.PeriodIndex(df["period"], freq="M")
-    df["value"] = df["value"].astype(float)
-    return df.sort_values(["contract_id", "kpi_id", "period"]).reset_index(drop=True)
+    return frames.make_kpis(*rows, statutory=True)  # CPN tests are about statutory KPIs
 
 
 @pytest.fixture

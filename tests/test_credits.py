@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cinb.credits import contract_year, credit_lines, credit_problems, monthly_credits, year_to_date
+from frames import make_kpis, make_measurements
 from cinb.errors import PROBLEM_COLUMNS
 
 NA = np.nan
@@ -27,24 +28,6 @@ def make_contracts(*rows: dict) -> pd.DataFrame:
     for c in ("annual_value_gbp", "monthly_charge_gbp", "service_credit_cap_pct"):
         df[c] = df[c].astype(float)
     return df
-
-
-def make_kpis(*rows: dict) -> pd.DataFrame:
-    defaults = {
-        "name": "kpi", "unit": "%", "direction": "higher", "sla": NA, "target": NA, "tolerance": NA,
-        "critical": NA, "credit_method": "none", "credit_pct": NA, "weight": 1.0, "statutory": False,
-    }
-    df = pd.DataFrame([{**defaults, **r} for r in rows])
-    for c in ("sla", "target", "tolerance", "critical", "credit_pct", "weight"):
-        df[c] = df[c].astype(float)
-    return df
-
-
-def make_measurements(*rows: tuple) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=["contract_id", "kpi_id", "period", "value"])
-    df["period"] = pd.PeriodIndex(df["period"], freq="M")
-    df["value"] = df["value"].astype(float)
-    return df.sort_values(["contract_id", "kpi_id", "period"]).reset_index(drop=True)
 
 
 def one_month(contract: dict, kpis: list[dict], values: dict, period="2025-01"):

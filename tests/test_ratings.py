@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cinb.errors import CinbError, UsageError
+from frames import make_kpis, make_measurements
 from cinb.ratings import (
     DEFAULT_BANDS,
     RAG,
@@ -27,24 +28,6 @@ from cinb.ratings import (
 NA = np.nan
 
 
-def make_kpis(*rows: dict) -> pd.DataFrame:
-    """KPI frame as the loader returns it; each row gives at least contract_id, kpi_id, direction."""
-    defaults = {
-        "name": "kpi", "unit": "%", "sla": NA, "target": NA, "tolerance": NA, "critical": NA,
-        "credit_method": "none", "credit_pct": NA, "weight": 1.0, "statutory": False,
-    }
-    df = pd.DataFrame([{**defaults, **r} for r in rows])
-    for c in ("sla", "target", "tolerance", "critical", "credit_pct", "weight"):
-        df[c] = df[c].astype(float)
-    return df
-
-
-def make_measurements(*rows: tuple) -> pd.DataFrame:
-    """Measurements frame from (contract_id, kpi_id, 'YYYY-MM', value) tuples, sorted like the loader's."""
-    df = pd.DataFrame(rows, columns=["contract_id", "kpi_id", "period", "value"])
-    df["period"] = pd.PeriodIndex(df["period"], freq="M")
-    df["value"] = df["value"].astype(float)
-    return df.sort_values(["contract_id", "kpi_id", "period"]).reset_index(drop=True)
 
 
 # --- scalar rating: every band, both directions --------------------------------------------------------------
