@@ -10,8 +10,10 @@ a temporary folder, then renders each contract's pack, side by side in one run:
   --no-input`` turns the executed notebook into HTML, and the ``weasyprint`` CLI prints that HTML to PDF;
 * **(b) with cinb**: ``cinb batch --kinds contract --format html,pdf --force`` over the same contracts.
 
-It prints seconds per pack for each, the ratio, and the peak memory of each run: the largest total resident set
-of the whole process tree (the command, its workers and their kernels), sampled from ``/proc`` every 0.1 s.
+It prints seconds per pack for each, the ratio, and the peak memory of each run: the largest total memory of the
+whole process tree (the command, its workers and their kernels), sampled from ``/proc`` every 0.2 s, as PSS
+(shared pages split between the processes sharing them: the memory really used) and as RSS (shared pages
+counted in every process).
 With ``--big M`` it also runs ``cinb batch`` on M contracts (default formats: HTML only, ``--big-format``) to
 show that peak memory does not grow with the number of packs (it takes minutes).
 """
@@ -72,8 +74,21 @@ def write_portfolio(folder: Path, n: int) -> list[str]:
     return [new for _, new in ids]
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (Linux /proc)."""
+def _pss(pid: int) -> int:
+    # Proportional set size: shared pages (a forked kernel shares its zygote's) are split between sharers, so
+    # the sum over a process tree is the memory the tree really holds.
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_memory(root: int) -> tuple[int, int]:
+    """(resident bytes, proportional bytes) of ``root`` and all its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -89,15 +104,16 @@ def _tree_rss(root: int) -> int:
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(pid)
-    total, stack, seen = 0, [root], set()
+    total, pss, stack, seen = 0, 0, [root], set()
     while stack:
         pid = stack.pop()
         if pid in seen:
             continue
         seen.add(pid)
         total += rss.get(pid, 0)
+        pss += _pss(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return total, pss
 
 
 def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
@@ -105,21 +121,22 @@ def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = 
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
-            done.wait(0.1)
+            rss, pss = _tree_memory(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out, err = proc.communicate()
     done.set()
     sampler.join()
-    return {"seconds": time.perf_counter() - started, "returncode": proc.returncode, "peak_bytes": peak[0],
-            "stdout": out, "stderr": err}
+    return {"seconds": time.perf_counter() - started, "returncode": proc.returncode, "peak_bytes": peak[1],
+            "peak_rss": peak[0], "stdout": out, "stderr": err}
 
 
 def baseline_script(ids: list[str], data: Path, out: Path, formats: list[str]) -> str:
@@ -225,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(b) done in {b['seconds']:.1f} s", flush=True)
 
     print()
-    print(f"{'':48}{'packs':>6}{'total s':>10}{'s / pack':>10}{'peak memory':>14}")
+    print(f"{'':48}{'packs':>6}{'total s':>10}{'s / pack':>10}{'peak PSS':>12}{'peak RSS':>12}")
     for label, run, made in rows:
         per = run["seconds"] / max(1, made)
-        print(f"{label:48}{made:>6}{run['seconds']:>10.1f}{per:>10.2f}{_mib(run['peak_bytes']):>14}")
+        print(f"{label:48}{made:>6}{run['seconds']:>10.1f}{per:>10.2f}{_mib(run['peak_bytes']):>12}"
+              f"{_mib(run['peak_rss']):>12}")
     if len(rows) == 2:
         ratio = (rows[0][1]["seconds"] / max(1, rows[0][2])) / (rows[1][1]["seconds"] / max(1, rows[1][2]))
         print(f"speed-up of cinb batch over the shell loop: {ratio:.1f}x")
@@ -249,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             run = _cinb(big_ids, folder / "data", folder / "out", big_formats, args.jobs)
             ok = sum(p.get("status") == "ok" for p in run["manifest"].get("packs", []))
             print(f"  N = {n:4}: {ok} packs in {run['seconds']:.0f} s ({run['seconds'] / max(1, ok):.2f} s/pack), "
-                  f"peak memory {_mib(run['peak_bytes'])}", flush=True)
+                  f"peak PSS {_mib(run['peak_bytes'])}, peak RSS {_mib(run['peak_rss'])}", flush=True)
     if args.keep:
         print(f"\nfiles kept in {tmp}")
     else:

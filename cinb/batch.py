@@ -7,9 +7,10 @@ How a batch runs (:func:`run_batch`):
 2. Packs whose inputs hash the same as when they were built (:mod:`cinb.fingerprint`) and whose files are still
    there, byte for byte, are skipped (unless ``force``).
 3. The others go to a pool of worker processes, one per core by default (or, with ``scheduler``, to a Dask
-   cluster). Each pack runs in a fresh kernel that runs nothing else; each worker keeps the next pack's kernel
-   starting and importing while it renders the current pack (:mod:`cinb.kernels`), and keeps its HTML exporter
-   and PDF backend warm. Workers' and kernels' output goes to log files, never to the terminal.
+   cluster). Each pack runs in a fresh kernel that runs nothing else, forked from a per-worker zygote that has
+   imported what the notebooks import (:mod:`cinb.zygote`); each worker keeps the next pack's kernel starting
+   while it renders the current pack (:mod:`cinb.kernels`), and keeps its HTML exporter and PDF backend warm.
+   Workers' and kernels' output goes to log files, never to the terminal.
 4. A failed pack (the notebook raised, its kernel died, it passed the timeout, the render failed) is reported
    with its reason and publishes nothing; the others carry on. A worker process that dies is replaced and its
    pack retried once.

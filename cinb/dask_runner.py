@@ -28,7 +28,14 @@ def _supply():
     with _LOCK:
         supply = _SUPPLIES.get(ident)
         if supply is None:
-            supply = _SUPPLIES[ident] = KernelSupply(warm=True)
+            log_dir = None
+            try:  # inside the worker's own scratch folder, which Dask removes even if we cannot
+                from distributed import get_worker
+
+                log_dir = Path(get_worker().local_directory) / f"cinb-kernels-{ident}"
+            except (ImportError, ValueError, AttributeError):
+                pass
+            supply = _SUPPLIES[ident] = KernelSupply(warm=True, fork=True, log_dir=log_dir)
     return supply
 
 

@@ -5,7 +5,10 @@ another contract's pack. What is shared is only what a fresh kernel would load a
 pack it has already imported the modules the pack notebooks import (:data:`WARM_IMPORTS`) — code, no data.
 
 A worker keeps one spare kernel (:class:`KernelSupply`): while it renders pack *n*, the kernel for pack *n + 1*
-starts and imports in the background, so kernel start-up and imports overlap with rendering instead of adding to it.
+starts in the background, so kernel start-up overlaps with rendering instead of adding to it. With ``fork=True``
+the kernels are forked from a zygote process that has done those imports once (:mod:`cinb.zygote`), so a kernel
+costs about 0.4 s of CPU instead of about 3 s; otherwise each new kernel runs the imports itself (a warm-up sent
+as soon as it is launched).
 
 Kernels never write to the user's terminal: their stdout and stderr (for instance ipykernel 7's "running over TCP
 without encryption" warning) go to a log file per kernel, which is kept with a failed pack for diagnosis and
@@ -86,6 +89,7 @@ class Kernel:
     killed_for_timeout: bool = False
     _log_handle: object | None = None
     _owns_log_dir: bool = False
+    forked: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -104,8 +108,9 @@ class Kernel:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> dict[str, float]:
         """Block until the kernel has started (and imported :data:`WARM_IMPORTS` if warm); return the timings.
 
-        ``kernel_start``: launch to first code run; ``imports``: the warm-up imports; ``kernel_wait``: how long
-        this call blocked, i.e. the part of start-up that did not overlap with other work.
+        ``kernel_start``: launch to ready (to the first code run, for a warmed kernel); ``imports``: the warm-up
+        imports (0 for a forked kernel: the zygote did them once); ``kernel_wait``: how long this call blocked,
+        i.e. the part of start-up that did not overlap with other work.
 
         Raises
         ------
@@ -118,10 +123,20 @@ class Kernel:
         deadline = time.monotonic() + timeout
         client = self._client
         try:
-            if client is None:  # a cold kernel: just wait until it answers
-                client = self._new_client()
-                client.wait_for_ready(timeout=timeout)
-                self.timings.update(kernel_start=round(time.time() - self.launched, 3), imports=0.0)
+            if client is None:  # a cold or forked kernel: wait until it answers
+                # A forked kernel notes when it is ready to serve (it may be a spare, ready long ago); then
+                # the handshake is left to the notebook client, which makes its own anyway.
+                ready = self._ready_mark()
+                while ready is None and self.forked and self.is_alive() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    ready = self._ready_mark()
+                if ready is None:
+                    if not self.is_alive():
+                        raise RuntimeError(f"the kernel exited during start-up (exit status {self.exit_code})")
+                    client = self._new_client()
+                    client.wait_for_ready(timeout=timeout)
+                    ready = self._ready_mark() or time.time()
+                self.timings.update(kernel_start=round(max(0.0, ready - self.launched), 3), imports=0.0)
             else:
                 reply = None
                 while reply is None:
@@ -155,6 +170,12 @@ class Kernel:
         self.timings["kernel_wait"] = round(time.perf_counter() - waited, 3)
         self.ready = True
         return self.timings
+
+    def _ready_mark(self) -> float | None:
+        try:
+            return float(Path(str(self.log_path) + ".ready").read_text()) if self.is_alive() else None
+        except (OSError, ValueError):
+            return None
 
     def _new_client(self):
         from jupyter_client import BlockingKernelClient
@@ -217,17 +238,22 @@ class Kernel:
         """Delete the kernel's log file (and its folder, if it was made for this kernel alone)."""
         with contextlib.suppress(OSError):
             self.log_path.unlink()
+        with contextlib.suppress(OSError):
+            Path(str(self.log_path) + ".ready").unlink()
         if self._owns_log_dir:
             shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
 
 def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None,
-                 cwd: Path | None = None) -> Kernel:
+                 cwd: Path | None = None, zygote=None) -> Kernel:
     """Launch a new kernel and return at once; with ``warm`` it starts importing :data:`WARM_IMPORTS`.
 
-    The kernel's stdout and stderr go to a log file in ``log_dir`` (a new temporary folder if not given). Call
-    :meth:`Kernel.wait_ready` before use and :meth:`Kernel.shutdown` after.
+    With a ``zygote`` (:class:`cinb.zygote.Zygote`) the kernel is forked from it, imports already done, instead
+    of started as a new Python. The kernel's stdout and stderr go to a log file in ``log_dir`` (a new temporary
+    folder if not given). Call :meth:`Kernel.wait_ready` before use and :meth:`Kernel.shutdown` after.
     """
+    import uuid
+
     from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
@@ -237,6 +263,13 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
     fd, name = tempfile.mkstemp(dir=log_dir, prefix="kernel-", suffix=".log")
     handle = os.fdopen(fd, "w", encoding="utf-8")
     km = AsyncKernelManager(kernel_name=kernel_name, transport_encryption=_encryption())
+    if zygote is not None:
+        from .zygote import provisioner_for
+
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = provisioner_for(km, zygote)
+        km.cinb_log_path = name
+        warm = False  # a forked kernel has the zygote's imports already
     launched = time.time()
     try:
         run_sync(km.start_kernel)(stdout=handle, stderr=handle, stdin=None, env=_kernel_env(),
@@ -247,7 +280,7 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
             shutil.rmtree(log_dir, ignore_errors=True)
         raise
     kernel = Kernel(km=km, log_path=Path(name), launched=launched, warm=warm, _log_handle=handle,
-                    _owns_log_dir=owns_dir)
+                    _owns_log_dir=owns_dir, forked=zygote is not None)
     if warm:
         client = kernel._new_client()
         kernel._client = client
@@ -269,13 +302,28 @@ class KernelSupply:
     >>> kernel.shutdown(); supply.close()            # doctest: +SKIP
     """
 
-    def __init__(self, *, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None):
+    def __init__(self, *, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None,
+                 fork: bool = False):
         self.warm = warm
         self.kernel_name = kernel_name
         self._own_dir = log_dir is None
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="cinb-kernels-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         self._spare: Kernel | None = None
         self.started = 0
+        self.zygote = None
+        if fork:
+            self._start_zygote()
+
+    def _start_zygote(self) -> None:
+        """Start the zygote that kernels are forked from (imports in the background; see :mod:`cinb.zygote`)."""
+        from .zygote import Zygote, ZygoteError
+
+        try:
+            self.zygote = Zygote(_kernel_env(), self.log_dir / "zygote.log", cwd=os.getcwd())
+        except ZygoteError as exc:
+            _note(f"kernels will be started one by one: {exc}")
+            self.zygote = None
 
     def prepare(self) -> None:
         """Start the next pack's kernel now, if there is no spare yet (returns without waiting for it)."""
@@ -292,15 +340,33 @@ class KernelSupply:
 
     def _start(self) -> Kernel:
         self.started += 1
+        if self.zygote is not None:
+            from .zygote import ZygoteError
+
+            try:
+                return start_kernel(kernel_name=self.kernel_name, log_dir=self.log_dir, zygote=self.zygote)
+            except ZygoteError as exc:  # the zygote failed: carry on with ordinary kernels
+                _note(f"the kernel zygote failed ({exc}); kernels will be started one by one from now on")
+                self.zygote.close()
+                self.zygote = None
         return start_kernel(warm=self.warm, kernel_name=self.kernel_name, log_dir=self.log_dir)
 
     def close(self) -> None:
-        """Shut the spare kernel down and remove the log folder this supply created."""
+        """Shut the spare kernel and the zygote down; remove the log folder this supply created."""
         kernel, self._spare = self._spare, None
         if kernel is not None:
             kernel.shutdown()
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         if self._own_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+def _note(text: str) -> None:
+    import logging
+
+    logging.getLogger("cinb.kernels").warning(text)
 
 
 if __name__ == "__main__":  # pragma: no cover - a quick manual check: python -m cinb.kernels

@@ -113,3 +113,36 @@ class Manifest:
         except OSError as exc:
             raise PackError(f"cannot write the manifest or index in {self.period_dir}: {exc.strerror or exc}") from None
         return self.path
+
+
+def verify_manifest(period_dir: Path) -> list[str]:
+    """Check that the manifest of ``period_dir`` matches the files on disk; return the mismatches (none: ``[]``).
+
+    Every pack the manifest lists as built or unchanged must have all its files, byte for byte (sha256); every
+    published ``pack.json`` must belong to a pack the manifest lists; no staging or temporary file may be left.
+    """
+    from .pack import STAGING_DIR, sha256_file
+
+    period_dir = Path(period_dir)
+    problems: list[str] = []
+    entries = entries_by_key(read_manifest(period_dir))
+    listed = set()
+    for key, entry in entries.items():
+        if entry.get("status") not in ("ok", "skipped"):
+            continue
+        for kind, rel in (entry.get("files") or {}).items():
+            path = period_dir / rel
+            listed.add(path.resolve())
+            if not path.is_file():
+                problems.append(f"{key}: {rel} is listed but missing")
+            elif sha256_file(path) != (entry.get("hashes") or {}).get(kind):
+                problems.append(f"{key}: {rel} does not match its recorded sha256")
+    for path in period_dir.rglob("pack.json"):
+        rel = path.relative_to(period_dir)
+        if rel.parts[0] in ("_failed", STAGING_DIR):
+            continue
+        if path.resolve() not in listed:
+            problems.append(f"{rel} is published but not in the manifest")
+    leftovers = [p for p in period_dir.rglob("*.tmp")] + list((period_dir / STAGING_DIR).glob("*"))
+    problems += [f"{p.relative_to(period_dir)} is left over from an unfinished write" for p in leftovers]
+    return problems

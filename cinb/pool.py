@@ -5,9 +5,11 @@ queued pack fails with it, and it cannot say which pack the dead worker was buil
 each worker is doing: if a worker dies (killed, out of memory, a crash in a C library), its pack alone is tried
 again in a new worker, and reported failed if that worker dies too; every other pack carries on.
 
-Each worker, when it starts: takes the caller's environment, sends everything it would print to a log file,
+A worker is replaced by a new one after :data:`PACKS_PER_WORKER` packs, so that memory does not grow with the
+size of the batch. Each worker, when it starts: takes the caller's environment, sends everything it would print to a log file,
 starts the first pack's kernel, and warms the HTML exporter and the PDF backend (:func:`cinb.render.get_backend`
-keeps it for the worker's lifetime). It then keeps one spare kernel starting while it renders
+keeps it for the worker's lifetime). Its kernels are forked from a zygote process that has imported
+what the notebooks import (:mod:`cinb.zygote`), one per pack, and it keeps the next one starting while it renders
 (:class:`cinb.kernels.KernelSupply`).
 """
 
@@ -27,6 +29,9 @@ from .pack import PackResult, PackSpec, build_pack, fail_pack
 WORKER_ATTEMPTS = 2
 #: Seconds a worker may take to finish its current pack once the batch is interrupted.
 STOP_GRACE = 10.0
+#: Packs a worker builds before it is replaced by a new one: whatever a long-lived renderer keeps (caches,
+#: fragmentation) is given back, so memory does not grow with the size of the batch.
+PACKS_PER_WORKER = 40
 
 # Imported once in the fork server, so that each worker starts with them loaded.
 _PRELOAD = ["cinb.pool", "cinb.pack", "cinb.render", "cinb.execute", "cinb.kernels", "papermill", "nbconvert",
@@ -65,6 +70,7 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
     # ones (relative data paths are relative to where the batch was started).
     os.environ.clear()
     os.environ.update(env)
+    os.environ["CINB_WORKER_PID"] = str(os.getpid())  # for diagnosis: which worker ran a kernel
     os.chdir(cwd)
     log_path = Path(log_dir) / f"worker-{os.getpid()}.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -79,8 +85,8 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
 
     from .kernels import KernelSupply
 
-    supply = KernelSupply(warm=True, log_dir=Path(log_dir) / f"kernels-{os.getpid()}")
-    supply.prepare()  # the first pack's kernel boots while the renderers warm up below
+    # Kernels are forked from a zygote that has done the notebooks' imports once (see cinb.zygote).
+    supply = KernelSupply(warm=True, fork=True, log_dir=Path(log_dir) / f"kernels-{os.getpid()}")
     multiprocessing.util.Finalize(supply, supply.close, exitpriority=10)
     try:
         import nbformat
@@ -92,11 +98,13 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
             get_backend(pdf_backend)
     except Exception:  # a broken renderer shows up, with its message, in the first pack that uses it
         logging.getLogger("cinb.pool").exception("could not warm up the renderers")
+    supply.prepare()  # the first pack's kernel (waits for the zygote's imports, which ran meanwhile)
     return supply
 
 
 def _worker_main(conn, env: dict[str, str], log_dir: str, options: dict[str, Any]) -> None:
     supply = _setup(env, options["cwd"], log_dir, options["formats"], options["pdf_backend"])
+    built = 0
     try:
         while True:
             try:
@@ -108,7 +116,11 @@ def _worker_main(conn, env: dict[str, str], log_dir: str, options: dict[str, Any
             result = build_pack(spec, Path(options["out_root"]), formats=options["formats"],
                                 timeout=options["timeout"], pdf_backend=options["pdf_backend"], kernels=supply,
                                 notebooks=Path(options["notebooks"]))
-            conn.send(result)
+            built += 1
+            retiring = built >= options.get("packs_per_worker", PACKS_PER_WORKER)
+            conn.send((result, retiring))
+            if retiring:
+                break
     finally:
         supply.close()
 
@@ -121,10 +133,14 @@ class _Worker:
         self.process.start()
         child.close()
         self.spec: PackSpec | None = None
+        self.retired = False  # built its share of packs and is leaving
 
     def give(self, spec: PackSpec) -> None:
         self.spec = spec
-        self.conn.send(spec)
+        try:
+            self.conn.send(spec)
+        except (OSError, ValueError):
+            pass  # it has just died: the main loop sees its exit and retries the pack
 
     def stop(self) -> None:
         try:
@@ -153,7 +169,8 @@ def _died(spec: PackSpec, exitcode: int | None, out_root: Path) -> PackResult:
 
 def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple[str, ...], timeout: float | None,
              pdf_backend: str, notebooks: Path, log_dir: Path, tick: Callable[[], None] | None = None,
-             late: Callable[[PackResult], None] | None = None) -> Iterator[PackResult]:
+             late: Callable[[PackResult], None] | None = None,
+             packs_per_worker: int = PACKS_PER_WORKER) -> Iterator[PackResult]:
     """Build ``specs`` in ``jobs`` worker processes; yield each result as it comes.
 
     Closing the generator early (an interruption) stops the workers: they get :data:`STOP_GRACE` seconds to end
@@ -165,21 +182,25 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
     ctx = _context()
     env = dict(os.environ)
     options = dict(out_root=str(Path(out_root).resolve()), formats=tuple(formats), timeout=timeout,
-                   pdf_backend=pdf_backend, notebooks=str(Path(notebooks).resolve()), cwd=os.getcwd())
+                   pdf_backend=pdf_backend, notebooks=str(Path(notebooks).resolve()), cwd=os.getcwd(),
+                   packs_per_worker=max(1, packs_per_worker))
     queue = deque(specs)
     attempts: Counter = Counter()
     workers = [_Worker(ctx, env, log_dir, options) for _ in range(max(1, min(jobs, len(queue))))]
     finished = False
     try:
         while queue or any(w.spec is not None for w in workers):
-            for w in workers:
+            for i, w in enumerate(workers):
                 if w.spec is None and queue:
+                    if w.retired or not w.process.is_alive():  # retired, or died while idle: a new one
+                        w.stop()
+                        workers[i] = w = _Worker(ctx, env, log_dir, options)
                     w.give(queue.popleft())
             busy = [w for w in workers if w.spec is not None]
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
             if tick is not None:
                 tick()
-            for i, w in enumerate(workers):
+            for w in workers:
                 if w.spec is None or (w.conn not in ready and w.process.sentinel not in ready):
                     continue
                 result = None
@@ -189,6 +210,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
                 except (EOFError, OSError):
                     result = None
                 if result is not None:
+                    result, w.retired = result
                     w.spec = None
                     yield result
                     continue
@@ -201,8 +223,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
                 if attempts[spec.key] >= WORKER_ATTEMPTS:
                     yield _died(spec, w.process.exitcode, Path(out_root))
                 else:
-                    queue.appendleft(spec)
-                workers[i] = _Worker(ctx, env, log_dir, options)
+                    queue.appendleft(spec)  # handed to a new worker by the loop above
         finished = True
     finally:
         for w in workers:
@@ -212,7 +233,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
             while w.spec is not None and time.monotonic() < deadline:
                 try:
                     if w.conn.poll(max(0.0, min(0.5, deadline - time.monotonic()))):
-                        result = w.conn.recv()
+                        result, _ = w.conn.recv()
                         w.spec = None
                         if late is not None:
                             late(result)

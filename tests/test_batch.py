@@ -30,6 +30,7 @@ from cinb.execute import PACK_MIMETYPE
 from cinb.fingerprint import data_fingerprint, input_hash
 from cinb.index import render_index
 from cinb.lock import LOCK_NAME, LockedError, PeriodLock
+from cinb.manifest import verify_manifest
 from cinb.pack import PackResult, PackSpec, build_pack
 from cinb.progress import Progress
 
@@ -46,7 +47,7 @@ if contract_id == "NB-NET-003":
 if contract_id == "NB-SAAS-004":
     time.sleep(600)
 if contract_id == "NB-WEB-009":
-    os.kill(os.getppid(), signal.SIGKILL)  # the kernel's parent: the worker process building the pack
+    os.kill(int(os.environ["CINB_WORKER_PID"]), signal.SIGKILL)  # the worker process building the pack
 """
 
 
@@ -333,6 +334,25 @@ def test_a_pack_whose_pdf_fails_publishes_nothing_and_withdraws_the_old_one(tmp_
     assert sorted(p.name for p in folder.iterdir()) == ["pack.json", "review.html", "review.ipynb"]
 
 
+def test_verify_manifest_finds_files_that_do_not_match(tmp_path, monkeypatch):
+    from cinb.manifest import Manifest
+
+    monkeypatch.setattr(pack_module, "execute", lambda *a, **k: _fake_notebook())
+    month = tmp_path / PERIOD
+    results = [build_pack(PackSpec("contract", c, PERIOD, {}), tmp_path, formats=("html",)) for c in ("A", "B")]
+    Manifest(month).record(results)
+    assert verify_manifest(month) == []
+    assert (month / "index.html").exists()
+    (month / "A" / "review.html").write_text("edited")
+    (month / "B" / "pack.json").unlink()
+    stray = build_pack(PackSpec("contract", "C", PERIOD, {}), tmp_path, formats=("html",))  # not recorded
+    assert stray.status == "ok"
+    problems = verify_manifest(month)
+    assert any("A/review.html does not match" in p for p in problems)
+    assert any("B/pack.json is listed but missing" in p for p in problems)
+    assert any("C/pack.json is published but not in the manifest" in p for p in problems)
+
+
 def test_a_pack_id_cannot_leave_the_output_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(pack_module, "execute", lambda *a, **k: _fake_notebook())
     result = build_pack(PackSpec("contract", "../../escape", PERIOD, {}), tmp_path / "reports", formats=("html",))
@@ -405,7 +425,32 @@ def test_failing_packs_are_isolated_reported_and_never_published(tmp_path, fault
     index = (month / "index.html").read_text()
     assert index.count("Failed</span>") == 4 and index.count("Built</span>") == 2
     assert not list(month.glob(".staging/*")) and not (month / LOCK_NAME).exists()
-    assert not list(month.rglob("*.tmp"))
+    assert verify_manifest(month) == []  # the manifest matches the files, byte for byte
+
+
+@pytest.mark.slow
+def test_workers_are_replaced_after_their_share_of_packs(tmp_path):
+    """A tiny notebook reports the worker that ran it: with one pack per worker, each pack had its own."""
+    from cinb.pool import run_pool
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    cells = [nbformat.v4.new_code_cell('contract_id = "X"\nperiod = "2026-10"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(
+                 "import os\nfrom IPython.display import display\n"
+                 f"display({{{PACK_MIMETYPE!r}: {{'headline': {{'worker': os.environ['CINB_WORKER_PID']}}, "
+                 "'render': {'title': contract_id}}}, raw=True)")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "contract_review.ipynb")
+    specs = [PackSpec("contract", c, PERIOD, {}) for c in ("A", "B", "C")]
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    results = list(run_pool(specs, jobs=1, out_root=tmp_path / "out", formats=("html",), timeout=60,
+                            pdf_backend="weasyprint", notebooks=folder, log_dir=log_dir, packs_per_worker=1))
+    assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
+    workers = [r.headline["worker"] for r in results]
+    assert len(set(workers)) == 3
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +479,7 @@ def test_a_rerun_skips_unchanged_packs(built):
     manifest = json.loads((built["month"] / "manifest.json").read_text())
     assert manifest["last_run"]["summary"] == {"ok": 0, "failed": 0, "skipped": 2}
     assert all(p["files"] and p["hashes"] for p in manifest["packs"])
+    assert verify_manifest(built["month"]) == []
 
 
 @pytest.mark.slow
@@ -449,6 +495,7 @@ def test_changed_data_rebuilds_only_the_packs_that_read_it(data_copy, tmp_path):
     specs = plan(_load(data), PERIOD, params, ids, kinds=("contract",), formats=("html",))
     batch = run_batch(specs, tmp_path, jobs=2, formats=("html",), log=lambda msg: None)
     assert {r.key: r.status for r in batch.results} == {"NB-SD-001": "skipped", "NB-HOST-002": "ok"}
+    assert verify_manifest(tmp_path / PERIOD) == []
     patch = next(k for k in _figures(tmp_path / PERIOD / "NB-HOST-002" / "pack.json")["kpis"]
                  if k["kpi_id"] == "PATCH")
     assert patch["latest_value"] == 99.9

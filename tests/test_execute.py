@@ -122,3 +122,47 @@ def test_a_warm_kernel_holds_imports_only(tmp_path):
     assert cold_mods == str([False] * len(WARM_IMPORTS))
     first_code = [c for c in warm.cells if c.cell_type == "code"][0]
     assert first_code.execution_count == 1
+
+
+def test_forked_kernels_are_fresh_processes_with_imports_only(tmp_path):
+    """Kernels forked from the zygote: imports present, nothing else; no state or random stream shared."""
+    probe = _notebook(
+        tmp_path,
+        "import os, sys, numpy\n"
+        "print(sorted(k for k in globals() if not k.startswith('_') and k not in "
+        "('In', 'Out', 'get_ipython', 'exit', 'quit', 'open', 'x', 'os', 'sys', 'numpy')))\n"
+        f"print([m in sys.modules for m in {list(WARM_IMPORTS)!r}])\n"
+        "print(os.getpid(), os.getpgid(0) == os.getpid(), numpy.random.random())\n"
+        "secret = 'left by an earlier pack'  # the next kernel's list of names must not show it")
+    supply = KernelSupply(fork=True)
+    try:
+        assert supply.zygote is not None
+        outputs = []
+        for _ in range(2):
+            kernel = supply.take()
+            assert kernel.km.provisioner.__class__.__name__ == "ZygoteProvisioner"
+            nb = execute(probe, {}, timeout=120, kernel=kernel)
+            supply.prepare()
+            outputs.append(_text(nb).strip().splitlines())
+        for names, mods, ident in outputs:
+            assert names == "[]"
+            assert mods == str([True] * len(WARM_IMPORTS))  # imported once, in the zygote
+            assert ident.split()[1] == "True"  # its own process group: killed as a whole
+        assert outputs[0][2].split()[0] != outputs[1][2].split()[0]  # two processes
+        assert outputs[0][2].split()[2] != outputs[1][2].split()[2]  # numpy re-seeded in each
+        zygote_pid = supply.zygote.pid
+    finally:
+        supply.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(zygote_pid, 0)
+
+
+def test_a_forked_kernel_that_dies_is_reported_with_its_signal(tmp_path):
+    path = _notebook(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    supply = KernelSupply(fork=True)
+    try:
+        with pytest.raises(PackError) as info:
+            execute(path, {}, timeout=60, kernel=supply.take())
+        assert "killed by SIGKILL" in str(info.value)
+    finally:
+        supply.close()

@@ -1,0 +1,299 @@
+"""A kernel zygote: one process per worker that imports what the pack notebooks import, then forks a new kernel
+for each pack.
+
+Starting a kernel the usual way costs a Python start-up, ipykernel's imports and then the notebook's own imports
+(pandas, matplotlib, scipy, cinb): about 3 s of CPU per pack on a small machine, as much as the notebook's own
+work. A forked kernel starts in about 0.4 s with all of that already in memory (shared copy-on-write between
+kernels).
+
+Isolation is kept: the zygote never runs pack code and never reads data; it imports modules and forks. Each
+kernel is a new process, in its own session, that runs one pack and is killed. After the fork, the kernel
+re-seeds numpy's global random generator (Python's ``random`` re-seeds itself), so forked kernels do not share
+random streams.
+
+Protocol (one JSON object per line on the zygote's stdin/stdout): ``{"op": "fork", "connection_file", "log",
+"env", "cwd"}`` → ``{"pid"}``; ``{"op": "status", "pid"}`` → ``{"exit": code or null}`` (null while it runs).
+The zygote ends when its stdin closes (its worker ended), and each kernel ends when the zygote does (ipykernel
+polls its parent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+#: Seconds the zygote may take to import everything before a fork request gives up on it.
+READY_TIMEOUT = 120.0
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not start or answer; callers fall back to starting kernels the usual way."""
+
+
+class Zygote:
+    """The worker's side of a zygote process (started at once; its imports run in the background).
+
+    Parameters
+    ----------
+    env : dict
+        The zygote's environment (and so the kernels', unless a fork request gives another).
+    log_path : Path
+        Where the zygote's own stderr goes.
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: str | None = None):
+        try:
+            self._log = open(log_path, "ab")
+        except OSError as exc:
+            raise ZygoteError(f"could not open the kernel zygote's log {log_path}: {exc}") from None
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cinb.zygote"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._log, env=env, cwd=cwd)
+        except OSError as exc:
+            self._log.close()
+            raise ZygoteError(f"could not start the kernel zygote: {exc}") from None
+        self._lock = threading.Lock()
+        self.ready_seconds: float | None = None  # the zygote's import time, once known
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _wait_ready(self) -> None:
+        if self.ready_seconds is not None:
+            return
+        line = self._readline(READY_TIMEOUT)
+        try:
+            self.ready_seconds = float(json.loads(line)["ready"])
+        except (ValueError, KeyError, TypeError):
+            raise ZygoteError(f"the kernel zygote did not start: {line!r}") from None
+
+    def _readline(self, timeout: float) -> str:
+        import select
+
+        deadline = time.monotonic() + timeout
+        out = self.proc.stdout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ZygoteError(f"the kernel zygote did not answer within {timeout:g} s")
+            ready, _, _ = select.select([out], [], [], min(left, 1.0))
+            if ready:
+                line = out.readline()
+                if not line:
+                    raise ZygoteError(f"the kernel zygote ended (exit status {self.proc.poll()})")
+                return line.decode("utf-8")
+            if self.proc.poll() is not None:
+                raise ZygoteError(f"the kernel zygote ended (exit status {self.proc.returncode})")
+
+    def _ask(self, request: dict, timeout: float = 30.0) -> dict:
+        with self._lock:
+            self._wait_ready()
+            try:
+                self.proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                raise ZygoteError("the kernel zygote is gone") from None
+            answer = json.loads(self._readline(timeout))
+        if "error" in answer:
+            raise ZygoteError(answer["error"])
+        return answer
+
+    def fork(self, connection_file: str, log: str, env: dict[str, str], cwd: str) -> int:
+        """Fork a new kernel listening as ``connection_file`` says; return its pid."""
+        return int(self._ask({"op": "fork", "connection_file": connection_file, "log": log, "env": env,
+                              "cwd": cwd})["pid"])
+
+    def status(self, pid: int) -> int | None:
+        """Exit status of a forked kernel (negative: killed by that signal), or None while it runs."""
+        return self._ask({"op": "status", "pid": pid})["exit"]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        """End the zygote (its kernels end with it)."""
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            with contextlib.suppress(Exception):
+                self.proc.wait(5)
+        with contextlib.suppress(Exception):
+            self.proc.stdout.close()
+        self._log.close()
+
+
+class ForkedProcess:
+    """What jupyter_client expects of a kernel process (``subprocess.Popen``'s API) for a forked kernel."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, zygote: Zygote):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._zygote = zygote
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = self._zygote.status(self.pid)
+            except ZygoteError:
+                # Without the zygote, the process table is the only witness (exit status unknown).
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    self.returncode = -signal.SIGKILL
+                except PermissionError:
+                    pass
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def provisioner_for(km, zygote: Zygote):
+    """A jupyter_client provisioner for ``km`` that forks the kernel from ``zygote`` instead of starting one."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class ZygoteProvisioner(LocalProvisioner):
+        async def launch_kernel(self, cmd, **kwargs):
+            # The command is not run: the zygote forks a kernel that reads the same connection file.
+            log = getattr(self.parent, "cinb_log_path", os.devnull)
+            env = dict(kwargs.get("env") or os.environ)
+            cwd = str(kwargs.get("cwd") or os.getcwd())
+            pid = zygote.fork(str(self.parent.connection_file), str(log), env, cwd)
+            self.process = ForkedProcess(pid, zygote)
+            self.pid = self.pgid = pid  # the kernel leads its own session and process group
+            self.cwd = cwd
+            return self.connection_info
+
+    return ZygoteProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The zygote process itself
+# --------------------------------------------------------------------------------------------------------------
+
+def _child(request: dict) -> None:
+    """In the forked child: become a fresh kernel for one pack (never returns)."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()  # own session: a terminal's Ctrl-C never reaches it, and it can be killed as a group
+        fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        os.close(null)
+        os.chdir(request["cwd"])
+        env = dict(request["env"])
+        parent = os.getppid()
+        env["JPY_PARENT_PID"] = str(parent)
+        os.environ.clear()
+        os.environ.update(env)
+        np = sys.modules.get("numpy")
+        if np is not None:
+            np.random.seed()  # forked kernels must not share the zygote's random stream
+        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
+        from ipykernel.kernelapp import IPKernelApp
+
+        # ipykernel read JPY_PARENT_PID when the zygote imported it: say it again, so that the kernel ends
+        # (its parent poller) if the zygote does.
+        app = IPKernelApp.instance(parent_handle=parent)
+        app.initialize(sys.argv[1:])
+        # When the kernel is ready to serve, for the batch's timings (launch to ready).
+        with contextlib.suppress(OSError), open(request["log"] + ".ready", "w") as fh:
+            fh.write(repr(time.time()))
+        app.start()
+        code = 0
+    except BaseException:  # noqa: BLE001 - a kernel that cannot start says why in its log, then exits
+        import traceback
+
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+            sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _serve() -> None:
+    started = time.perf_counter()
+    import ipykernel.kernelapp  # noqa: F401 - the kernel machinery itself
+
+    from .kernels import WARM_IMPORTS
+
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+    statuses: dict[int, int] = {}
+
+    def reap(signum, frame):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            statuses[pid] = os.waitstatus_to_exitcode(status)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+    signal.signal(signal.SIGCHLD, reap)
+    out = sys.stdout
+    out.write(json.dumps({"ready": round(time.perf_counter() - started, 3)}) + "\n")
+    out.flush()
+    children: set[int] = set()
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            if request["op"] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    _child(request)
+                children.add(pid)
+                answer = {"pid": pid}
+            elif request["op"] == "status":
+                pid = int(request["pid"])
+                answer = {"exit": statuses.get(pid)}
+            else:
+                answer = {"error": f"unknown request {request.get('op')!r}"}
+        except Exception as exc:  # noqa: BLE001 - answer, do not die
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    # The worker is gone: so are its kernels.
+    for pid in children:
+        if pid not in statuses:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    _serve()
