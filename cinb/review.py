@@ -267,7 +267,7 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
         credits_monthly=monthly, credits_ytd=ytd.iloc[0].to_dict() if len(ytd) else {}, initiatives=inits,
         initiative_summary=isum, initiative_effects=effects, definitions=dq, late_returns=late,
         restatements=restated, accounting=sub.accounting, data_warnings=warnings, trigger=trigger,
-        data_hash=portfolio.data_hash, source=str(portfolio.source),
+        data_hash=sub.data_hash, source=str(portfolio.source),
     )
     return _commentary.annotate(review)
 
