@@ -126,7 +126,7 @@ def write_problems_csv(problems: pd.DataFrame, path: Path) -> Path:
         The file cannot be written (read-only folder, a folder of that name, disk full).
     """
     from .cpn import _neutralise
-    from .pack import atomic_write_bytes
+    from .files import atomic_write_bytes
 
     path = Path(path)
     frame = problems.reindex(columns=PROBLEM_COLUMNS).astype(object)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pandas as pd
 from dateutil.relativedelta import relativedelta
 
 from cinb.errors import PROBLEM_COLUMNS, UsageError
+from cinb.files import atomic_write_bytes
 from cinb.ratings import DEFAULT_BANDS, RatingBands, _month, window_ratings
 
 __all__ = ["CPN_COLUMNS", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS", "cpn_rows", "term_years", "write_cpn_csv"]
@@ -277,21 +276,6 @@ def write_cpn_csv(rows: pd.DataFrame, path) -> Path:
     if not folder.is_dir():
         raise UsageError(f"cannot write {path}: folder {folder} does not exist; create it or choose another --out")
     safe = rows.astype(object).where(rows.notna(), None).map(_neutralise)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        # mkstemp makes the file private (0600); give the notice the permissions any new file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
-            safe.to_csv(f, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    text = safe.to_csv(index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    atomic_write_bytes(path, text.encode("utf-8-sig"))  # BOM: Excel then shows £ correctly
     return path

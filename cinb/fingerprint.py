@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .files import sha256_file
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -56,15 +57,6 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def input_hash(spec, portfolio, *, notebook: Path, formats, pdf_backend: str) -> str:
     """The hash of everything the pack ``spec`` is made from (see the module docstring).
 
@@ -89,7 +81,7 @@ def input_hash(spec, portfolio, *, notebook: Path, formats, pdf_backend: str) ->
         "period": spec.period,
         "parameters": spec.notebook_parameters(),
         "data": data_fingerprint(spec, portfolio),
-        "notebook": file_sha256(Path(notebook)),
+        "notebook": sha256_file(Path(notebook)),
         "cinb": [__version__, code_fingerprint()],
         "outputs": [sorted(set(formats)), pdf_backend if "pdf" in formats else None],
     }

@@ -212,7 +212,7 @@ def render_index(manifest: dict[str, Any]) -> str:
 
 def write_index(period_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write ``index.html`` for ``manifest`` into ``period_dir`` (atomically)."""
-    from .pack import atomic_write_bytes
+    from .files import atomic_write_bytes
 
     path = Path(period_dir) / INDEX_NAME
     atomic_write_bytes(path, render_index(manifest).encode("utf-8"))

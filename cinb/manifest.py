@@ -90,7 +90,7 @@ class Manifest:
 
     def write(self) -> Path:
         """Write ``manifest.json`` (and ``index.html``) atomically."""
-        from .pack import atomic_write_bytes
+        from .files import atomic_write_bytes
 
         packs = sorted(self._entries.values(), key=_sort_key)
         self.run["updated"] = _now()
@@ -121,7 +121,8 @@ def verify_manifest(period_dir: Path) -> list[str]:
     Every pack the manifest lists as built or unchanged must have all its files, byte for byte (sha256); every
     published ``pack.json`` must belong to a pack the manifest lists; no staging or temporary file may be left.
     """
-    from .pack import STAGING_DIR, sha256_file
+    from .files import sha256_file
+    from .pack import STAGING_DIR
 
     period_dir = Path(period_dir)
     problems: list[str] = []

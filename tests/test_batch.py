@@ -364,7 +364,7 @@ def test_unchanged_needs_the_same_inputs_and_intact_files(tmp_path):
     folder = tmp_path / "A"
     folder.mkdir()
     (folder / "review.html").write_text("<p>pack</p>")
-    from cinb.fingerprint import file_sha256
+    from cinb.files import sha256_file as file_sha256
 
     entry = {"status": "ok", "input_hash": "h", "files": {"html": "A/review.html"},
              "hashes": {"html": file_sha256(folder / "review.html")}}
