@@ -500,6 +500,18 @@ class Paragraphs(_HTMLObject):
         return f'<div class="cinb-paragraphs">{body}</div>'
 
 
+class NumberedList(_HTMLObject):
+    """An ordered list ``<ol>`` of escaped items (questions, steps)."""
+
+    def __init__(self, items: Iterable[str], css_class: str = "cinb-list"):
+        self.items = [str(i) for i in items]
+        self.css_class = css_class
+
+    def to_html(self) -> str:
+        body = "".join(f"<li>{_esc(i)}</li>" for i in self.items)
+        return f'<ol class="{_esc(self.css_class)}">{body}</ol>'
+
+
 class KeyFacts(_HTMLObject):
     """The cover's key facts (contract, supplier, period ...) as a definition list."""
 

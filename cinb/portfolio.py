@@ -9,7 +9,7 @@ import pandas as pd
 
 from .cpn import cpn_rows
 from .definitions import contract_definition_quality, portfolio_definition_quality
-from .review import ContractReview, _plain, _plain_dict, _records, as_period, contract_review, month_name
+from .review import ContractReview, _plain_dict, _records, as_period, contract_review, month_name
 
 #: How far ahead the expiry and notice timeline looks.
 TRIGGER_HORIZON_MONTHS = 18

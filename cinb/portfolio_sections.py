@@ -8,10 +8,10 @@ import pandas as pd
 
 from . import charts
 from .commentary import RULE_WORDS, fmt_value, money
-from .display import Callout, Heading, KeyFacts, Paragraphs, Table, _HTMLObject
+from .display import Callout, KeyFacts, Paragraphs, Table, _HTMLObject
 from .portfolio import TRIGGER_HORIZON_MONTHS, PortfolioReview
 from .review import month_name
-from .sections import _dates, _pct, _versions, appendix as _contract_appendix, emit_pack  # noqa: F401
+from .sections import _dates, _pct, appendix as _contract_appendix, emit_pack  # noqa: F401 (emit_pack: notebooks)
 
 
 def overview(r: PortfolioReview, marking: str = "OFFICIAL") -> list:

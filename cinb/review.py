@@ -16,13 +16,13 @@ import pandas as pd
 
 from . import commentary as _commentary
 from . import spc
-from .commitments import RATCHET_RULE, commitment_status, expected_level, ratchet_proposals, ratchet_rule
+from .commitments import commitment_status, expected_level, ratchet_proposals, ratchet_rule
 from .credits import credit_lines, monthly_credits, year_to_date
 from .definitions import definition_quality
 from .errors import UsageError
 from .periods import month_name, to_month
-from .initiatives import EFFECT_RULE, InitiativeSummary, initiative_effects, initiative_summary
-from .ratings import DEFAULT_BANDS, RatingBands, scorecard, scorecard_rule, service_levels, window_ratings
+from .initiatives import InitiativeSummary, initiative_effects, initiative_summary
+from .ratings import DEFAULT_BANDS, RatingBands, scorecard, service_levels, window_ratings
 from .trends import TrendSummary, trend_summary
 
 #: A return received more than this many days after the end of its month counts as late.

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from . import __version__, charts
-from .commentary import ASSURANCE_WORDS, POINT_WORDS, RULE_WORDS, fmt_value, money
-from .display import Callout, Heading, KeyFacts, Paragraphs, Table
+from .commentary import fmt_value, money
+from .display import Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .execute import PACK_MIMETYPE
 from .review import ContractReview, month_name
 
@@ -71,21 +71,8 @@ def executive_summary(r: ContractReview) -> list:
     out = [Paragraphs(r.summary)]
     if r.audience == "internal" and r.questions:
         out.append(Heading("Questions for the review meeting", 3))
-        out.append(_list_html(r.questions))
+        out.append(NumberedList(r.questions, "cinb-questions"))
     return out
-
-
-def _list_html(items: list[str]):
-    from .display import Paragraphs as _P
-
-    class _List(_P):
-        def to_html(self) -> str:  # an ordered list reads better than paragraphs for questions
-            from html import escape
-
-            return "<ol class=\"cinb-questions\">" + "".join(f"<li>{escape(i)}</li>" for i in self.paragraphs) \
-                + "</ol>"
-
-    return _List(items)
 
 
 def scorecard(r: ContractReview) -> list:
