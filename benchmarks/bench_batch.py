@@ -170,6 +170,8 @@ def _cinb(ids, data, out, formats, jobs):
            "--kinds", "contract", "--format", ",".join(formats), "--force", "--contracts", *ids]
     if jobs:
         cmd += ["--jobs", str(jobs)]
+    if os.environ.get("BENCH_CONFIG"):
+        cmd += ["--config", os.environ["BENCH_CONFIG"]]
     run = run_measured(cmd, env=env, cwd=ROOT)
     manifest_path = out / PERIOD / "manifest.json"
     run["manifest"] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

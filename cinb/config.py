@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "audience": "internal",  # internal | supplier
     "window_months": 12,  # review window for ratings, compliance and trends
     "formats": ["html", "pdf"],
-    "pdf_backend": "weasyprint",
+    "pdf_backend": "auto",  # auto = Chromium when installed (faster), else WeasyPrint
     "jobs": None,  # None = one worker per core
     "timeout": 600,  # seconds per pack
     "ratchet_months": 12,
@@ -132,7 +132,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "data": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a path or database URL (text)"),
     "marking": (lambda v: isinstance(v, str) and 0 < len(v) <= 200, "text of 1 to 200 characters"),
     "window_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),
-    "pdf_backend": (lambda v: isinstance(v, str), "the name of a PDF backend (weasyprint or chromium)"),
+    "pdf_backend": (lambda v: v in ("auto", "weasyprint", "chromium"), "auto, weasyprint or chromium"),
     "jobs": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of at least 1"),
     "timeout": (lambda v: v is None or (_real(v) and v > 0), "a number of seconds above 0"),
     "ratchet_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),

@@ -45,8 +45,10 @@ STAGING_DIR = ".staging"
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 _EXTENSIONS = ("html", "pdf", "ipynb")
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-# user:password@ in a URL (a database URL given as --data): the password is never written into a pack.
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@\"'<>]*):([^\s/@\"'<>]+)@")
+# user:password@ in a URL (a database URL given as --data): the password is never written into a pack. The
+# pattern starts at the literal "://" (not at the scheme) so that it scans a page full of base64 images in linear
+# time: a scheme-first pattern tried every word boundary of every base64 run (0.08 s a call on a contract pack).
+_URL_PASSWORD = re.compile(r"(://[^\s/:@\"'<>]*):([^\s/@\"'<>]+)@")
 
 
 def redact(text: str) -> str:

@@ -33,19 +33,20 @@ STOP_GRACE = 10.0
 #: fragmentation) is given back, so memory does not grow with the size of the batch.
 PACKS_PER_WORKER = 40
 
-# Imported once in the fork server, so that each worker starts with them loaded.
+# Imported once in the fork server, so that each worker starts with them loaded (plus its PDF backend's).
 _PRELOAD = ["cinb.pool", "cinb.pack", "cinb.render", "cinb.execute", "cinb.kernels", "papermill", "nbconvert",
-            "nbclient", "jupyter_client", "weasyprint"]
+            "nbclient", "jupyter_client"]
+_PRELOAD_PDF = {"weasyprint": ["weasyprint"], "chromium": ["playwright.sync_api", "pypdf"]}
 
 
-def _context():
+def _context(pdf_backend: str | None = None):
     import multiprocessing as mp
 
     # Not "fork": the parent may hold threads, locks and a test runner's state; a fork server gives clean,
     # quick workers that have imported the heavy modules once.
     try:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
+        ctx.set_forkserver_preload(_PRELOAD + _PRELOAD_PDF.get(pdf_backend, []))
         return ctx
     except ValueError:  # pragma: no cover - platforms without fork (Windows)
         return mp.get_context("spawn")
@@ -179,7 +180,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
     """
     from multiprocessing.connection import wait
 
-    ctx = _context()
+    ctx = _context(pdf_backend if "pdf" in formats else None)
     env = dict(os.environ)
     options = dict(out_root=str(Path(out_root).resolve()), formats=tuple(formats), timeout=timeout,
                    pdf_backend=pdf_backend, notebooks=str(Path(notebooks).resolve()), cwd=os.getcwd(),
