@@ -7,8 +7,10 @@ a temporary folder, then renders each contract's pack, side by side in one run:
 
 * **(a) without cinb**, the way a user would in a shell loop, one contract after another: the ``papermill`` CLI
   executes ``notebooks/contract_review.ipynb`` with the contract's parameters, ``jupyter nbconvert --to html
-  --no-input`` turns the executed notebook into HTML, and the ``weasyprint`` CLI prints that HTML to PDF;
-* **(b) with cinb**: ``cinb batch --kinds contract --format html,pdf --force`` over the same contracts.
+  --no-input`` turns the executed notebook into HTML, and the ``weasyprint`` CLI prints that HTML to PDF
+  (``--baseline-pdf chromium``: headless Chromium's ``--print-to-pdf`` instead);
+* **(b) with cinb**: ``cinb batch --kinds contract --format html,pdf --force`` over the same contracts, with cinb's
+  default PDF backend (``auto``: Chromium when installed, else WeasyPrint; ``--pdf-backend`` to choose).
 
 It prints seconds per pack for each, the ratio, and the peak memory of each run: the largest total memory of the
 whole process tree (the command, its workers and their kernels), sampled from ``/proc`` every 0.2 s, as PSS
@@ -139,11 +141,12 @@ def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = 
             "peak_rss": peak[0], "stdout": out, "stderr": err}
 
 
-def baseline_script(ids: list[str], data: Path, out: Path, formats: list[str]) -> str:
+def baseline_script(ids: list[str], data: Path, out: Path, formats: list[str], pdf: str = "weasyprint") -> str:
     """The shell loop a user would write without cinb."""
     nb = ROOT / "notebooks" / "contract_review.ipynb"
     bindir = Path(sys.executable).parent
     papermill, nbconvert, weasyprint = (shlex.quote(str(bindir / b)) for b in ("papermill", "jupyter", "weasyprint"))
+    chromium = shlex.quote(os.environ.get("CINB_CHROMIUM", "/usr/bin/chromium"))
     lines = ["set -e", f"mkdir -p {shlex.quote(str(out))}", f"cd {shlex.quote(str(out))}"]
     lines.append("for c in " + " ".join(shlex.quote(i) for i in ids) + "; do")
     # Each step's start time goes to steps.log (not part of what a user would type; it splits the total).
@@ -153,8 +156,12 @@ def baseline_script(ids: list[str], data: Path, out: Path, formats: list[str]) -
     lines.append("  echo \"nbconvert $(date +%s.%N)\" >> steps.log")
     lines.append(f"  {nbconvert} nbconvert --to html --no-input \"$c.ipynb\" --output \"$c\" --log-level WARN")
     if "pdf" in formats:
-        lines.append("  echo \"weasyprint $(date +%s.%N)\" >> steps.log")
-        lines.append(f"  {weasyprint} \"$c.html\" \"$c.pdf\" 2>/dev/null")
+        lines.append(f"  echo \"{pdf} $(date +%s.%N)\" >> steps.log")
+        if pdf == "chromium":
+            lines.append(f"  {chromium} --headless --no-sandbox --disable-gpu --no-pdf-header-footer "
+                         "--print-to-pdf=\"$c.pdf\" \"$c.html\" 2>/dev/null")
+        else:
+            lines.append(f"  {weasyprint} \"$c.html\" \"$c.pdf\" 2>/dev/null")
     lines.append("  echo \"end $(date +%s.%N)\" >> steps.log")
     lines.append("done")
     return "\n".join(lines) + "\n"
@@ -164,14 +171,14 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
-def _cinb(ids, data, out, formats, jobs):
+def _cinb(ids, data, out, formats, jobs, pdf_backend=None):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "cinb.cli", "batch", "--period", PERIOD, "--data", str(data), "--out", str(out),
            "--kinds", "contract", "--format", ",".join(formats), "--force", "--contracts", *ids]
     if jobs:
         cmd += ["--jobs", str(jobs)]
-    if os.environ.get("BENCH_CONFIG"):
-        cmd += ["--config", os.environ["BENCH_CONFIG"]]
+    if pdf_backend:
+        cmd += ["--pdf-backend", pdf_backend]
     run = run_measured(cmd, env=env, cwd=ROOT)
     manifest_path = out / PERIOD / "manifest.json"
     run["manifest"] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
@@ -211,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run cinb batch on M contracts to compare peak memory (e.g. 200; minutes)")
     parser.add_argument("--big-format", default="html", help="formats of the --big run (default html)")
     parser.add_argument("--skip-baseline", action="store_true", help="only run cinb batch")
+    parser.add_argument("--pdf-backend", choices=["auto", "chromium", "weasyprint"], default=None,
+                        help="cinb's PDF backend (default: cinb's own default, auto)")
+    parser.add_argument("--baseline-pdf", choices=["weasyprint", "chromium"], default="weasyprint",
+                        help="what prints the PDF in the shell loop (default weasyprint)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
@@ -225,22 +236,23 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_baseline:
         script = tmp / "baseline.sh"
-        script.write_text(baseline_script(ids, data, tmp / "baseline", formats))
+        script.write_text(baseline_script(ids, data, tmp / "baseline", formats, args.baseline_pdf))
         a = run_measured(["bash", str(script)])
         if a["returncode"] != 0:
             print(a["stderr"][-3000:], file=sys.stderr)
             print("the baseline loop failed", file=sys.stderr)
             return 1
         made = len(list((tmp / "baseline").glob("*.pdf" if "pdf" in formats else "*.html")))
-        rows.append(("(a) papermill + nbconvert + weasyprint loop", a, made))
+        rows.append((f"(a) papermill + nbconvert + {args.baseline_pdf} loop", a, made))
         steps = _baseline_steps(tmp / "baseline" / "steps.log")
         print(f"(a) done in {a['seconds']:.1f} s", flush=True)
 
-    b = _cinb(ids, data, tmp / "cinb", formats, args.jobs)
+    b = _cinb(ids, data, tmp / "cinb", formats, args.jobs, args.pdf_backend)
     if b["returncode"] != 0:
         print(b["stderr"][-3000:], file=sys.stderr)
     built = sum(p.get("status") == "ok" for p in b["manifest"].get("packs", []))
-    rows.append((f"(b) cinb batch ({args.jobs or cores} workers)", b, built))
+    backend = b["manifest"].get("last_run", {}).get("pdf_backend", "?") if "pdf" in formats else "no PDF"
+    rows.append((f"(b) cinb batch ({args.jobs or cores} workers, {backend})", b, built))
     print(f"(b) done in {b['seconds']:.1f} s", flush=True)
 
     print()
@@ -266,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in (args.contracts, args.big):
             folder = tmp / f"big-{n}"
             big_ids = write_portfolio(folder / "data", n)
-            run = _cinb(big_ids, folder / "data", folder / "out", big_formats, args.jobs)
+            run = _cinb(big_ids, folder / "data", folder / "out", big_formats, args.jobs, args.pdf_backend)
             ok = sum(p.get("status") == "ok" for p in run["manifest"].get("packs", []))
             print(f"  N = {n:4}: {ok} packs in {run['seconds']:.0f} s ({run['seconds'] / max(1, ok):.2f} s/pack), "
                   f"peak PSS {_mib(run['peak_bytes'])}, peak RSS {_mib(run['peak_rss'])}", flush=True)

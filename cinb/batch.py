@@ -50,6 +50,7 @@ class BatchResult:
     out_root: Path
     results: list[PackResult]
     seconds: float
+    pdf_backend: str | None = None  # what printed the PDFs (None: no PDF asked)
 
     @property
     def failed(self) -> list[PackResult]:
@@ -82,7 +83,9 @@ def plan(portfolio, period: str, parameters: dict[str, Any], contracts: Iterable
     scorecards compare contracts and suppliers with each other.
     """
     from .fingerprint import input_hash
+    from .render import resolve_backend
 
+    pdf_backend = resolve_backend(pdf_backend)  # the hash names the backend that prints, never "auto"
     kinds = set(kinds)
     ids = list(contracts) if contracts else list(portfolio.contracts["contract_id"])
     specs = []
@@ -168,8 +171,11 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
     cinb.lock.LockedError
         When another cinb process holds the month folder.
     """
+    from .render import resolve_backend
+
     specs = list(specs)
     out_root = Path(out_root)
+    pdf_backend = resolve_backend(pdf_backend)
     if not specs:
         return BatchResult("", out_root, [], 0.0)
     periods = sorted({s.period for s in specs})
@@ -237,7 +243,8 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
             manifest.write()
             reporter.close()
     ordered = [results[s.key] for s in specs if s.key in results]
-    return BatchResult(period, out_root, ordered, round(time.perf_counter() - started, 3))
+    return BatchResult(period, out_root, ordered, round(time.perf_counter() - started, 3),
+                       pdf_backend if "pdf" in formats else None)
 
 
 def summary_lines(batch: BatchResult) -> list[str]:
@@ -259,7 +266,8 @@ def summary_lines(batch: BatchResult) -> list[str]:
 
         parts = [(label, mean(name)) for name, label in (
             ("kernel_start", "kernel start"), ("imports", "imports"), ("kernel_wait", "waited for kernel"),
-            ("notebook", "notebook"), ("html", "HTML"), ("pdf", "PDF"), ("total", "total"))]
+            ("notebook", "notebook"), ("html", "HTML"),
+            ("pdf", f"PDF ({batch.pdf_backend})" if batch.pdf_backend else "PDF"), ("total", "total"))]
         lines.append("mean per pack built: " + ", ".join(f"{label} {v:.1f} s" for label, v in parts
                                                           if v is not None))
     n_failed = len(batch.failed)

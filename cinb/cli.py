@@ -244,6 +244,7 @@ def cmd_batch(args) -> int:
     out = Path(args.out or options.get("out") or "reports")
     scheduler = args.scheduler or options.get("scheduler")
     force = bool(args.force if args.force is not None else options.get("force", False))
+    _prestart_pool(params, scheduler)
 
     portfolio = _load(params["data"])
     for cid in contracts or []:
@@ -258,6 +259,15 @@ def cmd_batch(args) -> int:
                                 "parameter_files": params.get("_parameter_files", []), "kinds": list(kinds),
                                 "contracts": list(contracts) if contracts else None})
     return _summarise(batch)
+
+
+def _prestart_pool(params: dict, scheduler) -> None:
+    """Start the local pool's fork server before the data is loaded (its imports overlap the loading)."""
+    if scheduler:
+        return
+    from .pool import prestart
+
+    prestart(params["pdf_backend"] if "pdf" in params["formats"] else None)
 
 
 def _summarise(batch) -> int:
@@ -278,6 +288,7 @@ def cmd_demo(args) -> int:
 
     params = _parameters(args)
     params["data"] = None
+    _prestart_pool(params, None)
     portfolio = _load(None)
     period = str(portfolio.measurements["period"].max())
     print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)

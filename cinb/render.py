@@ -654,10 +654,11 @@ class ChromiumBackend:
     """PDF through the system's Chromium, driven by Playwright (``pip install 'cinb[chromium]'``; no browser
     download): several times faster than WeasyPrint on a chart-heavy pack.
 
-    Chromium has no ``target-counter()``, so the contents get their page numbers in two passes over one loaded
-    page: the first print tells on which page each section starts (from the PDF's named destinations, one per
-    link target), the numbers are written into the contents, and the second print is the pack. The contents fit
-    one page whatever the numbers, so the second print has the same pages as the first.
+    Chromium has no ``target-counter()``, so page references (the contents, and each chart's note pointing to its
+    data in the appendix) get their numbers in two passes over one loaded page: the first print tells on which
+    page each target is (from the PDF's named destinations, one per link target), the numbers are written in,
+    and the second print is the pack. Adding the numbers changes no line breaks, so both prints have the same
+    pages.
 
     One browser and one tab are kept per process (see `get_backend`); every pack replaces the tab's whole
     document, and the tab loads nothing from outside (every request is refused; packs have no scripts).
@@ -713,11 +714,11 @@ class ChromiumBackend:
         try:
             page.set_content(html, wait_until="load")
             options = dict(format="A4", print_background=True, prefer_css_page_size=True)
-            if page.evaluate(_TOC_TARGETS_JS):
+            if page.evaluate(_HAS_PAGE_REFS_JS):
                 # The first print only has to place things: images (which have their size) are not painted.
                 page.evaluate(_HIDE_IMAGES_JS)
                 pages = self._destination_pages(page.pdf(**options))
-                page.evaluate(_TOC_NUMBERS_JS, pages)
+                page.evaluate(_PAGE_NUMBERS_JS, pages)
             try:  # tagged PDF and bookmarks need Playwright >= 1.42
                 page.pdf(path=os.fspath(target), **options, tagged=True, outline=True)
             except TypeError:
@@ -749,10 +750,12 @@ class ChromiumBackend:
             self._playwright.stop()
 
 
-# Does the page have a contents list with internal links (else one print is enough)?
-_TOC_TARGETS_JS = "() => document.querySelectorAll('nav.cinb-toc a[href^=\"#\"]').length > 0"
+# Links whose text must end with the page they point to (else one print is enough): the contents, and each
+# chart's "Data behind this chart: appendix" note. WeasyPrint prints those numbers with target-counter().
+_PAGE_REFS = 'nav.cinb-toc a[href^="#"], .cinb-data-ref a[href^="#"]'
+_HAS_PAGE_REFS_JS = f"() => document.querySelectorAll('{_PAGE_REFS}').length > 0"
 
-# Hide images for the first print (layout unchanged: visibility keeps their box); _TOC_NUMBERS_JS shows them again.
+# Hide images for the first print (layout unchanged: visibility keeps their box); _PAGE_NUMBERS_JS shows them again.
 _HIDE_IMAGES_JS = """() => {
   const style = document.createElement('style');
   style.id = 'cinb-first-pass';
@@ -760,13 +763,15 @@ _HIDE_IMAGES_JS = """() => {
   document.head.append(style);
 }"""
 
-# Write each contents entry's page number after its title, with a dotted leader between (print styles in
-# pack.css, under .cinb-toc-page). Only numbers are added: the contents keep their single page.
-_TOC_NUMBERS_JS = """(pages) => {
+# Write the page numbers in: each contents entry gets a dotted leader and its number (print styles in pack.css,
+# under .cinb-toc-page), each chart-data note ", page N". Only numbers are added: the contents keep their single
+# page and a note its single line, so the pages stay those of the first print.
+_PAGE_NUMBERS_JS = """(pages) => {
   document.getElementById('cinb-first-pass')?.remove();
+  const pageOf = (a) => pages[decodeURIComponent(a.getAttribute('href').slice(1))];
   for (const a of document.querySelectorAll('nav.cinb-toc a[href^="#"]')) {
-    const id = decodeURIComponent(a.getAttribute('href').slice(1));
-    if (!(id in pages)) continue;
+    const n = pageOf(a);
+    if (n === undefined) continue;
     const text = document.createElement('span');
     text.className = 'cinb-toc-text';
     while (a.firstChild) text.appendChild(a.firstChild);
@@ -775,9 +780,13 @@ _TOC_NUMBERS_JS = """(pages) => {
     leader.setAttribute('aria-hidden', 'true');
     const number = document.createElement('span');
     number.className = 'cinb-toc-page';
-    number.textContent = String(pages[id]);
+    number.textContent = String(n);
     a.append(text, leader, number);
     a.classList.add('cinb-toc-numbered');
+  }
+  for (const a of document.querySelectorAll('.cinb-data-ref a[href^="#"]')) {
+    const n = pageOf(a);
+    if (n !== undefined) a.append(`, page ${n}`);
   }
 }"""
 

@@ -342,9 +342,10 @@ def _params_folder(tmp_path: Path, text: str | bytes) -> Path:
     ("jobs: 0\n", "jobs"),
     ("marking: {nested: mapping}\n", "marking"),
     ("marking: 'x'\nwindow_months: true\n", "window_months"),
+    ("pdf_backend: prince\n", "pdf_backend"),
 ], ids=["apply_os_system", "new_popen", "python_name", "list", "broken", "unknown", "latin1", "audience",
         "formats", "months_text", "months_negative", "share_nan", "timeout_inf", "jobs_zero", "marking_mapping",
-        "months_bool"])
+        "months_bool", "pdf_backend"])
 def test_bad_parameter_files_are_usage_errors_and_run_nothing(text, words, tmp_path):
     from cinb.config import merge_parameters
 

@@ -285,6 +285,31 @@ def test_parameters_are_layered_defaults_files_config_command_line(tmp_path, mon
     assert seen["run_info"]["parameter_files"] == p["_parameter_files"]
 
 
+@pytest.mark.parametrize("available", [True, False])
+def test_pdf_backend_is_chosen_once_and_recorded(tmp_path, monkeypatch, capsys, available):
+    monkeypatch.setenv("CINB_PARAMETERS", str(tmp_path / "none"))
+    monkeypatch.setattr("cinb.render.chromium_available", lambda: available)
+    seen = {}
+
+    def fake_run_batch(specs, out, **kw):
+        seen.update(specs=specs, **kw)
+        return BatchResult(PERIOD, Path(out), [_result(s.key, "ok") for s in specs], 0.1)
+
+    monkeypatch.setattr("cinb.batch.run_batch", fake_run_batch)
+    argv = ["batch", "--period", PERIOD, "--contracts", "NB-SD-001", "--kinds", "contract", "--out",
+            str(tmp_path / "r")]
+    assert main(argv) == 0, capsys.readouterr().err
+    expected = "chromium" if available else "weasyprint"  # auto: Chromium when it is installed
+    assert seen["pdf_backend"] == expected
+    assert seen["specs"][0].parameters["_settings"]["pdf_backend"] == expected  # what the pack records
+    config = tmp_path / "weasy.yml"
+    config.write_text("pdf_backend: weasyprint\n")
+    assert main([*argv, "--config", str(config)]) == 0
+    assert seen["pdf_backend"] == "weasyprint"  # the config file beats the default
+    assert main([*argv, "--config", str(config), "--pdf-backend", "chromium"]) == 0
+    assert seen["pdf_backend"] == "chromium"  # the command line beats the config file
+
+
 def test_a_config_file_with_an_unknown_key_is_a_usage_error(tmp_path, capsys):
     config = tmp_path / "bad.yml"
     config.write_text("period: 2026-10\nwindow_month: 6\n")

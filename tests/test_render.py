@@ -22,8 +22,11 @@ from cinb.render import (
     ChromiumBackend,
     WeasyPrintBackend,
     _open_all_details,
+    chromium_available,
+    get_backend,
     render_html,
     render_pdf,
+    resolve_backend,
     write_outputs,
 )
 
@@ -366,19 +369,29 @@ def test_open_all_details():
 
 # --- PDF ---------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pdf_text(page, tmp_path_factory, pytestconfig):
+def _chromium_or_skip():
+    if not chromium_available():
+        pytest.skip("the Chromium backend needs `pip install 'cinb[chromium]'` and Chromium (apt-get install "
+                    "chromium)")
+
+
+@pytest.fixture(scope="module", params=["weasyprint", "chromium"])
+def pdf_text(request, page, tmp_path_factory, pytestconfig):
     pypdf = pytest.importorskip("pypdf")
+    name = request.param
+    if name == "chromium":
+        _chromium_or_skip()
     out = tmp_path_factory.mktemp("pdf") / "review.pdf"
-    cold = WeasyPrintBackend()  # a fresh font configuration: what the first pack of a process pays
+    # WeasyPrint: a fresh font configuration, what the first pack of a process pays.
+    cold = WeasyPrintBackend() if name == "weasyprint" else get_backend("chromium")
     t0 = time.perf_counter()
     render_pdf(page, out, backend=cold)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
     render_pdf(page, out, backend=cold)
     warm = time.perf_counter() - t0
-    _report(pytestconfig, f"\nPDF render (WeasyPrint, synthetic pack): first with a new backend {first:.2f} s, "
-                          f"warm {warm:.2f} s ({out.stat().st_size:,} bytes)")
+    _report(pytestconfig, f"\nPDF render ({name}, synthetic pack): first {first:.2f} s, warm {warm:.2f} s "
+                          f"({out.stat().st_size:,} bytes)")
     reader = pypdf.PdfReader(io.BytesIO(out.read_bytes()))
     return reader, [p.extract_text() for p in reader.pages]
 
@@ -398,6 +411,8 @@ def test_pdf_pages_cover_contents_and_footer(pdf_text):
         assert f"Page {i} of {n}" in text
         assert "OFFICIAL-SENSITIVE" in text
     assert all("C001 Service desk" in text for text in pages[1:])  # running header after the cover
+    assert bool(reader.trailer["/Root"]["/MarkInfo"]["/Marked"])  # tagged PDF
+    assert "/StructTreeRoot" in reader.trailer["/Root"]
 
 
 @pytest.mark.slow
@@ -413,6 +428,40 @@ def test_pdf_text_has_sections_contents_page_numbers_and_chart_data(pdf_text):
     assert all(m in text for m in MONTHS)  # chart data printed in full
     assert re.search(r"Data behind this chart: appendix, page \d+", text)
     assert "<script>alert(1)</script>" in text  # escaped in the HTML, readable in the PDF
+
+
+@pytest.mark.slow
+def test_pdf_contents_number_every_section_with_its_page(pdf_text):
+    # Checked against the PDF's own text: each contents entry's number is the first page after the contents
+    # where the section's heading is printed.
+    _, pages = pdf_text
+    entries = []
+    for line in pages[1].splitlines():
+        m = re.match(r"^(?:\d+\.\s+)?([A-Z][^.]*?)[ .]+(\d+)$", line.strip())
+        if m and "Page " not in line:
+            entries.append((m.group(1).strip(), int(m.group(2))))
+    assert [t for t, _ in entries][:3] == ["Contract review", "Executive summary", "KPI scorecard"], pages[1]
+    assert len(entries) >= 5, pages[1]
+    for title, number in entries:
+        first = next((i for i, p in enumerate(pages[2:], 3) if title in p), None)
+        assert number == first, (title, number, first)
+
+
+def test_resolve_backend(monkeypatch):
+    from cinb import render
+
+    monkeypatch.setattr(render, "chromium_available", lambda: True)
+    assert resolve_backend("auto") == "chromium"
+    monkeypatch.setattr(render, "chromium_available", lambda: False)
+    assert resolve_backend("auto") == "weasyprint"
+    assert resolve_backend("chromium") == "chromium" and resolve_backend("weasyprint") == "weasyprint"
+    with pytest.raises(UsageError, match="auto, weasyprint, chromium"):
+        resolve_backend("prince")
+
+
+def test_chromium_is_available_only_with_its_browser(monkeypatch, tmp_path):
+    monkeypatch.setenv("CINB_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    assert chromium_available() is False
 
 
 @pytest.mark.slow
@@ -440,26 +489,14 @@ def test_write_outputs_is_atomic(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["review.html", "review.ipynb", "review.pdf"]
 
 
-def test_chromium_backend_says_what_to_install():
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        with pytest.raises(CinbError, match="pip install playwright"):
+def test_chromium_backend_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # as if playwright were not installed
+    with pytest.raises(CinbError, match=r"pip install 'cinb\[chromium\]'"):
+        ChromiumBackend()
+    monkeypatch.delitem(sys.modules, "playwright.sync_api")
+    if chromium_available():
+        monkeypatch.setenv("CINB_CHROMIUM", str(tmp_path / "no-such-chromium"))
+        with pytest.raises(CinbError, match="apt-get install chromium"):
             ChromiumBackend()
-    else:
-        pytest.skip("playwright is installed: test_chromium_backend_prints_a4 uses the backend instead")
-
-
-@pytest.mark.slow
-@pytest.mark.browser
-def test_chromium_backend_prints_a4(page, tmp_path):
-    pytest.importorskip("playwright", reason="the Chromium backend needs `pip install playwright`")
-    pypdf = pytest.importorskip("pypdf")
-    if not Path(os.environ.get("CINB_CHROMIUM", "/usr/bin/chromium")).exists():
-        pytest.skip("the Chromium backend needs Chromium (apt-get install chromium)")
-    out = render_pdf(page, tmp_path / "review.pdf", backend="chromium")
-    reader = pypdf.PdfReader(out)
-    pages = [p.extract_text() for p in reader.pages]
-    assert len(pages) > 2 and round(float(reader.pages[0].mediabox.height)) == 842
-    assert "Contract C001" in pages[0] and f"Page 1 of {len(pages)}" in pages[0]
-    assert all(m in "\n".join(pages) for m in MONTHS)

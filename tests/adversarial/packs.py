@@ -134,6 +134,7 @@ def built() -> dict[str, object]:
         return _BUILT
     from cinb.batch import run_batch
     from cinb.pack import PackSpec
+    from cinb.render import resolve_backend
 
     root = Path(tempfile.mkdtemp(prefix="cinb-hostile-"))
     atexit.register(shutil.rmtree, root, True)
@@ -142,7 +143,10 @@ def built() -> dict[str, object]:
     params = {"data": str(data), "marking": MARKING}
     specs = [PackSpec("contract", REVIEWED, PERIOD, {**params, "audience": "internal"}),
              PackSpec("contract", REVIEWED, PERIOD, {**params, "audience": "supplier"})]
-    batch = run_batch(specs, out, jobs=2, formats=("html", "pdf"), log=lambda msg: None)
+    # One worker, internal pack first: the supplier pack is printed after it by the same warm PDF backend (with
+    # Chromium, in the same tab), so a leak through the printer would show.
+    batch = run_batch(specs, out, jobs=1, formats=("html", "pdf"), pdf_backend=resolve_backend("auto"),
+                      log=lambda msg: None)
     _BUILT.update(root=root, data=data, out=out, batch=batch,
                   internal=out / PERIOD / REVIEWED, supplier=out / PERIOD / "supplier" / REVIEWED)
     return _BUILT
