@@ -798,15 +798,29 @@ _WARM: dict[str, PdfBackend] = {}
 
 
 def chromium_available() -> bool:
-    """Whether the Chromium backend can run here: Playwright and pypdf importable and Chromium installed.
+    """Whether the Chromium backend can run here: Playwright and pypdf importable, and Chromium installed and
+    able to start (``chromium --version`` answers; a browser with missing libraries does not).
 
-    Cheap (nothing is imported or launched), so the CLI can decide before it starts any worker.
+    Cheap (nothing is imported; the version check takes about 0.1 s, once per process), so the CLI can decide
+    before it starts any worker.
     """
     import importlib.util
 
     executable = Path(os.environ.get("CINB_CHROMIUM", "/usr/bin/chromium"))
     return (executable.exists() and importlib.util.find_spec("playwright") is not None
-            and importlib.util.find_spec("pypdf") is not None)
+            and importlib.util.find_spec("pypdf") is not None and _chromium_answers(str(executable)))
+
+
+@functools.lru_cache(maxsize=8)
+def _chromium_answers(executable: str) -> bool:
+    import subprocess
+
+    try:
+        done = subprocess.run([executable, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and b"chrom" in done.stdout.lower()
 
 
 def resolve_backend(name: str = "auto") -> str:

@@ -939,8 +939,10 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
                       value=np.array([f"{int(r)}" if not np.isnan(r) else "" for r in rev], dtype=object))
         rev = np.where(np.isnan(rev), 1, rev)
         p["revision"] = rev
+        with np.errstate(invalid="ignore"):  # a non-finite revision is rejected by its own check above
+            shown_rev = rev.astype(int)
         _duplicates(t, c, KEYS["measurements"], [cid, kid, per_ord, rev], keys_ok,
-                    shown=[cid, kid, t.frame["period"].to_numpy(dtype=object), rev.astype(int)])
+                    shown=[cid, kid, t.frame["period"].to_numpy(dtype=object), shown_rev])
 
         keep = ~c.rejected["measurements"]
         history = _typed_frame(t, p, keep)

@@ -459,8 +459,13 @@ def test_resolve_backend(monkeypatch):
         resolve_backend("prince")
 
 
-def test_chromium_is_available_only_with_its_browser(monkeypatch, tmp_path):
+def test_chromium_is_available_only_with_a_browser_that_starts(monkeypatch, tmp_path):
     monkeypatch.setenv("CINB_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    assert chromium_available() is False
+    broken = tmp_path / "chromium"  # installed, but cannot start (say, a missing shared library)
+    broken.write_text("#!/bin/sh\necho 'error while loading shared libraries: libnss3.so' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("CINB_CHROMIUM", str(broken))
     assert chromium_available() is False
 
 
