@@ -661,10 +661,15 @@ class ChromiumBackend:
     pages.
 
     One browser and one tab are kept per process (see `get_backend`); every pack replaces the tab's whole
-    document, and the tab loads nothing from outside (every request is refused; packs have no scripts).
+    document, and the tab loads nothing from outside (every request is refused; packs have no scripts). The tab
+    is replaced by a new one every :attr:`TAB_PACKS` packs: its renderer process keeps memory from the documents
+    it has printed (measured on contract packs: 540 MiB after 10, 650 MiB after 40; in a 100-pack batch the two
+    workers' renderers reached 1.4 GiB together), and a new tab costs about 0.4 s once.
     """
 
     name = "chromium"
+    #: Packs printed in one tab before it is closed and a new one opened (bounds the renderer's memory).
+    TAB_PACKS = 10
 
     def __init__(self, executable_path: str | os.PathLike | None = None):
         path = Path(executable_path or os.environ.get("CINB_CHROMIUM", "/usr/bin/chromium"))
@@ -683,6 +688,7 @@ class ChromiumBackend:
                             "(`apt-get install chromium`) or set CINB_CHROMIUM to its path.")
         self._pypdf = pypdf
         self._page = None
+        self._printed = 0  # packs printed in the current tab
         self._playwright = sync_playwright().start()
         try:
             self._browser = self._playwright.chromium.launch(
@@ -707,6 +713,7 @@ class ChromiumBackend:
             page.route("**/*", lambda route: route.abort())  # nothing outside the page is ever loaded
             page.emulate_media(media="print")
             self._page = page
+            self._printed = 0
         return self._page
 
     def write_pdf(self, html: str, target: Path) -> None:
@@ -723,6 +730,10 @@ class ChromiumBackend:
                 page.pdf(path=os.fspath(target), **options, tagged=True, outline=True)
             except TypeError:
                 page.pdf(path=os.fspath(target), **options)
+            self._printed += 1
+            if self._printed >= self.TAB_PACKS:
+                self._page = None
+                page.close()
         except BaseException:
             # A tab in an unknown state is never reused: the next pack gets a new one.
             with contextlib.suppress(Exception):

@@ -505,3 +505,21 @@ def test_chromium_backend_says_what_to_install(monkeypatch, tmp_path):
         monkeypatch.setenv("CINB_CHROMIUM", str(tmp_path / "no-such-chromium"))
         with pytest.raises(CinbError, match="apt-get install chromium"):
             ChromiumBackend()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_chromium_backend_replaces_its_tab_every_few_packs(page, tmp_path, monkeypatch):
+    _chromium_or_skip()
+    backend = get_backend("chromium")
+    monkeypatch.setattr(backend, "TAB_PACKS", 2)
+    backend._page = None  # start counting from a new tab
+    tabs = []
+    for i in range(5):
+        render_pdf(page, tmp_path / f"{i}.pdf", backend=backend)
+        tabs.append(backend._page)
+    # Two packs per tab: the tab is closed after the 2nd and the 4th pack, a new one opened for the 3rd and 5th.
+    assert tabs[1] is None and tabs[3] is None
+    assert None not in (tabs[0], tabs[2], tabs[4]) and len({id(tabs[0]), id(tabs[2]), id(tabs[4])}) == 3
+    assert tabs[0].is_closed() and tabs[2].is_closed()
+    assert all((tmp_path / f"{i}.pdf").read_bytes().startswith(b"%PDF") for i in range(5))
