@@ -137,7 +137,18 @@ def render_html(
 def _exporter():
     # Built once per process: creating the Jinja environment costs more than rendering a pack.
     from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
     from traitlets.config import Config
+
+    class PackExporter(HTMLExporter):
+        """HTMLExporter without its last step, which parses the whole page again with BeautifulSoup (0.1 s a
+        contract pack) to give JupyterLab markup tabindex and images a placeholder alt text: the cinb template
+        has no JupyterLab markup, gives every image its alt text (``image_alt``), and the page is parsed once
+        more anyway by `_finish`. Its code-highlighting and widget filters are not needed either: a pack shows
+        no code and no widgets."""
+
+        def from_notebook_node(self, nb, resources=None, **kw):
+            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
 
     config = Config()
     config.HTMLExporter.exclude_input = True
@@ -150,7 +161,7 @@ def _exporter():
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = set(REMOVED_CELL_TAGS)
     config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
-    exporter = HTMLExporter(
+    exporter = PackExporter(
         config=config, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)]
     )
     exporter.register_filter("css_string", _css_string)
