@@ -128,8 +128,26 @@ def definitions(r: PortfolioReview) -> list:
             "Most often missing: " + ", ".join(f"{label} ({n} KPIs)" for label, n in missing[:4] if n) + ".",
         ]))
     if len(d):
-        out.append(Table(d, caption="Definition quality by contract", row_header=d.columns[0]))
+        out.append(Table(_definition_rows(d), caption="Definition quality by contract", row_header="Contract"))
     return out
+
+
+def _definition_rows(d: pd.DataFrame) -> pd.DataFrame:
+    """One readable row per contract (the analysis frame also has a share per definition element)."""
+    def missing(row) -> str:
+        if not row["most_missing"] or not row["most_missing_count"]:
+            return "nothing"
+        n = int(row["most_missing_count"])
+        return f"{row['most_missing']} ({n} KPI{'s' if n != 1 else ''})"
+
+    return pd.DataFrame({
+        "Contract": d["contract_id"],
+        "KPIs": d["kpis"].astype(int),
+        "Fully defined": [f"{int(w)} ({_pct(sh)})" for w, sh in zip(d["well_defined"], d["share_well_defined"])],
+        "Mean score": [f"{v:.0f}%" for v in d["mean_score"]],
+        "With CI commitment": d["with_commitment"].astype(int),
+        "Most often missing": [missing(row) for _, row in d.iterrows()],
+    })
 
 
 def cpn_readiness(r: PortfolioReview) -> list:

@@ -225,10 +225,18 @@ def initiatives(r: ContractReview) -> list:
                            f"{money(s.realised_benefit_gbp)}."]))
     e = r.initiative_effects
     if len(e):
-        out.append(Table(e.reindex(columns=[c for c in ("initiative_id", "kpi_id", "mean_before", "mean_after",
-                                                         "change", "verdict", "months_before", "months_after")
-                                            if c in e.columns]),
-                         caption="Did the KPI move after delivery?", row_header="initiative_id"))
+        units = {k.kpi["kpi_id"]: k.kpi.get("unit") for k in r.kpis}
+        unit = [units.get(k) for k in e["kpi_id"]]
+        out.append(Table(pd.DataFrame({
+            "Initiative": e["initiative_id"],
+            "KPI": e["kpi_name"] if "kpi_name" in e.columns else e["kpi_id"],
+            "Delivered": _dates(e["delivered_on"]),
+            "Mean before": [fmt_value(v, u) for v, u in zip(e["mean_before"], unit)],
+            "Mean after": [fmt_value(v, u) for v, u in zip(e["mean_after"], unit)],
+            "Months before / after": [f"{int(a)} / {int(b)}" for a, b in zip(e["months_before"], e["months_after"])],
+            "Effect": [str(x).replace("_", " ") if isinstance(x, str) and x else "–" for x in e["effect"]],
+            "Mann–Whitney p": ["–" if pd.isna(x) else f"{x:.3f}" for x in e["p_value"]],
+        }), caption="Did the KPI move after delivery?", row_header="Initiative"))
     return out
 
 

@@ -98,6 +98,16 @@ def test_portfolio_and_supplier_packs(rendered, sample_portfolio):
         assert f'href="../{cid}/review.html"' in html
     sup = rendered["root"] / "suppliers" / "Meridian-Service-Desk-Ltd" / "scorecard.html"
     assert "NB-TEL-010" in sup.read_text(encoding="utf-8")
+    assert "Fully defined" in html and "Most often missing" in html
+
+
+def test_table_headers_speak_to_readers(rendered):
+    # No analysis column names (share_well_defined, months_before…) in any pack's table headers.
+    pages = sorted(rendered["root"].rglob("*.html"))
+    assert len(pages) >= 4
+    for page in pages:
+        found = re.findall(r"<th[^>]*>\s*([a-z]+_[a-z_]+)\s*</th>", page.read_text(encoding="utf-8"))
+        assert found == [], (page.name, sorted(set(found)))
 
 
 def test_manifest_lists_every_pack(rendered):
