@@ -723,6 +723,8 @@ class ChromiumBackend:
             page = self._browser.new_page()
             page.route("**/*", lambda route: route.abort())  # nothing outside the page is ever loaded
             page.emulate_media(media="print")
+            # As wide as the printed page's text (A4 less pack.css's margins), to see what would not fit.
+            page.set_viewport_size({"width": _A4_TEXT_WIDTH_PX, "height": 1000})
             self._page = page
             self._printed = 0
         return self._page
@@ -731,6 +733,10 @@ class ChromiumBackend:
         page = self._tab()
         try:
             page.set_content(html, wait_until="load")
+            if page.evaluate(_OVERFLOWS_JS):
+                # Chromium would shrink every page to fit the widest element (a table with many columns): let
+                # table cells wrap anywhere instead, as the last resort, so that the text keeps its size.
+                page.add_style_tag(content=_FIT_CSS)
             options = dict(format="A4", print_background=True, prefer_css_page_size=True)
             if page.evaluate(_HAS_PAGE_REFS_JS):
                 # The first print only has to place things: images (which have their size) are not painted.
@@ -771,6 +777,12 @@ class ChromiumBackend:
         with contextlib.suppress(Exception):
             self._playwright.stop()
 
+
+# Text width of an A4 page with pack.css's 16 mm side margins, in CSS pixels (96 per inch).
+_A4_TEXT_WIDTH_PX = round((210 - 2 * 16) / 25.4 * 96)
+_OVERFLOWS_JS = "() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1"
+_FIT_CSS = ("table { max-width: 100%; } th, td, caption { overflow-wrap: anywhere; white-space: normal; } "
+            "img, svg { max-width: 100%; height: auto; } pre { white-space: pre-wrap; overflow-wrap: anywhere; }")
 
 # Links whose text must end with the page they point to (else one print is enough): the contents, and each
 # chart's "Data behind this chart: appendix" note. WeasyPrint prints those numbers with target-counter().

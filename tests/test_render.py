@@ -523,3 +523,37 @@ def test_chromium_backend_replaces_its_tab_every_few_packs(page, tmp_path, monke
     assert None not in (tabs[0], tabs[2], tabs[4]) and len({id(tabs[0]), id(tabs[2]), id(tabs[4])}) == 3
     assert tabs[0].is_closed() and tabs[2].is_closed()
     assert all((tmp_path / f"{i}.pdf").read_bytes().startswith(b"%PDF") for i in range(5))
+
+
+def _font_size(pdf: Path, needle: str) -> float | None:
+    """Printed size (pt) of the first text run containing `needle`: font size times the text and page scales."""
+    pypdf = pytest.importorskip("pypdf")
+    for pdf_page in pypdf.PdfReader(pdf).pages:
+        found = []
+
+        def visit(text, cm, tm, font, size):
+            if needle in text:
+                found.append(size * cm[0] * tm[0])
+
+        pdf_page.extract_text(visitor_text=visit)
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["weasyprint", "chromium"])
+def test_a_table_too_wide_for_the_page_does_not_shrink_the_pack(backend, tmp_path):
+    # Chromium shrinks every page to fit its widest element; the backend makes cells wrap instead.
+    if backend == "chromium":
+        _chromium_or_skip()
+    wide = ("<table class='cinb-table'><tr>"
+            + "".join(f"<th>column_number_{i}_with_a_long_name</th>" for i in range(14)) + "</tr></table>")
+    nb = synthetic_notebook()
+    nb.cells.append(new_code_cell("wide()", outputs=[new_output("display_data", data={"text/html": wide})]))
+    sizes = []
+    for name, notebook in (("plain", synthetic_notebook()), ("wide", nb)):
+        out = render_pdf(render_html(notebook, title=TITLE), tmp_path / f"{name}.pdf", backend=backend)
+        sizes.append(_font_size(out, "Executive summary"))
+    assert sizes[0] == pytest.approx(10, abs=0.1)  # html { font-size: 10pt } in print
+    assert sizes[1] == pytest.approx(sizes[0], rel=0.01), sizes
