@@ -391,6 +391,11 @@ def read_csv_table(path: Path, name: str) -> RawTable:
                             skip_blank_lines=False, sep=sep, engine="c")
     except pd.errors.ParserError:
         return _read_ragged(name, text, sep, source, problems)
+    except pd.errors.EmptyDataError:  # e.g. a line break then a NUL byte: nothing pandas sees as a column
+        return _absent(name, source, None, {
+            "severity": "error" if name not in OPTIONAL_TABLES else "warning", "row": 1,
+            "problem": "the file has no columns (no header row)",
+            "fix": "write a header row (column names) and the data; is this file really a CSV export?"})
     header = frame.iloc[0].tolist()
     cells = [frame.iloc[1:, j].to_numpy(dtype=object) for j in range(frame.shape[1])]
     del frame

@@ -713,11 +713,6 @@ class ChromiumBackend:
             raise
         atexit.register(self.close)
 
-    @property
-    def version(self) -> str:
-        """Chromium's version, e.g. ``"156.0.8078.108"``."""
-        return self._browser.version
-
     def _tab(self):
         if self._page is None or self._page.is_closed():
             page = self._browser.new_page()
@@ -738,15 +733,22 @@ class ChromiumBackend:
                 # table cells wrap anywhere instead, as the last resort, so that the text keeps its size.
                 page.add_style_tag(content=_FIT_CSS)
             options = dict(format="A4", print_background=True, prefer_css_page_size=True)
+            final = dict(options, tagged=True, outline=True)  # tagged PDF and bookmarks: Playwright >= 1.42
             if page.evaluate(_HAS_PAGE_REFS_JS):
                 # The first print only has to place things: images (which have their size) are not painted.
                 page.evaluate(_HIDE_IMAGES_JS)
                 pages = self._destination_pages(page.pdf(**options))
                 page.evaluate(_PAGE_NUMBERS_JS, pages)
-            try:  # tagged PDF and bookmarks need Playwright >= 1.42
-                page.pdf(path=os.fspath(target), **options, tagged=True, outline=True)
-            except TypeError:
-                page.pdf(path=os.fspath(target), **options)
+                pdf = page.pdf(**final)
+                # Numbers are short and the contents have a page of their own, so they move nothing; checked all
+                # the same (a contents list longer than a page would), and written in again if they did.
+                moved = self._destination_pages(pdf)
+                if moved != pages:
+                    page.evaluate(_PAGE_NUMBERS_JS, moved)
+                    pdf = page.pdf(**final)
+            else:
+                pdf = page.pdf(**final)
+            Path(target).write_bytes(pdf)
             self._printed += 1
             if self._printed >= self.TAB_PACKS:
                 self._page = None
@@ -806,6 +808,8 @@ _PAGE_NUMBERS_JS = """(pages) => {
   for (const a of document.querySelectorAll('nav.cinb-toc a[href^="#"]')) {
     const n = pageOf(a);
     if (n === undefined) continue;
+    const old = a.querySelector('.cinb-toc-page');
+    if (old) { old.textContent = String(n); continue; }  // numbered already: a correction
     const text = document.createElement('span');
     text.className = 'cinb-toc-text';
     while (a.firstChild) text.appendChild(a.firstChild);
@@ -820,7 +824,10 @@ _PAGE_NUMBERS_JS = """(pages) => {
   }
   for (const a of document.querySelectorAll('.cinb-data-ref a[href^="#"]')) {
     const n = pageOf(a);
-    if (n !== undefined) a.append(`, page ${n}`);
+    if (n === undefined) continue;
+    let ref = a.querySelector('.cinb-ref-page');
+    if (!ref) { ref = document.createElement('span'); ref.className = 'cinb-ref-page'; a.append(ref); }
+    ref.textContent = `, page ${n}`;
   }
 }"""
 

@@ -557,3 +557,51 @@ def test_a_table_too_wide_for_the_page_does_not_shrink_the_pack(backend, tmp_pat
         sizes.append(_font_size(out, "Executive summary"))
     assert sizes[0] == pytest.approx(10, abs=0.1)  # html { font-size: 10pt } in print
     assert sizes[1] == pytest.approx(sizes[0], rel=0.01), sizes
+
+
+_ENTRY = re.compile(r"Section (\d{3})[ .]+?(\d+)\s*$", flags=re.M)
+
+
+def _long_pack(tmp_path, backend, name="long.pdf") -> list[str]:
+    cells = [new_markdown_cell(f"## Section {i:03d}\n\n" + "A paragraph of findings. " * (20 + 7 * (i % 5)))
+             for i in range(1, 71)]
+    out = render_pdf(render_html(new_notebook(cells=cells), title=TITLE), tmp_path / name, backend=backend)
+    pypdf = pytest.importorskip("pypdf")
+    return [p.extract_text() for p in pypdf.PdfReader(out).pages]
+
+
+def _check_section_numbers(pages: list[str]) -> None:
+    contents = [n for n, p in enumerate(pages, 1) if len(_ENTRY.findall(p)) > 5]
+    assert len(contents) >= 2  # the contents run over more than one page
+    numbers = {int(a): int(b) for n in contents for a, b in _ENTRY.findall(pages[n - 1])}
+    assert sorted(numbers) == list(range(1, 71))
+    for i, number in numbers.items():
+        printed = next(n for n, p in enumerate(pages, 1) if n > max(contents) and f"Section {i:03d}" in p)
+        assert number == printed, (i, number, printed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["weasyprint", "chromium"])
+def test_contents_longer_than_a_page_still_number_every_section(backend, tmp_path):
+    if backend == "chromium":
+        _chromium_or_skip()
+    _check_section_numbers(_long_pack(tmp_path, backend))
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_chromium_corrects_numbers_that_moved_pages(tmp_path, monkeypatch):
+    # If writing the numbers in moved a section to another page, the backend writes them again from the
+    # printed PDF. Simulated: the first print is made to report every target one page late.
+    _chromium_or_skip()
+    backend = get_backend("chromium")
+    real, calls = backend._destination_pages, []
+
+    def late_first(pdf):
+        pages = real(pdf)
+        calls.append(len(pages))
+        return {k: v + 1 for k, v in pages.items()} if len(calls) == 1 else pages
+
+    monkeypatch.setattr(backend, "_destination_pages", late_first)
+    _check_section_numbers(_long_pack(tmp_path, backend))
+    assert len(calls) == 2
