@@ -214,13 +214,18 @@ def _with_note(nb, text: str):
     return nb
 
 
-def _timeout_error(notebook: Path, timeout, partial) -> PackError:
-    where = _last_started_cell(partial)
-    cell = f" (it was running cell {where})" if where is not None else ""
-    text = f"{notebook.name} timed out: it ran past the {timeout:g} s limit (--timeout){cell} and was stopped"
+def _failure(text: str, partial) -> PackError:
+    """A pack error carrying the partial notebook, with the same text as a note at its top."""
     error = PackError(text)
     error.notebook = _with_note(partial, text)
     return error
+
+
+def _timeout_error(notebook: Path, timeout, partial) -> PackError:
+    where = _last_started_cell(partial)
+    cell = f" (it was running cell {where})" if where is not None else ""
+    return _failure(f"{notebook.name} timed out: it ran past the {timeout:g} s limit (--timeout){cell} and was "
+                    "stopped", partial)
 
 
 def _death_error(notebook: Path, kernel, exc: Exception, partial) -> PackError:
@@ -244,10 +249,7 @@ def _death_error(notebook: Path, kernel, exc: Exception, partial) -> PackError:
         how = f"stopped answering ({type(exc).__name__}: {detail})"
     where = _last_started_cell(partial)
     cell = f" while running cell {where}" if where is not None else ""
-    text = f"{notebook.name}: the kernel {how}{cell}"
-    error = PackError(text)
-    error.notebook = _with_note(partial, text)
-    return error
+    return _failure(f"{notebook.name}: the kernel {how}{cell}", partial)
 
 
 def pack_data(nb: nbformat.NotebookNode) -> dict[str, Any]:

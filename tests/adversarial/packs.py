@@ -150,3 +150,11 @@ def built() -> dict[str, object]:
     _BUILT.update(root=root, data=data, out=out, batch=batch,
                   internal=out / PERIOD / REVIEWED, supplier=out / PERIOD / "supplier" / REVIEWED)
     return _BUILT
+
+
+def built_ok() -> dict[str, object]:
+    """`built`, after checking that neither pack failed (the fixture of the tests that read them)."""
+    result = built()
+    failed = [(r.key, r.error) for r in result["batch"].failed]
+    assert not failed, failed
+    return result
