@@ -16,8 +16,12 @@ class CinbError(Exception):
     exit_code = 1
 
 
-class UsageError(CinbError):
-    """The caller asked for something that cannot be done (unknown contract, malformed period, bad option)."""
+class UsageError(CinbError, ValueError):
+    """The caller asked for something that cannot be done (unknown contract, malformed period, bad option).
+
+    Also a :class:`ValueError`, so that code calling cinb's pure functions with a bad argument can catch it the
+    usual Python way.
+    """
 
     exit_code = 2
 
@@ -27,13 +31,18 @@ class DataError(CinbError):
 
     Carries every problem found (not just the first) as ``problems``, a DataFrame with the columns
     ``severity, source, sheet, table, row, column, value, problem, fix``; ``row`` is the row number a
-    spreadsheet user sees (header = row 1, first data row = row 2).
+    spreadsheet user sees (header = row 1, first data row = row 2). ``accounting`` (rows read, used,
+    superseded and rejected per table) and ``warnings`` (problems that did not stop the load) are the
+    validator's, when it got that far; otherwise ``None`` and an empty frame.
     """
 
     exit_code = 1
 
-    def __init__(self, problems: pd.DataFrame, summary: str | None = None):
+    def __init__(self, problems: pd.DataFrame, summary: str | None = None, *,
+                 accounting: pd.DataFrame | None = None, warnings: pd.DataFrame | None = None):
         self.problems = problems.reindex(columns=PROBLEM_COLUMNS).reset_index(drop=True)
+        self.accounting = accounting
+        self.warnings = warnings if warnings is not None else pd.DataFrame(columns=PROBLEM_COLUMNS)
         n = len(self.problems)
         if summary is None:
             first = self.problems.iloc[0] if n else None
@@ -49,6 +58,17 @@ class PackError(CinbError):
     """A review pack could not be produced (notebook raised, kernel died, timeout, render failed)."""
 
     exit_code = 1
+
+
+class KernelError(PackError):
+    """A kernel for a pack could not be started or warmed up (it exited, timed out, or its imports failed)."""
+
+
+class ZygoteError(KernelError):
+    """The fork server (zygote) of pre-imported kernels could not start or answer.
+
+    Callers fall back to starting kernels the ordinary way; the user sees this only if that fails too.
+    """
 
 
 def format_problem(p) -> str:

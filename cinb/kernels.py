@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import KernelError
+
 #: Modules imported into a spare kernel before it is given a pack: exactly those the pack notebooks import.
 WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "cinb.portfolio_sections",
                 "cinb.display", "cinb.charts")
@@ -114,7 +116,7 @@ class Kernel:
 
         Raises
         ------
-        RuntimeError
+        KernelError (a PackError)
             When the kernel dies or does not answer within ``timeout`` seconds.
         """
         if self.ready:
@@ -132,7 +134,7 @@ class Kernel:
                     ready = self._ready_mark()
                 if ready is None:
                     if not self.is_alive():
-                        raise RuntimeError(f"the kernel exited during start-up (exit status {self.exit_code})")
+                        raise KernelError(f"the kernel exited during start-up (exit status {self.exit_code})")
                     client = self._new_client()
                     client.wait_for_ready(timeout=timeout)
                     ready = self._ready_mark() or time.time()
@@ -141,10 +143,10 @@ class Kernel:
                 reply = None
                 while reply is None:
                     if not self.is_alive():
-                        raise RuntimeError(f"the kernel exited during start-up (exit status {self.exit_code})")
+                        raise KernelError(f"the kernel exited during start-up (exit status {self.exit_code})")
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise RuntimeError(f"the kernel did not start within {timeout:g} s")
+                        raise KernelError(f"the kernel did not start within {timeout:g} s")
                     try:
                         msg = client.get_shell_msg(timeout=min(1.0, left))
                     except Exception:  # queue.Empty: keep polling so that a dead kernel is noticed
@@ -153,11 +155,11 @@ class Kernel:
                         reply = msg
                 content = reply["content"]
                 if content.get("status") != "ok":
-                    raise RuntimeError(f"the warm-up imports failed in the kernel: {content.get('ename')}: "
+                    raise KernelError(f"the warm-up imports failed in the kernel: {content.get('ename')}: "
                                        f"{content.get('evalue')}")
                 expr = content.get("user_expressions", {}).get("t", {})
                 if expr.get("status") != "ok":
-                    raise RuntimeError(f"the warm-up imports failed in the kernel: {expr.get('ename')}: "
+                    raise KernelError(f"the warm-up imports failed in the kernel: {expr.get('ename')}: "
                                        f"{expr.get('evalue')}")
                 start, end = ast.literal_eval(ast.literal_eval(expr["data"]["text/plain"]))
                 self.timings.update(kernel_start=round(max(0.0, start - self.launched), 3),

@@ -874,10 +874,7 @@ def load_portfolio(data=None, *, strict: bool = True, as_of=None, today=None,
     raw, label = read_raw(data, as_of)
     v = validate(raw, today=today, late_after_days=late_after_days)
     if strict and len(v.problems):
-        err = DataError(v.problems[PROBLEM_COLUMNS])
-        err.accounting = v.accounting
-        err.warnings = v.warnings
-        raise err
+        raise DataError(v.problems[PROBLEM_COLUMNS], accounting=v.accounting, warnings=v.warnings)
     frames = dict(contracts=v.contracts, kpis=v.kpis, measurements=v.measurements, history=v.history,
                   initiatives=v.initiatives)
     return Portfolio(**frames, accounting=v.accounting, warnings=v.warnings, source=label,

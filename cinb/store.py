@@ -299,11 +299,8 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
             v = validate(raw, today=today, reference=ref)
             _refuse_repeat(v, ref, source, label)
             if len(v.problems):
-                err = DataError(v.problems[PROBLEM_COLUMNS],
-                                summary=_rejected_summary(source, label, v))
-                err.accounting = v.accounting
-                err.warnings = v.warnings
-                raise err
+                raise DataError(v.problems[PROBLEM_COLUMNS], summary=_rejected_summary(source, label, v),
+                                accounting=v.accounting, warnings=v.warnings)
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
             frames = {"contracts": v.contracts, "kpis": v.kpis, "measurements": v.history,
                       "initiatives": v.initiatives}

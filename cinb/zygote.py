@@ -30,12 +30,12 @@ import threading
 import time
 from pathlib import Path
 
+from .errors import ZygoteError
+
 #: Seconds the zygote may take to import everything before a fork request gives up on it.
 READY_TIMEOUT = 120.0
 
 
-class ZygoteError(RuntimeError):
-    """The zygote could not start or answer; callers fall back to starting kernels the usual way."""
 
 
 class Zygote:
