@@ -1,7 +1,8 @@
 """cinb — continuous-improvement notebooks: load a contract portfolio, analyse it, render review packs.
 
-The names a notebook needs are importable from here; they load lazily so that ``import cinb`` (and the CLI's
-start-up) stays fast.
+The names a notebook needs are importable from here, and the commands as functions (``run_pack``,
+``run_month``, ``demo``: see :mod:`cinb.api`); they load lazily so that ``import cinb`` (and the CLI's start-up)
+stays fast.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ _LAZY = {
     "ContractReview": ("cinb.review", "ContractReview"),
     "portfolio_review": ("cinb.portfolio", "portfolio_review"),
     "PortfolioReview": ("cinb.portfolio", "PortfolioReview"),
+    "run_pack": ("cinb.api", "run_pack"),
+    "run_month": ("cinb.api", "run_month"),
+    "demo": ("cinb.api", "demo"),
     "CinbError": ("cinb.errors", "CinbError"),
     "DataError": ("cinb.errors", "DataError"),
     "UsageError": ("cinb.errors", "UsageError"),
 }
 _SUBMODULES = {"sections", "portfolio_sections", "spc", "charts", "display", "ratings", "credits", "trends",
-               "commitments", "initiatives", "definitions", "cpn", "review", "portfolio", "load", "render"}
+               "commitments", "initiatives", "definitions", "cpn", "review", "portfolio", "load", "render", "api"}
 
 __all__ = ["__version__", *_LAZY, *sorted(_SUBMODULES)]
 

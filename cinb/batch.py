@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from . import __version__
-from .config import notebook_dir
+from .config import DEFAULTS, notebook_dir
 from .errors import UsageError
 from .lock import PeriodLock
 from .manifest import Manifest
@@ -54,14 +54,17 @@ class BatchResult:
 
     @property
     def failed(self) -> list[PackResult]:
+        """The packs that failed (never published; diagnostics under ``<period>/_failed/``)."""
         return [r for r in self.results if r.status == "failed"]
 
     @property
     def manifest_path(self) -> Path:
+        """``<out_root>/<period>/manifest.json``: every pack's files, hashes, timings and errors."""
         return self.out_root / self.period / "manifest.json"
 
     @property
     def index_path(self) -> Path:
+        """``<out_root>/<period>/index.html``: the page linking every pack of the month."""
         return self.out_root / self.period / "index.html"
 
 
@@ -75,7 +78,7 @@ def default_jobs() -> int:
 
 def plan(portfolio, period: str, parameters: dict[str, Any], contracts: Iterable[str] | None = None,
          kinds: Iterable[str] = ("contract", "portfolio", "supplier"), *, formats=("html", "pdf"),
-         pdf_backend: str = "weasyprint", notebooks: Path | None = None) -> list[PackSpec]:
+         pdf_backend: str = DEFAULTS["pdf_backend"], notebooks: Path | None = None) -> list[PackSpec]:
     """The packs of one month: one per contract (those given, or all), the portfolio pack, one per supplier.
 
     Each pack carries the hash of its inputs (:func:`cinb.fingerprint.input_hash`), so a rerun can skip it.
@@ -135,7 +138,7 @@ def unchanged(spec: PackSpec, entry: dict[str, Any] | None, period_dir: Path) ->
 
 def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
               formats: tuple[str, ...] = ("html", "pdf"), timeout: float | None = 600,
-              pdf_backend: str = "weasyprint", log=None, force: bool = False, scheduler=None,
+              pdf_backend: str = DEFAULTS["pdf_backend"], log=None, force: bool = False, scheduler=None,
               notebooks: Path | None = None, run_info: dict[str, Any] | None = None,
               progress: Progress | None = None) -> BatchResult:
     """Build every pack in ``specs`` (one month) in parallel; see the module docstring for what happens.

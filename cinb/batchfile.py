@@ -27,7 +27,12 @@ KINDS = ("contract", "portfolio", "supplier")
 
 @dataclass(frozen=True)
 class BatchDefinition:
-    """What a ``--config`` file says: ``parameters`` (layered like ``parameters/`` files) and batch ``options``."""
+    """What a ``--config`` file says: ``parameters`` (layered like ``parameters/`` files) and batch ``options``.
+
+    ``path`` is the file read; ``parameters`` maps keys of `cinb.config.DEFAULTS` to their values as written;
+    ``options`` maps keys of `BATCH_KEYS` to checked values (``period`` as text, ``contracts`` a list of str,
+    ``kinds`` a list of `KINDS`, ``force`` a bool).
+    """
 
     path: Path | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -37,13 +42,16 @@ class BatchDefinition:
 def load_definition(path: str | Path) -> BatchDefinition:
     """Read and check a batch definition (``yaml.safe_load``: no tags, no objects).
 
+    ``path`` is a str or Path of a UTF-8 YAML file holding a mapping; returns a `BatchDefinition`. The
+    ``period`` is kept as text here (``cinb batch`` checks it is a month with `cinb.periods.parse_month`).
+
     Raises
     ------
     UsageError
         When the file is missing, not YAML, not a mapping, or has an unknown key or a value of the wrong kind;
         the message names the file and the key and lists the known keys.
     """
-    from .validate import did_you_mean
+    from .hints import did_you_mean
 
     path = Path(path)
     try:
@@ -88,7 +96,11 @@ def _check(path: Path, options: dict[str, Any]) -> None:
 
 
 def parse_kinds(value, *, where: str = "--kinds") -> list[str]:
-    """``contract,portfolio,supplier`` (a comma-separated string or a list) as a checked list."""
+    """``contract,portfolio,supplier`` (a comma-separated string or a list) as a checked list.
+
+    Returns the kinds stripped and lower-cased, in the order given. Raises UsageError (naming ``where``) when
+    a kind is not one of `KINDS` or none is given.
+    """
     items = value.split(",") if isinstance(value, str) else list(value or [])
     kinds = [str(k).strip().lower() for k in items if str(k).strip()]
     bad = [k for k in kinds if k not in KINDS]

@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
 from . import __version__
 from .errors import CinbError, UsageError
-
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def parse_period(text: str) -> str:
-    """Check a ``YYYY-MM`` month; return it unchanged."""
-    if not isinstance(text, str) or not PERIOD_RE.match(text.strip()):
-        raise UsageError(f"period {text!r} is not a month in the form YYYY-MM (for example 2026-10)")
-    return text.strip()
-
+from .periods import parse_month
 
 def _period_arg(text: str) -> str:
     try:
-        return parse_period(text)
+        return parse_month(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -70,6 +60,7 @@ def _add_pdf_backend(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``cinb`` command (``cli_data`` adds validate, template and ingest)."""
     parser = argparse.ArgumentParser(
         prog="cinb", description="Continuous-improvement review packs for IT supplier contracts.")
     parser.add_argument("--version", action="version", version=f"cinb {__version__}")
@@ -92,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("contract_id", metavar="CONTRACT_ID")
     p.add_argument("--period", required=True, type=_period_arg, metavar="YYYY-MM")
     _add_common(p)
+    p.add_argument("--config", type=Path, metavar="FILE.yml",
+                   help="a batch definition whose parameters apply (layered like for cinb batch)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("batch", help="render a whole month's packs in parallel",
@@ -137,69 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(data):
-    from .load import load_portfolio
-
-    return load_portfolio(data)
-
-
 def _parameters(args) -> dict:
-    from .config import merge_parameters
-    from .render import resolve_backend
-
-    cli = {
-        "data": getattr(args, "data", None),
-        "formats": getattr(args, "formats", None),
-        "audience": getattr(args, "audience", None),
-        "marking": getattr(args, "marking", None),
-        "timeout": getattr(args, "timeout", None),
-        "jobs": getattr(args, "jobs", None),
-        "pdf_backend": getattr(args, "pdf_backend", None),
-    }
-    params = merge_parameters(cli)
-    # Decided once, here: every worker then uses (and every pack records) the same backend.
-    params["pdf_backend"] = resolve_backend(params["pdf_backend"])
-    return params
-
-
-def _notebook_parameters(params: dict) -> dict:
-    """The subset of merged parameters that the notebooks take (the rest steer the batch)."""
-    keep = ("data", "marking", "audience", "window_months", "ratchet_months", "ratchet_share", "_parameter_files")
-    out = {k: params[k] for k in keep if k in params}
-    if out.get("data") is not None:
-        out["data"] = str(out["data"])
-    return out
-
-
-def _check_period_in_data(portfolio, period: str) -> None:
-    periods = portfolio.measurements["period"]
-    if len(periods) and str(periods.max()) < period:
-        raise UsageError(f"period {period} is after the latest month in the data ({periods.max()}); "
-                         "choose a month that has returns")
+    """The command-line layer of the parameters: each option given (``None`` = not given)."""
+    return {name: getattr(args, name, None)
+            for name in ("data", "formats", "audience", "marking", "timeout", "jobs", "pdf_backend")}
 
 
 def cmd_run(args) -> int:
-    from .batch import plan, recorded_settings
-    from .lock import PeriodLock
-    from .pack import build_pack, clean_staging
+    """``cinb run``: one contract's pack (:func:`cinb.api.run_pack`); prints the files written."""
+    from .api import run_pack
 
-    params = _parameters(args)
-    portfolio = _load(params["data"])
-    portfolio.contract(args.contract_id)  # UsageError with "did you mean" for an unknown id
-    _check_period_in_data(portfolio, args.period)
-    nb_params = dict(_notebook_parameters(params), _settings=recorded_settings(params))
-    spec = plan(portfolio, args.period, nb_params, [args.contract_id], kinds=("contract",),
-                formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"])[0]
+    result = run_pack(args.contract_id, args.period, out=args.out, config=args.config, **_parameters(args))
     period_dir = Path(args.out) / args.period
-    # The same lock as a batch: a run and a batch never write the same month at once.
-    with PeriodLock(period_dir, command="cinb run"):
-        clean_staging(period_dir)
-        result = build_pack(spec, args.out, formats=tuple(params["formats"]), timeout=params["timeout"],
-                            pdf_backend=params["pdf_backend"])
-        clean_staging(period_dir)
-        _merge_into_manifest(args.out, args.period, result,
-                             run={"command": "run", "settings": recorded_settings(params),
-                                  "parameter_files": params.get("_parameter_files", [])})
     if result.status != "ok":
         where = f"; diagnostics in {period_dir / result.failure}" if result.failure else ""
         print(f"cinb: the pack for {args.contract_id} failed: {result.error}{where}", file=sys.stderr)
@@ -209,106 +151,36 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _merge_into_manifest(out_root: Path, period: str, result, run: dict | None = None) -> None:
-    """Record a single pack in the month's manifest and index, replacing any earlier entry for the same pack.
-
-    The caller holds the month's lock (:class:`cinb.lock.PeriodLock`).
-    """
-    from .manifest import Manifest
-
-    Manifest(Path(out_root) / period, run=run or {"command": "run"}).record([result])
-
-
 def cmd_batch(args) -> int:
-    from .batch import plan, recorded_settings, run_batch
-    from .batchfile import KINDS, BatchDefinition, load_definition, parse_kinds
+    """``cinb batch``: a month's packs (:func:`cinb.api.run_month`); prints the summary and any failure."""
+    from .api import report_failures, run_month
+    from .batchfile import parse_kinds
 
-    definition = load_definition(args.config) if args.config else BatchDefinition()
-    options = definition.options
-    period = args.period or (parse_period(options["period"]) if options.get("period") else None)
-    if period is None:
-        raise UsageError("give the month to report: --period YYYY-MM (or period: in the --config file)")
-    # Layers: defaults < parameters/*.yml < the --config file < the command line.
-    layered = argparse.Namespace(**vars(args))
-    for key, value in definition.parameters.items():
-        if hasattr(args, key) and getattr(args, key) is None:
-            setattr(layered, key, value)
-    params = _parameters(layered)
-    for key, value in definition.parameters.items():
-        if not hasattr(args, key):  # no command-line option for it: the file's value stands
-            params[key] = value
-    if definition.path is not None:
-        params["_parameter_files"] = [*params.get("_parameter_files", []), str(definition.path)]
-    contracts = args.contracts or options.get("contracts")
-    kinds = parse_kinds(args.kinds) if args.kinds else options.get("kinds", list(KINDS))
-    out = Path(args.out or options.get("out") or "reports")
-    scheduler = args.scheduler or options.get("scheduler")
-    force = bool(args.force if args.force is not None else options.get("force", False))
-    _prestart_pool(params, scheduler)
-
-    portfolio = _load(params["data"])
-    for cid in contracts or []:
-        portfolio.contract(cid)
-    _check_period_in_data(portfolio, period)
-    nb_params = dict(_notebook_parameters(params), _settings=recorded_settings(params))
-    formats = tuple(params["formats"])
-    specs = plan(portfolio, period, nb_params, contracts, kinds, formats=formats, pdf_backend=params["pdf_backend"])
-    batch = run_batch(specs, out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
-                      pdf_backend=params["pdf_backend"], force=force, scheduler=scheduler,
-                      run_info={"command": "batch", "settings": recorded_settings(params),
-                                "parameter_files": params.get("_parameter_files", []), "kinds": list(kinds),
-                                "contracts": list(contracts) if contracts else None})
-    return _summarise(batch)
-
-
-def _prestart_pool(params: dict, scheduler) -> None:
-    """Start the local pool's fork server before the data is loaded (its imports overlap the loading)."""
-    if scheduler:
-        return
-    from .pool import prestart
-
-    prestart(params["pdf_backend"] if "pdf" in params["formats"] else None)
-
-
-def _summarise(batch) -> int:
-    """Print the run's summary table (and each failure with its reason); return the exit status."""
-    from .batch import summary_lines
-
-    failed = batch.failed
-    for line in summary_lines(batch):
-        print(line)
-    for r in failed:
-        where = f" [diagnostics: {batch.out_root / batch.period / r.failure}]" if r.failure else ""
-        print(f"  FAILED {r.key}: {r.error}{where}", file=sys.stderr)
-    return 1 if failed else 0
+    batch = run_month(args.period, contracts=args.contracts, kinds=parse_kinds(args.kinds) if args.kinds else None,
+                      out=args.out, force=args.force, scheduler=args.scheduler, config=args.config,
+                      **_parameters(args))
+    return report_failures(batch)
 
 
 def cmd_demo(args) -> int:
-    from .batch import plan, recorded_settings, run_batch
+    """``cinb demo``: every pack of the sample portfolio's latest month (:func:`cinb.api.demo`)."""
+    from .api import demo, report_failures
 
     params = _parameters(args)
-    params["data"] = None
-    _prestart_pool(params, None)
-    portfolio = _load(None)
-    period = str(portfolio.measurements["period"].max())
-    print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)
-    nb_params = dict(_notebook_parameters(params), _settings=recorded_settings(params))
-    formats = tuple(params["formats"])
-    specs = plan(portfolio, period, nb_params, formats=formats, pdf_backend=params["pdf_backend"])
-    batch = run_batch(specs, args.out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
-                      pdf_backend=params["pdf_backend"], force=bool(args.force),
-                      run_info={"command": "demo", "settings": recorded_settings(params),
-                                "parameter_files": params.get("_parameter_files", [])})
-    return _summarise(batch)
+    params.pop("data", None)
+    return report_failures(demo(out=args.out, force=bool(args.force), **params))
 
 
 def cmd_cpn(args) -> int:
+    """``cinb cpn``: Contract Performance Notice ratings as CSV (:func:`cinb.cpn.cpn_rows`)."""
     from .cpn import cpn_rows, write_cpn_csv
     from .errors import format_problem
 
     if args.start > args.end:
         raise UsageError(f"--from {args.start} is after --to {args.end}")
-    p = _load(args.data)
+    from .load import load_portfolio
+
+    p = load_portfolio(args.data)
     rows, problems = cpn_rows(p.contracts, p.kpis, p.measurements, args.start, args.end)
     write_cpn_csv(rows, args.out)
     print(f"{len(rows)} KPI ratings written to {args.out}")
@@ -323,6 +195,7 @@ def cmd_cpn(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 success, 1 invalid data or failed pack, 2 usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

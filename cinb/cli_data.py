@@ -20,7 +20,11 @@ DEFAULT_LIMIT = 200
 
 
 def register(subparsers) -> None:
-    """Add the ``validate``, ``template`` and ``ingest`` subcommands to ``subparsers``."""
+    """Add the ``validate``, ``template`` and ``ingest`` subcommands to ``subparsers``.
+
+    ``subparsers`` is what ``argparse.ArgumentParser.add_subparsers`` returned; each subcommand sets
+    ``func`` to its handler (`cmd_validate`, `cmd_template`, `cmd_ingest`).
+    """
     p = subparsers.add_parser(
         "validate", help="check a portfolio against the data contract and list every problem",
         description="Load and validate a portfolio; print every problem (file, sheet, row, column, value, what is "
@@ -90,7 +94,11 @@ def _print_accounting(acc: pd.DataFrame, out=None) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``cinb validate``: print problems and accounting; 1 when there is any error, else 0."""
+    """``cinb validate``: print problems and accounting; 1 when there is any error, else 0.
+
+    ``args`` has ``data``, ``as_of``, ``limit`` and ``problems_csv``. Problems and the accounting go to
+    stdout, the closing advice to stderr. Raises UsageError when the source cannot be read (exit 2).
+    """
     from .load import load_portfolio
 
     p = load_portfolio(args.data, strict=False, as_of=args.as_of)
@@ -141,7 +149,12 @@ def write_problems_csv(problems: pd.DataFrame, path: Path) -> Path:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    """``cinb template``: write the Excel return for a contract and month."""
+    """``cinb template``: write the Excel return for a contract and month; prints its path, returns 0.
+
+    ``args`` has ``contract_id``, ``period`` (``YYYY-MM``), ``out`` and ``data``. Raises DataError when the
+    portfolio has errors, UsageError for an unknown contract, a bad month or file name
+    (`cinb.template.write_return_template`).
+    """
     from .load import load_portfolio
     from .template import write_return_template
 
@@ -152,7 +165,12 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """``cinb ingest``: validate and append as one batch; on any error print the problems, append nothing."""
+    """``cinb ingest``: validate and append as one batch; on any error print the problems, append nothing.
+
+    ``args`` has ``file``, ``store`` and ``data``. Returns 0 when the batch was appended (a summary and any
+    warnings on stdout), 1 when the data has errors (problems and accounting on stderr). Raises UsageError
+    when the file does not exist or the store cannot be used (`cinb.store.ingest`).
+    """
     from .store import ingest
 
     src = args.file

@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from cinb.errors import UsageError
+from cinb.formatting import reason_number
 from cinb.periods import to_month
 
 __all__ = [
@@ -121,14 +122,6 @@ def _float(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _fmt(value) -> str:
-    """A number for a reason text: up to 2 decimals, trailing zeros trimmed."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
 
 
 def _better_or_equal(a: float, b: float, direction: str) -> bool:
@@ -256,7 +249,7 @@ def resolve_commitment(kpi_row, contract_row=None) -> Commitment:
             problems.append("ci_target_date missing")
     else:
         if uplift < 0 or (direction == "lower" and uplift >= 100):
-            problems.append(f"ci_annual_uplift_pct {_fmt(uplift)} is outside 0–100")
+            problems.append(f"ci_annual_uplift_pct {reason_number(uplift)} is outside 0–100")
         if due is None:
             due = _month(_get(contract_row, "end_date"), "end_date")
     if due is not None and base_p is not None and due <= base_p:
@@ -396,24 +389,26 @@ def _status_row(kpi, commitment: Commitment, series, review: pd.Period) -> dict:
     span = f"{first}" if first == last else f"{first}..{last}"
     row.update(actual_now=actual, expected_now=expected, actual_months=int(len(last_vals)), gap=gap)
     plural = "s" if len(last_vals) > 1 else ""
-    actual_text = f"actual {_fmt(actual)} (mean of {len(last_vals)} reported month{plural} {span})"
+    actual_text = f"actual {reason_number(actual)} (mean of {len(last_vals)} reported month{plural} {span})"
     reasons = []
 
     due_passed = due is not None and review >= due
     if target is not None and _better_or_equal(actual, target, direction):
         row["status"] = "met"
-        reasons.append(f"Committed level {_fmt(target)} met: {actual_text}")
+        reasons.append(f"Committed level {reason_number(target)} met: {actual_text}")
     elif due_passed:
         row["status"] = "off track"
         short = abs(actual - target)
         when = f"Due this month ({due})" if review == due else f"Due month {due} has passed"
-        reasons.append(f"{when} and the committed level {_fmt(target)} is missed by {_fmt(short)}: {actual_text}")
+        reasons.append(f"{when} and the committed level {reason_number(target)} is missed by "
+                       f"{reason_number(short)}: {actual_text}")
     elif gap >= 0:
         row["status"] = "on track"
-        reasons.append(f"At or ahead of the expected level {_fmt(expected)} by {_fmt(gap)}: {actual_text}")
+        reasons.append(f"At or ahead of the expected level {reason_number(expected)} by {reason_number(gap)}: "
+                       f"{actual_text}")
     else:
         row["status"] = "off track"
-        reasons.append(f"Behind the expected level {_fmt(expected)} by {_fmt(-gap)}: {actual_text}")
+        reasons.append(f"Behind the expected level {reason_number(expected)} by {reason_number(-gap)}: {actual_text}")
 
     if due is None:
         reasons.append("no due month (no ci_target_date and no contract end date): no forecast")
@@ -432,9 +427,10 @@ def _status_row(kpi, commitment: Commitment, series, review: pd.Period) -> dict:
             likely = _better_or_equal(point, target, direction)
             row.update(forecast=point, forecast_low=low, forecast_high=high, likely_met=likely)
             reasons.append(
-                f"forecast for {due}: {_fmt(point)} ({FORECAST_INTERVAL:.0%} prediction interval "
-                f"{_fmt(low)} to {_fmt(high)}, straight line through the last {len(f_vals)} reported months), "
-                f"{'likely' if likely else 'unlikely'} to reach {_fmt(target)}"
+                f"forecast for {due}: {reason_number(point)} ({FORECAST_INTERVAL:.0%} prediction interval "
+                f"{reason_number(low)} to {reason_number(high)}, straight line through the last {len(f_vals)} "
+                f"reported months), "
+                f"{'likely' if likely else 'unlikely'} to reach {reason_number(target)}"
             )
     row["reason"] = "; ".join(reasons)
     return row

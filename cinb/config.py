@@ -82,18 +82,62 @@ def load_parameter_files(folder: Path | None = None) -> tuple[dict[str, Any], li
     return merged, used
 
 
-def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None = None) -> dict[str, Any]:
-    """Layer package defaults < parameter files < command-line values (``None`` on the CLI means "not given").
+def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None = None, *,
+                     definition: Mapping[str, Any] | None = None,
+                     definition_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Layer package defaults < parameter files < a batch definition < the caller's values.
 
-    Every value is checked for its type and range (`check_parameters`) before it can reach a notebook.
+    Parameters
+    ----------
+    cli : mapping, optional
+        The highest layer: command-line options or a Python caller's arguments. ``None`` means "not given",
+        so a lower layer's value stands.
+    folder : Path, optional
+        The folder of ``*.yml`` parameter files (default :func:`parameters_dir`).
+    definition : mapping, optional
+        The parameters of a batch definition (``cinb batch --config FILE.yml``; see
+        :func:`cinb.batchfile.load_definition`), between the parameter files and ``cli``.
+    definition_path : path, optional
+        Where ``definition`` came from, recorded in ``_parameter_files``.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`DEFAULTS` with its merged value (``formats`` as a list), plus
+        ``_parameter_files``: the files read, lowest layer first.
+
+    Raises
+    ------
+    UsageError
+        A value of the wrong type or range (`check_parameters`), naming the layer it came from.
     """
     files, used = load_parameter_files(folder)
     merged = dict(DEFAULTS)
     merged.update(files)
+    from_definition = {k: v for k, v in (definition or {}).items()}
+    unknown = sorted(str(k) for k in set(from_definition) - set(DEFAULTS))
+    if unknown:
+        raise UsageError(f"{definition_path or 'the batch definition'}: unknown parameter(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(DEFAULTS))}")
+    merged.update(from_definition)
+    if definition_path is not None:
+        used = [*used, str(definition_path)]
     given = {k: v for k, v in (cli or {}).items() if v is not None}
+    unknown = sorted(str(k) for k in set(given) - set(DEFAULTS))
+    if unknown:
+        raise UsageError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}")
     merged.update(given)
+
+    def layer(name: str) -> str:
+        if name in given:
+            return "the command line"
+        if name in from_definition:
+            return str(definition_path or "the batch definition")
+        return ", ".join(used) if name in files else "the defaults"
+
     if merged["audience"] not in AUDIENCES:
-        raise UsageError(f"audience must be one of {', '.join(AUDIENCES)}, not {_shown(merged['audience'])}")
+        raise UsageError(f"audience must be one of {', '.join(AUDIENCES)}, not {_shown(merged['audience'])} "
+                         f"(from {layer('audience')})")
     formats = merged["formats"]
     if isinstance(formats, str):
         formats = [f.strip() for f in formats.split(",") if f.strip()]
@@ -105,8 +149,7 @@ def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None =
                          f"got {_shown(merged['formats'])}")
     merged["formats"] = list(formats)
     for name in _CHECKS:
-        where = "the command line" if name in given else (", ".join(used) if name in files else "the defaults")
-        check_parameters({name: merged[name]}, where=where)
+        check_parameters({name: merged[name]}, where=layer(name))
     merged["_parameter_files"] = used
     return merged
 

@@ -11,6 +11,7 @@ from dateutil.relativedelta import relativedelta
 
 from cinb.errors import PROBLEM_COLUMNS, UsageError
 from cinb.files import atomic_write_bytes
+from cinb.formatting import money, value_text_apart
 from cinb.ratings import DEFAULT_BANDS, RatingBands, _month, window_ratings
 
 __all__ = ["CPN_COLUMNS", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS", "cpn_rows", "term_years", "write_cpn_csv"]
@@ -43,24 +44,6 @@ def term_years(start_date, end_date) -> float:
     return d.years + d.months / 12.0 + rest / 365.25
 
 
-def _fmt(x: float, unit, *, apart_from=()) -> str:
-    """Format a value in its unit, with enough decimals to differ visibly from each level it differs from."""
-    if x is None or pd.isna(x):
-        return "none"
-    for places in (2, 4, 6):
-        text = f"{x:,.{places}f}".rstrip("0").rstrip(".")
-        # an aggregate of 97.996 shown as "98%" next to "target 98%" and a rating below Good would read as a bug
-        if not any(
-            pd.notna(a) and a != x and text == f"{a:,.{places}f}".rstrip("0").rstrip(".") for a in apart_from
-        ):
-            break
-    if unit == "%":
-        return text + "%"
-    if unit == "GBP":
-        return "£" + text
-    return f"{text} {unit}" if isinstance(unit, str) and unit else text
-
-
 def _basis(r) -> str:
     """Plain-text reason for one rating: aggregate vs levels, months reported."""
     unit = r["unit"]
@@ -76,13 +59,14 @@ def _basis(r) -> str:
     better = "higher" if r["direction"] == "higher" else "lower"
     levels = []
     if pd.notna(r["target"]):
-        levels.append(f"target {_fmt(r['target'], unit)}")
+        levels.append(f"target {value_text_apart(r['target'], unit)}")
     if pd.notna(r["sla"]):
-        levels.append(f"SLA {_fmt(r['sla'], unit)}" + (" (used as the target)" if r["rated_against"] == "SLA" else ""))
+        levels.append(f"SLA {value_text_apart(r['sla'], unit)}"
+                      + (" (used as the target)" if r["rated_against"] == "SLA" else ""))
     if pd.notna(r["critical"]):
-        levels.append(f"critical {_fmt(r['critical'], unit)}")
+        levels.append(f"critical {value_text_apart(r['critical'], unit)}")
     return (
-        f"{r['aggregation']} {_fmt(r['value'], unit, apart_from=(r['target'], r['sla'], r['critical']))} "
+        f"{r['aggregation']} {value_text_apart(r['value'], unit, apart_from=(r['target'], r['sla'], r['critical']))} "
         f"vs {', '.join(levels)} ({better} is better); {months}."
     )
 
@@ -169,7 +153,7 @@ def cpn_rows(
         if pd.notna(total) and total > KPI_THRESHOLD_GBP and n < MIN_STATUTORY_KPIS:
             problems.append(_problem(
                 "warning", "kpis", np.nan, "statutory", str(n),
-                f"contract {r['contract_id']}: total value £{total:,.0f} (annual £{float(r['annual_value_gbp']):,.0f} "
+                f"contract {r['contract_id']}: total value {money(total)} (annual {money(r['annual_value_gbp'])} "
                 f"× {years:.2f} years) exceeds £5m but only {n} KPI{'s are' if n != 1 else ' is'} marked statutory; "
                 f"Procurement Act 2023 s.52 requires at least {MIN_STATUTORY_KPIS}",
                 "mark the contract's published KPIs statutory=yes in the kpis table, or publish more KPIs",

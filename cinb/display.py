@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import io
-import math
 import numbers
 import re
 import sys
@@ -18,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from cinb.errors import UsageError
+from cinb.formatting import DASH, NOT_AVAILABLE, cell_text, decimals_needed, is_missing
+from cinb.labels import RATING_DISPLAY
 
 __all__ = [
     "RATING_STYLES",
@@ -48,18 +48,19 @@ class RatingStyle:
     short: str
 
 
-# Keyed by the statutory CPN vocabulary (DOMAIN.md §3). Every cell shows symbol + word, so the meaning
-# survives greyscale printing and colour-blindness; the colour pairs pass WCAG AA (>= 4.5:1, checked in
-# tests/test_display.py). RAG: Good = green, Approaching target = amber, Requires improvement and Inadequate
-# = red (Inadequate darker so the worst stands out in the portfolio heat map).
+# Keyed by the statutory rating words of a Contract Performance Notice (Procurement Act 2023 s.71; the data
+# contract, docs/data-contract.md, lists them); symbols and short words are cinb.labels.RATING_DISPLAY. Every
+# cell shows symbol + word, so the meaning survives greyscale printing and colour-blindness; the colour pairs
+# pass WCAG AA (>= 4.5:1, checked in tests/test_display.py). RAG: Good = green, Approaching target = amber,
+# Requires improvement and Inadequate = red (Inadequate darker so the worst stands out in the portfolio heat map).
 RATING_STYLES: dict[str, RatingStyle] = {
-    s.word: s
-    for s in (
-        RatingStyle("Good", "rating-good", "✓", "#B8E0C2", "#0B3D17", "Good"),
-        RatingStyle("Approaching target", "rating-approaching", "◐", "#FFE08A", "#4A3300", "Approach"),
-        RatingStyle("Requires improvement", "rating-requires-improvement", "!", "#F6B08A", "#5C2400", "Req. imp"),
-        RatingStyle("Inadequate", "rating-inadequate", "✗", "#B3261E", "#FFFFFF", "Inadeq."),
-        RatingStyle("Other", "rating-other", "○", "#E4E4E4", "#333333", "Other"),
+    word: RatingStyle(word, css_class, RATING_DISPLAY[word][0], background, color, RATING_DISPLAY[word][1])
+    for word, css_class, background, color in (
+        ("Good", "rating-good", "#B8E0C2", "#0B3D17"),
+        ("Approaching target", "rating-approaching", "#FFE08A", "#4A3300"),
+        ("Requires improvement", "rating-requires-improvement", "#F6B08A", "#5C2400"),
+        ("Inadequate", "rating-inadequate", "#B3261E", "#FFFFFF"),
+        ("Other", "rating-other", "#E4E4E4", "#333333"),
     )
 }
 _RATING_BY_LOWER = {k.lower(): v for k, v in RATING_STYLES.items()}
@@ -78,7 +79,9 @@ _SR_ONLY = (
     "position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;"
     "clip:rect(0,0,0,0);white-space:nowrap;border:0"
 )
-NA_HTML = f'<span aria-hidden="true">–</span><span class="visually-hidden" style="{_SR_ONLY}">not available</span>'
+#: An empty cell: a dash on screen, "not available" for screen readers (the words: cinb.formatting).
+NA_HTML = (f'<span aria-hidden="true">{DASH}</span>'
+           f'<span class="visually-hidden" style="{_SR_ONLY}">{NOT_AVAILABLE}</span>')
 
 #: Stylesheet for the classes used here; the render template may include it (JupyterLab works without it).
 CSS = """
@@ -110,16 +113,6 @@ def _esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _is_missing(v) -> bool:
-    if v is None or v is pd.NaT or v is pd.NA:
-        return True
-    if isinstance(v, float | np.floating):
-        return math.isnan(v)
-    try:
-        # pd.isna is scalar-safe only for scalars; lists etc. are not "missing"
-        return bool(pd.isna(v)) if np.ndim(v) == 0 else False
-    except (TypeError, ValueError):
-        return False
 
 
 def _is_number(v) -> bool:
@@ -154,39 +147,15 @@ def format_value(v, fmt: str | Callable | None = None, *, decimals: int | None =
     Returns
     -------
     str
-        HTML, always escaped.
+        HTML, always escaped. The text of a value is :func:`cinb.formatting.cell_text`'s: ``Yes``/``No``,
+        ``Oct 2026`` for a month, ``1 Oct 2026`` for a date, ``1,234`` for an integer.
     """
-    if _is_missing(v):
+    if is_missing(v):
         return NA_HTML
     if fmt is not None:
         text = fmt(v) if callable(fmt) else fmt.format(v)
         return _esc(text)
-    if isinstance(v, bool | np.bool_):
-        return "Yes" if v else "No"
-    if isinstance(v, pd.Period):
-        return _esc(v.strftime("%b %Y") if v.freqstr.startswith("M") else str(v))
-    if isinstance(v, _dt.datetime | _dt.date | np.datetime64):
-        ts = pd.Timestamp(v)
-        if ts.hour or ts.minute or ts.second:
-            return _esc(f"{ts.day} {ts:%b %Y %H:%M}")
-        return _esc(f"{ts.day} {ts:%b %Y}")
-    if isinstance(v, numbers.Integral):
-        return _esc(f"{int(v):,}")
-    if _is_number(v):
-        f = float(v)
-        d = _decimals_needed([f]) if decimals is None else decimals
-        return _esc(f"{f:,.{d}f}")
-    return _esc(v)
-
-
-def _decimals_needed(values: Iterable[float], limit: int = 2) -> int:
-    """Fewest decimals (<= limit) that show every value of a column exactly to ``limit`` places."""
-    need = 0
-    for f in values:
-        if isinstance(f, numbers.Number) and not _is_missing(f) and math.isfinite(float(f)):
-            text = f"{float(f):.{limit}f}".rstrip("0")
-            need = max(need, len(text.split(".")[1]) if "." in text else 0)
-    return need
+    return _esc(cell_text(v, decimals))
 
 
 class _HTMLObject:
@@ -197,6 +166,7 @@ class _HTMLObject:
 
     @property
     def html(self) -> str:
+        """The object's HTML, as :meth:`to_html` returns it."""
         return self.to_html()
 
     def _repr_html_(self) -> str:
@@ -276,14 +246,21 @@ class Table(_HTMLObject):
             return False
         if pd.api.types.is_numeric_dtype(s):
             return True
-        present = [v for v in s if not _is_missing(v)]
+        present = [v for v in s if not is_missing(v)]
         return bool(present) and all(_is_number(v) for v in present)
 
     def to_html(self) -> str:
+        """The ``<table class="cinb-table">``: caption, ``<th scope="col">`` headers, one ``<tr>`` per row.
+
+        Numeric columns are right-aligned (class ``num``) with one count of decimals per column (the fewest,
+        up to 2, that show every value exactly) unless ``number_formats`` gives a pattern; missing cells show
+        a dash read out as "not available"; rating columns are coloured cells with symbol and word. An empty
+        frame gives one "No rows" row. All text is escaped.
+        """
         cols = list(self.df.columns)
         numeric = {c: self._column_is_numeric(c) for c in cols}
         decimals = {
-            c: _decimals_needed(self.df[c].tolist())
+            c: decimals_needed(self.df[c].tolist())
             for c in cols
             if numeric[c] and not pd.api.types.is_integer_dtype(self.df[c])
         }
@@ -304,10 +281,10 @@ class Table(_HTMLObject):
 
     def _cell(self, col: str, v, numeric: bool, decimals: int | None) -> str:
         tag, scope = ("th", ' scope="row"') if col == self.row_header else ("td", "")
-        if col in self.rating_columns and not _is_missing(v):
+        if col in self.rating_columns and not is_missing(v):
             return rating_cell(v, tag=tag, extra=scope)
         text = format_value(v, self.number_formats.get(col), decimals=decimals)
-        cls = ' class="num"' if numeric or (_is_number(v) and not _is_missing(v)) else ""
+        cls = ' class="num"' if numeric or (_is_number(v) and not is_missing(v)) else ""
         return f"<{tag}{scope}{cls}>{text}</{tag}>"
 
 
@@ -377,6 +354,7 @@ class Chart(_HTMLObject):
 
     @property
     def mime(self) -> str:
+        """The image's MIME type: ``image/svg+xml`` or ``image/png``."""
         return "image/svg+xml" if self.format == "svg" else "image/png"
 
     @property
@@ -385,6 +363,7 @@ class Chart(_HTMLObject):
         return self.image.decode("utf-8") if self.format == "svg" else None
 
     def data_uri(self) -> str:
+        """The image as a ``data:`` URI (base64), so the HTML pack needs no image files and fetches nothing."""
         return f"data:{self.mime};base64,{base64.b64encode(self.image).decode('ascii')}"
 
     def save(self, path) -> None:
@@ -393,6 +372,8 @@ class Chart(_HTMLObject):
             fh.write(self.image)
 
     def to_html(self) -> str:
+        """A ``<figure class="cinb-chart">``: title (and note) as figcaption, the image with its alt text and
+        size in CSS px (the figure's printed size), and the data table in a collapsed ``<details>``."""
         note = f'<span class="cinb-chart-note">{_esc(self.caption)}</span>' if self.caption else ""
         dims = f' width="{self.width}" height="{self.height}"' if self.width and self.height else ""
         parts = [
@@ -467,6 +448,7 @@ class Callout(_HTMLObject):
         self.kind = kind
 
     def to_html(self) -> str:
+        """A ``<div role="note">`` with a coloured left border and the visible label (``Note:``, ``Warning:`` …)."""
         label, accent, bg = CALLOUT_KINDS[self.kind]
         return (
             f'<div class="cinb-callout cinb-callout-{self.kind}" role="note" '
@@ -486,6 +468,7 @@ class Heading(_HTMLObject):
         self.id = slugify(id if id is not None else text)
 
     def to_html(self) -> str:
+        """``<hN id="slug">text</hN>``, the text escaped."""
         return f'<h{self.level} id="{self.id}">{_esc(self.text)}</h{self.level}>'
 
 
@@ -496,6 +479,7 @@ class Paragraphs(_HTMLObject):
         self.paragraphs = [paragraphs] if isinstance(paragraphs, str) else [str(p) for p in paragraphs]
 
     def to_html(self) -> str:
+        """A ``<div class="cinb-paragraphs">`` with one escaped ``<p>`` per non-empty paragraph."""
         body = "".join(f"<p>{_esc(p)}</p>" for p in self.paragraphs if p)
         return f'<div class="cinb-paragraphs">{body}</div>'
 
@@ -508,6 +492,7 @@ class NumberedList(_HTMLObject):
         self.css_class = css_class
 
     def to_html(self) -> str:
+        """An ``<ol>`` of the given class with one escaped ``<li>`` per item."""
         body = "".join(f"<li>{_esc(i)}</li>" for i in self.items)
         return f'<ol class="{_esc(self.css_class)}">{body}</ol>'
 
@@ -519,6 +504,8 @@ class KeyFacts(_HTMLObject):
         self.facts = dict(facts)
 
     def to_html(self) -> str:
+        """A ``<dl class="cinb-keyfacts">``: each fact a ``<dt>`` name and ``<dd>`` value (values formatted as
+        table cells are: dates as ``1 Oct 2026``, missing as a dash read out "not available")."""
         items = "".join(
             f"<div><dt>{_esc(k)}</dt><dd>{format_value(v)}</dd></div>" for k, v in self.facts.items()
         )

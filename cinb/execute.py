@@ -20,9 +20,7 @@ from typing import Any
 import nbformat
 
 from .errors import PackError
-
-#: Mimetype of the display the notebooks emit with the pack's figures (see cinb.review.emit_pack_data).
-PACK_MIMETYPE = "application/vnd.cinb.pack+json"
+from .packdata import PACK_MIMETYPE, pack_data  # noqa: F401  (re-exported: they lived here before)
 
 #: Name of the papermill engine registered by this module.
 ENGINE = "cinb"
@@ -43,8 +41,8 @@ _registered = False
 
 
 def _register_engine() -> None:
-    # Done on first use, not at import: the pack notebooks import this module (for PACK_MIMETYPE) inside every
-    # kernel, and papermill has no business there.
+    # Done on first use, not at import: importing this module must stay cheap (papermill is loaded only to run a
+    # notebook).
     global _registered
     if _registered:
         return
@@ -250,15 +248,4 @@ def _death_error(notebook: Path, kernel, exc: Exception, partial) -> PackError:
     where = _last_started_cell(partial)
     cell = f" while running cell {where}" if where is not None else ""
     return _failure(f"{notebook.name}: the kernel {how}{cell}", partial)
-
-
-def pack_data(nb: nbformat.NotebookNode) -> dict[str, Any]:
-    """The figures a notebook emitted under :data:`PACK_MIMETYPE` (merged in cell order)."""
-    data: dict[str, Any] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            payload = output.get("data", {}).get(PACK_MIMETYPE)
-            if payload is not None:
-                data.update(json.loads(payload) if isinstance(payload, str) else dict(payload))
-    return data
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
+from .sanitize import CONTENT_SECURITY_POLICY
 
 INDEX_NAME = "index.html"
 
@@ -178,7 +179,7 @@ def render_index(manifest: dict[str, Any]) -> str:
 <html lang="en-GB">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="cinb {_e(__version__)}">
 <title>{_e(title)}</title>

@@ -89,6 +89,7 @@ def _statuses(initiatives: pd.DataFrame) -> pd.Series:
 
 
 def _money(series: pd.Series) -> pd.Series:
+    """Amounts in pounds as floats (text that is not a number becomes NaN); how they are written: cinb.formatting."""
     return pd.to_numeric(series, errors="coerce").astype(float)
 
 

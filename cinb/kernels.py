@@ -29,11 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import KernelError
-
-#: Modules imported into a spare kernel before it is given a pack: exactly those the pack notebooks import.
-WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "cinb.portfolio_sections",
-                "cinb.display", "cinb.charts")
+from .errors import KernelError, ZygoteError
+# WARM_IMPORTS lives with the zygote, which imports it without importing this module; re-exported here.
+from .zygote import WARM_IMPORTS, Zygote, provisioner_for
 
 #: Seconds allowed for a kernel to start and finish its warm-up imports.
 START_TIMEOUT = 120.0
@@ -95,6 +93,7 @@ class Kernel:
 
     @property
     def pid(self) -> int | None:
+        """Process id of the kernel (it leads its own process group), or None before it is launched."""
         provisioner = getattr(self.km, "provisioner", None)
         return getattr(provisioner, "pid", None)
 
@@ -105,6 +104,7 @@ class Kernel:
         return None if process is None else process.poll()
 
     def is_alive(self) -> bool:
+        """Whether the kernel process has been launched and has not ended (never blocks)."""
         return self.exit_code is None and getattr(getattr(self.km, "provisioner", None), "process", None) is not None
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> dict[str, float]:
@@ -253,6 +253,13 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
     With a ``zygote`` (:class:`cinb.zygote.Zygote`) the kernel is forked from it, imports already done, instead
     of started as a new Python. The kernel's stdout and stderr go to a log file in ``log_dir`` (a new temporary
     folder if not given). Call :meth:`Kernel.wait_ready` before use and :meth:`Kernel.shutdown` after.
+
+    Raises
+    ------
+    ZygoteError (a KernelError)
+        With a ``zygote`` that has died or does not answer (the caller may fall back to an ordinary kernel).
+    jupyter_client.kernelspec.NoSuchKernel
+        When no kernel ``kernel_name`` is installed; other launch failures propagate as jupyter_client raises them.
     """
     import uuid
 
@@ -266,8 +273,6 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
     handle = os.fdopen(fd, "w", encoding="utf-8")
     km = AsyncKernelManager(kernel_name=kernel_name, transport_encryption=_encryption())
     if zygote is not None:
-        from .zygote import provisioner_for
-
         km.kernel_id = str(uuid.uuid4())
         km.provisioner = provisioner_for(km, zygote)
         km.cinb_log_path = name
@@ -319,8 +324,6 @@ class KernelSupply:
 
     def _start_zygote(self) -> None:
         """Start the zygote that kernels are forked from (imports in the background; see :mod:`cinb.zygote`)."""
-        from .zygote import Zygote, ZygoteError
-
         try:
             self.zygote = Zygote(_kernel_env(), self.log_dir / "zygote.log", cwd=os.getcwd())
         except ZygoteError as exc:
@@ -333,7 +336,11 @@ class KernelSupply:
             self._spare = self._start()
 
     def take(self) -> Kernel:
-        """The spare kernel (started earlier) or, if there is none or it has died, a new one."""
+        """The spare kernel (started earlier) or, if there is none or it has died, a new one.
+
+        A failing zygote is closed and replaced by ordinary kernels (logged once); launch errors of an ordinary
+        kernel propagate as :func:`start_kernel` raises them.
+        """
         kernel, self._spare = self._spare, None
         if kernel is not None and not kernel.is_alive():
             kernel.shutdown(keep_log=False)
@@ -343,8 +350,6 @@ class KernelSupply:
     def _start(self) -> Kernel:
         self.started += 1
         if self.zygote is not None:
-            from .zygote import ZygoteError
-
             try:
                 return start_kernel(kernel_name=self.kernel_name, log_dir=self.log_dir, zygote=self.zygote)
             except ZygoteError as exc:  # the zygote failed: carry on with ordinary kernels

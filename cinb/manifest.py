@@ -70,6 +70,7 @@ class Manifest:
 
     @property
     def path(self) -> Path:
+        """The manifest file, ``<period_dir>/manifest.json`` (it may not exist yet)."""
         return self.period_dir / MANIFEST_NAME
 
     def previous(self, key: str) -> dict[str, Any] | None:

@@ -26,9 +26,10 @@ import nbformat
 
 from . import __version__
 from .files import atomic_write_bytes, sha256_file  # noqa: F401  (re-exported for callers)
-from .config import notebook_dir
+from .config import DEFAULTS, notebook_dir
 from .errors import CinbError, PackError
-from .execute import PACK_MIMETYPE, execute, pack_data
+from .execute import execute
+from .packdata import PACK_MIMETYPE, pack_data
 
 #: Pack kinds: the notebook each runs and the file stem its outputs take.
 KINDS = {
@@ -89,10 +90,12 @@ class PackSpec:
 
     @property
     def audience(self) -> str:
+        """``internal`` or ``supplier`` (from the parameters; default internal)."""
         return self.parameters.get("audience") or "internal"
 
     @property
     def key(self) -> str:
+        """The pack's folder under the month, unique in a batch: ``NB-SD-001``, ``supplier/NB-SD-001``, …"""
         prefix = "" if self.audience == "internal" else f"{self.audience}/"
         if self.kind == "contract":
             return f"{prefix}{self.subject}"
@@ -118,6 +121,7 @@ class PackSpec:
         return self._inside(Path(root) / self.period / FAILED_DIR, self.key)
 
     def notebook_parameters(self) -> dict[str, Any]:
+        """The papermill parameters of the pack's notebook: public parameters, ``period`` and the subject."""
         params = {k: v for k, v in self.parameters.items() if not k.startswith("_")}
         params["period"] = self.period
         if self.kind == "contract":
@@ -146,6 +150,7 @@ class PackResult:
     failure: str | None = None  # folder of the diagnostics, relative to the month folder
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-able data (one manifest entry)."""
         return asdict(self)
 
     @classmethod
@@ -184,7 +189,7 @@ def published_names(stem: str, formats, keep_notebook: bool) -> list[str]:
 
 
 def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("html", "pdf"),
-               timeout: float | None = 600, pdf_backend: str = "weasyprint",
+               timeout: float | None = 600, pdf_backend: str = DEFAULTS["pdf_backend"],
                keep_notebook: bool | None = None, kernels=None, notebooks: Path | None = None) -> PackResult:
     """Execute, render and publish one pack under ``out_root/<period>/<key>/``; never raises for a pack failure.
 
@@ -197,7 +202,8 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
     timeout : float or None
         Seconds the notebook may run.
     pdf_backend : str
-        See :func:`cinb.render.get_backend` (kept warm per process).
+        ``"auto"`` (the default, as on the command line: Chromium when installed, else WeasyPrint),
+        ``"chromium"`` or ``"weasyprint"``; see :func:`cinb.render.resolve_backend`. Kept warm per process.
     keep_notebook : bool, optional
         Publish the executed notebook too; default: for internal packs only (never sent to a supplier).
     kernels : cinb.kernels.KernelSupply, optional

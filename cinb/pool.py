@@ -7,7 +7,7 @@ again in a new worker, and reported failed if that worker dies too; every other 
 
 A worker is replaced by a new one after :data:`PACKS_PER_WORKER` packs, so that memory does not grow with the
 size of the batch. Each worker, when it starts: takes the caller's environment, sends everything it would print to a log file,
-starts the first pack's kernel, and warms the HTML exporter and the PDF backend (:func:`cinb.render.get_backend`
+starts the first pack's kernel, and warms the HTML exporter and the PDF backend (:func:`cinb.pdf.get_backend`
 keeps it for the worker's lifetime). Its kernels are forked from a zygote process that has imported
 what the notebooks import (:mod:`cinb.zygote`), one per pack, and it keeps the next one starting while it renders
 (:class:`cinb.kernels.KernelSupply`).
@@ -104,7 +104,8 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
     try:
         import nbformat
 
-        from .render import get_backend, render_html
+        from .pdf import get_backend
+        from .render import render_html
 
         render_html(nbformat.v4.new_notebook(), title="warm-up")
         if "pdf" in formats:

@@ -17,33 +17,53 @@ TRIGGER_HORIZON_MONTHS = 18
 
 @dataclass(frozen=True)
 class PortfolioReview:
-    """Reviews of several contracts for one month and the portfolio-wide tables built from them."""
+    """Reviews of several contracts for one month and the portfolio-wide tables built from them.
 
-    period: pd.Period
-    reviews: list[ContractReview]
-    supplier: str | None
-    audience: str
-    ranking: pd.DataFrame
+    Built by :func:`portfolio_review`; the comment on each field names where it comes from. "Latest rating" is
+    each KPI's ``latest_rating`` from :func:`cinb.ratings.window_ratings`: the rating of the last month reported
+    in the review window.
+    """
+
+    period: pd.Period  # the review month
+    reviews: list[ContractReview]  # cinb.review.contract_review(...) of each contract with data up to period
+    supplier: str | None  # the supplier of a supplier scorecard; None for the whole portfolio
+    audience: str  # "internal" or "supplier"
+    ranking: pd.DataFrame  # rank, contract_id, title, supplier, score (0–100), overall, kpis, concerns; by score
     ratings: pd.DataFrame  # contract × KPI slot ("KPI 1", …) latest rating words
-    rating_detail: pd.DataFrame  # one row per contract and KPI: slot, kpi_id, name, rating
-    concerns: pd.DataFrame
-    off_track: pd.DataFrame
-    credits: pd.DataFrame
-    triggers: pd.DataFrame
-    definitions: pd.DataFrame
-    definition_summary: dict[str, Any]
-    cpn_problems: pd.DataFrame
-    initiatives: pd.DataFrame
-    data_hash: str
-    source: str
+    rating_detail: pd.DataFrame  # one row per contract and KPI: contract_id, slot, kpi_id, kpi, rating
+    concerns: pd.DataFrame  # KPIs whose latest XmR point is special-cause concern: contract_id, supplier, kpi, rule
+    off_track: pd.DataFrame  # rows of cinb.commitments.commitment_status with status "off track", plus supplier
+    credits: pd.DataFrame  # per contract: month_gbp, ytd_gbp, cap_hits_ytd, critical_failures (monthly_credits)
+    triggers: pd.DataFrame  # ContractReview.trigger of contracts ending by period + TRIGGER_HORIZON_MONTHS, by end
+    definitions: pd.DataFrame  # cinb.definitions.contract_definition_quality(all reviews' definitions)
+    definition_summary: dict[str, Any]  # cinb.definitions.portfolio_definition_quality(...).to_dict(); {} if none
+    cpn_problems: pd.DataFrame  # problems of cinb.cpn.cpn_rows(...) over the review window (default bands)
+    initiatives: pd.DataFrame  # the reviewed contracts' initiatives rows, concatenated
+    data_hash: str  # portfolio.data_hash: cinb.load.data_hash of the portfolio (or supplier) as loaded
+    source: str  # str(portfolio.source): folder, workbook or URL without password
 
     @property
     def title(self) -> str:
+        """The pack's title, e.g. ``"London Borough of X — portfolio review, Oct 2026"``.
+
+        A supplier scorecard is titled ``"<supplier> — supplier scorecard, <month>"``; otherwise the authority
+        of the first contract reviewed names it. With no contract reviewed the title starts "Portfolio".
+        """
         who = self.supplier or self.reviews[0].contract["authority"] if self.reviews else "Portfolio"
         kind = "supplier scorecard" if self.supplier else "portfolio review"
         return f"{who} — {kind}, {month_name(self.period)}"
 
     def headline(self) -> dict[str, Any]:
+        """The few numbers an index page or an overview needs.
+
+        Returns
+        -------
+        dict
+            ``contracts`` (reviewed), ``ratings`` ({rating word: number of KPIs} of the latest ratings),
+            ``concerns`` (KPIs with special-cause concern), ``off_track`` (CI commitments), ``credits_month_gbp``
+            and ``credits_ytd_gbp`` (service credits this month and in the contract years to date, GBP, rounded
+            to pence).
+        """
         counts: dict[str, int] = {}
         for r in self.reviews:
             for k in r.kpis:
@@ -59,6 +79,17 @@ class PortfolioReview:
         }
 
     def to_pack(self) -> dict[str, Any]:
+        """The pack's figures as plain JSON-able values: what the portfolio pack's ``pack.json`` holds.
+
+        Returns
+        -------
+        dict
+            ``schema`` ("cinb.portfolio-pack/1"), ``period``, ``supplier``, ``headline`` (:meth:`headline`),
+            ``ranking``, ``ratings`` (from ``rating_detail``), ``concerns``, ``off_track``, ``credits``,
+            ``triggers`` and ``cpn_problems`` as lists of records, ``definitions`` (``definition_summary``),
+            ``reproducibility`` (data hash and source) and ``render`` (title, subtitle, running header). NaN and
+            NaT become None, months and dates ISO text.
+        """
         return {
             "schema": "cinb.portfolio-pack/1",
             "period": str(self.period),
@@ -86,6 +117,27 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
 
     Contracts that had not started by ``period`` or have no data up to it are left out (and named in
     ``PortfolioReview.ranking`` with no score).
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        A loaded portfolio (:func:`cinb.load.load_portfolio`), or one supplier's part of it
+        (``Portfolio.supplier(name)``).
+    period : str or Period
+        The review month, ``YYYY-MM``.
+    window_months, audience, ratchet_months, ratchet_share
+        Passed to :func:`cinb.review.contract_review` for every contract (default bands).
+    supplier : str, optional
+        The supplier's name for a supplier scorecard (it titles the pack; it does not filter ``portfolio``).
+
+    Returns
+    -------
+    PortfolioReview
+
+    Raises
+    ------
+    UsageError
+        A malformed month, or an argument :func:`cinb.review.contract_review` refuses.
     """
     p = as_period(period)
     reviews = []

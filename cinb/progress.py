@@ -49,6 +49,7 @@ class Progress:
 
     @property
     def done(self) -> int:
+        """Packs finished so far, whatever their status (built, failed or unchanged)."""
         return sum(self.counts.values())
 
     def estimate(self) -> float | None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cinb.errors import UsageError
+from cinb.labels import RATING_RAG, RATING_SYMBOL, RATINGS
 from cinb.periods import to_month
 
 __all__ = [
@@ -25,25 +26,11 @@ __all__ = [
     "scorecard_rule",
 ]
 
-RATINGS = ("Good", "Approaching target", "Requires improvement", "Inadequate", "Other")
+#: RAG colour of each rating (:data:`cinb.labels.RATING_RAG`). A colour is never shown without its word.
+RAG = RATING_RAG
 
-#: RAG colour of each rating. A colour is never shown without its word (or its symbol and word).
-RAG = {
-    "Good": "green",
-    "Approaching target": "amber",
-    "Requires improvement": "red",
-    "Inadequate": "red",
-    "Other": "grey",
-}
-
-#: Short symbol per rating for colour-independent display (e.g. in a table cell next to the word).
-SYMBOL = {
-    "Good": "✓",
-    "Approaching target": "~",
-    "Requires improvement": "!",
-    "Inadequate": "✗",
-    "Other": "–",
-}
+#: Plain-text symbol per rating for the ``symbol`` column of rating frames (:data:`cinb.labels.RATING_SYMBOL`).
+SYMBOL = RATING_SYMBOL
 
 #: Scorecard points per rating; "Other" carries no points and is left out of the weights.
 POINTS = {"Good": 100.0, "Approaching target": 67.0, "Requires improvement": 33.0, "Inadequate": 0.0}

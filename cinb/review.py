@@ -19,6 +19,7 @@ from . import spc
 from .commitments import commitment_status, expected_level, ratchet_proposals, ratchet_rule
 from .credits import credit_lines, monthly_credits, year_to_date
 from .definitions import definition_quality
+from .config import AUDIENCES
 from .errors import UsageError
 from .periods import month_name, to_month
 from .initiatives import InitiativeSummary, initiative_effects, initiative_summary
@@ -29,10 +30,6 @@ from .trends import TrendSummary, trend_summary
 LATE_AFTER_DAYS = 15
 #: Months of history drawn on each XmR chart.
 HISTORY_MONTHS = 36
-#: Audience values: what a pack may show.
-AUDIENCES = ("internal", "supplier")
-
-
 def as_period(value, what: str = "period") -> pd.Period:
     """A required month (see :func:`cinb.periods.to_month`)."""
     return to_month(value, what)
@@ -40,65 +37,80 @@ def as_period(value, what: str = "period") -> pd.Period:
 
 @dataclass(frozen=True)
 class KpiReview:
-    """Everything the pack shows for one KPI."""
+    """Everything the pack shows for one KPI, built by :func:`contract_review`.
 
-    kpi: dict[str, Any]
-    series: pd.Series  # value by month (PeriodIndex), NaN where missing or not reported
-    spc: spc.XmrResult
-    trend: TrendSummary
-    window: dict[str, Any]  # the KPI's row of window_ratings
-    commitment: dict[str, Any] | None
-    trajectory: pd.Series | None
-    ratchet: dict[str, Any] | None
-    annotations: list[tuple[pd.Period, str]]
-    missing_months: list[str]
-    not_reported_months: list[str]
-    paragraph: str = ""
+    The comment on each field names the function that computes it. ``meas`` is the contract's measurements
+    (highest revision of each month) up to the review month; the *charted months* run from the later of the
+    contract's first reported month and ``HISTORY_MONTHS - 1`` months before the review month, to the review
+    month; the *review window* is ``ContractReview.window_start`` to ``ContractReview.period``.
+    """
+
+    kpi: dict[str, Any]  # the KPI's row of Portfolio.kpis (cinb.load.load_portfolio), every column
+    series: pd.Series  # meas values over the charted months (PeriodIndex); NaN: no row or an empty value
+    spc: spc.XmrResult  # cinb.spc.xmr(series, improvement=direction, target=kpi["target"]): one group
+    trend: TrendSummary  # cinb.trends.trend_summary(series in the review window, kpi direction, unit=kpi unit)
+    window: dict[str, Any]  # the KPI's row of cinb.ratings.window_ratings(...) (ContractReview.window_ratings)
+    commitment: dict[str, Any] | None  # its row of cinb.commitments.commitment_status(...); None: no commitment
+    trajectory: pd.Series | None  # cinb.commitments.expected_level(kpi, charted months, contract); None: none
+    ratchet: dict[str, Any] | None  # its row of cinb.commitments.ratchet_proposals(...); None: not eligible
+    annotations: list[tuple[pd.Period, str]]  # (month, "Delivered: <title>") of its initiatives, charted months
+    missing_months: list[str]  # "YYYY-MM" months of the review window, from the contract start, with no row
+    not_reported_months: list[str]  # "YYYY-MM" months of the review window whose row has an empty value
+    paragraph: str = ""  # cinb.commentary.kpi_paragraph(self), filled in by cinb.commentary.annotate
 
     @property
     def kpi_id(self) -> str:
+        """The KPI's ``kpi_id`` (unique within its contract)."""
         return self.kpi["kpi_id"]
 
     @property
     def name(self) -> str:
+        """The KPI's ``name`` as the data gives it."""
         return self.kpi["name"]
 
 
 @dataclass(frozen=True)
 class ContractReview:
-    """The whole review of one contract for one month (see :func:`contract_review`)."""
+    """The whole review of one contract for one month (see :func:`contract_review`).
 
-    contract: dict[str, Any]
-    period: pd.Period
-    window_start: pd.Period
-    audience: str
-    bands: RatingBands
-    kpis: list[KpiReview]
-    window_ratings: pd.DataFrame
-    monthly_levels: pd.DataFrame
-    scorecard: dict[str, Any]
-    commitments: pd.DataFrame
-    ratchets: pd.DataFrame
-    ratchet_rule: str
-    credit_lines: pd.DataFrame
-    credits_monthly: pd.DataFrame
-    credits_ytd: dict[str, Any]
-    initiatives: pd.DataFrame
-    initiative_summary: InitiativeSummary
-    initiative_effects: pd.DataFrame
-    definitions: pd.DataFrame
-    late_returns: pd.DataFrame
-    restatements: pd.DataFrame
-    accounting: pd.DataFrame
-    data_warnings: pd.DataFrame
-    trigger: dict[str, Any]
-    data_hash: str
-    source: str
-    summary: list[str] = field(default_factory=list)
-    questions: list[str] = field(default_factory=list)
+    The comment on each field names the function that computes it, with the arguments
+    :func:`contract_review` passes: ``contracts``, ``kpis``, ``initiatives`` and ``history`` are the contract's
+    rows of the portfolio (``Portfolio.contract(contract_id)``), ``meas`` its measurements (highest revision of
+    each month) up to ``period``. Frames' columns are listed in each function's docstring.
+    """
+
+    contract: dict[str, Any]  # the contract's row of Portfolio.contracts, every column (extra ones as text)
+    period: pd.Period  # the review month (as_period)
+    window_start: pd.Period  # first month of the review window: period - (window_months - 1)
+    audience: str  # "internal" or "supplier" (cinb.config.AUDIENCES)
+    bands: RatingBands  # the rating rules (cinb.ratings.DEFAULT_BANDS unless given)
+    kpis: list[KpiReview]  # one per KPI, in the order of the kpis table
+    window_ratings: pd.DataFrame  # cinb.ratings.window_ratings(kpis, meas, window_start, period, bands)
+    monthly_levels: pd.DataFrame  # cinb.ratings.service_levels(kpis, meas, bands): every month up to period
+    scorecard: dict[str, Any]  # the contract's row of cinb.ratings.scorecard(window_ratings, kpis); {} if none
+    commitments: pd.DataFrame  # cinb.commitments.commitment_status(kpis, meas, contracts, period)
+    ratchets: pd.DataFrame  # cinb.commitments.ratchet_proposals(kpis, meas, period, ratchet_months, share)
+    ratchet_rule: str  # cinb.commitments.ratchet_rule(ratchet_months, ratchet_share)
+    credit_lines: pd.DataFrame  # cinb.credits.credit_lines(contracts, kpis, meas): per KPI and month, uncapped
+    credits_monthly: pd.DataFrame  # cinb.credits.monthly_credits(contracts, kpis, meas, lines=credit_lines)
+    credits_ytd: dict[str, Any]  # the contract's row of cinb.credits.year_to_date(credits_monthly, period); {}
+    initiatives: pd.DataFrame  # the contract's rows of Portfolio.initiatives
+    initiative_summary: InitiativeSummary  # cinb.initiatives.initiative_summary(initiatives, period)
+    initiative_effects: pd.DataFrame  # cinb.initiatives.initiative_effects(initiatives, kpis, meas)
+    definitions: pd.DataFrame  # cinb.definitions.definition_quality(kpis)
+    late_returns: pd.DataFrame  # _late_returns(meas, window_start, period): kpi_id, period, submitted_on, days_late
+    restatements: pd.DataFrame  # _restatements(history, period): each superseded revision beside the one used
+    accounting: pd.DataFrame  # Portfolio.contract(contract_id).accounting: read, used, superseded, rejected
+    data_warnings: pd.DataFrame  # Portfolio.contract(contract_id).warnings: the loader's warnings
+    trigger: dict[str, Any]  # _trigger(contract, period): start, end and notice dates, months elapsed and left
+    data_hash: str  # Portfolio.contract(contract_id).data_hash: cinb.load.data_hash of this contract's rows
+    source: str  # str(portfolio.source): folder, workbook or URL without password
+    summary: list[str] = field(default_factory=list)  # cinb.commentary.summary_sentences, via annotate
+    questions: list[str] = field(default_factory=list)  # cinb.commentary.meeting_questions, via annotate
 
     @property
     def title(self) -> str:
+        """The pack's title, e.g. ``"Service desk — review pack, Oct 2026"`` (contract title, review month)."""
         return f"{self.contract['title']} — review pack, {month_name(self.period)}"
 
     def to_pack(self) -> dict[str, Any]:
@@ -180,6 +192,36 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     """Compute every analysis of one contract for the month ``period``.
 
     Only data up to and including ``period`` is used, so a past month's pack can be regenerated as it was.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        A loaded portfolio (:func:`cinb.load.load_portfolio`).
+    contract_id : str
+        The contract to review.
+    period : str or Period
+        The review month, ``YYYY-MM``.
+    window_months : int, default 12
+        Length of the review window (ratings over a period, compliance, trends, missing and late returns).
+    bands : RatingBands or dict, optional
+        Rating rules; default :data:`cinb.ratings.DEFAULT_BANDS`.
+    audience : {"internal", "supplier"}
+        Recorded on the review; sections leave internal-only material out of supplier packs.
+    ratchet_months, ratchet_share : int, float
+        Passed to :func:`cinb.commitments.ratchet_proposals` (default 12 months, halfway).
+    history_months : int, default 36
+        Months of history in each KPI's series and XmR chart.
+
+    Returns
+    -------
+    ContractReview
+        Every figure of the pack, with the commentary filled in (:func:`cinb.commentary.annotate`).
+
+    Raises
+    ------
+    UsageError
+        An unknown audience or contract id, a ``window_months`` that is not a whole number ≥ 1, a malformed
+        month, or a contract with no measurements up to ``period``.
 
     Examples
     --------

@@ -458,6 +458,7 @@ def write(folder: Path = SAMPLE_DIR, seed: int = SEED) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m cinb.sample [--out DIR] [--seed N]``: write the sample portfolio's CSV files; returns 0."""
     parser = argparse.ArgumentParser(description="Regenerate the embedded sample portfolio (deterministic).")
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help="folder to write the four CSV files into")
     parser.add_argument("--seed", type=int, default=SEED)

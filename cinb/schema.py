@@ -1,4 +1,8 @@
-"""The input data contract (DOMAIN.md §4, version 1) as data: tables, columns, kinds, allowed values, keys."""
+"""The input data contract (version 1) as data: tables, columns, kinds, allowed values, keys.
+
+The contract itself, for people, is the data contract (docs/data-contract.md); this module is what the
+readers (`cinb.sources`), the cell parsers (`cinb.cells`) and the validator (`cinb.validate`) check against.
+"""
 
 from __future__ import annotations
 

@@ -15,36 +15,39 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from . import __version__, charts
-from .commentary import fmt_value, money
 from .display import Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
-from .execute import PACK_MIMETYPE
+from .formatting import (
+    DASH, NONE, NOT_GIVEN, NOT_REPORTED, NOTHING, decimal, iso_date, money, percent, percent_value, value_text, yes_no,
+)
+from .labels import ASSURANCE_SCORECARD as ASSURANCE_LABEL  # the scorecard's words (names kept for callers)
+from .labels import COMMITMENT_STATUS_SCORECARD as STATUS_LABEL
+from .labels import POINT_SCORECARD as VARIATION_LABEL
+from .packdata import PACK_MIMETYPE
 from .review import ContractReview, month_name
-
-VARIATION_LABEL = {
-    "special_cause_improvement": "▲ Improvement",
-    "special_cause_concern": "▼ Concern",
-    "special_cause_neutral_high": "↑ Unusually high",
-    "special_cause_neutral_low": "↓ Unusually low",
-    "common_cause": "● Common cause",
-    None: "– No data",
-}
-ASSURANCE_LABEL = {
-    "consistent_pass": "P Consistently passes",
-    "consistent_fail": "F Consistently fails",
-    "inconsistent": "? Hit and miss",
-    None: "– Not assessable",
-}
-STATUS_LABEL = {
-    "met": "✓ Met", "on track": "→ On track", "off track": "✗ Off track", "not yet due": "… Not yet due",
-    "undefined": "? Undefined", None: "– None",
-}
-
-
-def _pct(x) -> str:
-    return "–" if x is None or pd.isna(x) else f"{100 * float(x):.0f}%"
 
 
 def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
+    """The cover: the contract at a glance.
+
+    Shows the contract id and title, supplier, authority, review month and review window, protective marking,
+    contract term, months elapsed / left, notice date (with "(passed)" once it has passed), annual value and
+    data version (first 12 characters of the data hash); internal packs add the contract manager, supplier packs
+    a note that only this contract's data is shown.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``contract`` (``contract_id``, ``title``, ``supplier``, ``authority``, ``annual_value_gbp``,
+        ``contract_manager``), ``period``, ``window_start``, ``trigger`` (start, end and notice dates, months
+        elapsed and left), ``data_hash`` and ``audience``.
+    marking : str
+        The protective marking, printed as given.
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: a ``KeyFacts``, then for a supplier pack an info ``Callout``.
+    """
     c, t = r.contract, r.trigger
     facts = {
         "Contract": f"{c['contract_id']} — {c['title']}",
@@ -55,7 +58,7 @@ def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
         "Protective marking": marking,
         "Contract term": f"{t['start_date']} to {t['end_date']}",
         "Months elapsed / left": f"{t['months_elapsed']} / {t['months_left']}",
-        "Notice date": (t["notice_date"] or "not given") + (" (passed)" if t.get("notice_passed") else ""),
+        "Notice date": (t["notice_date"] or NOT_GIVEN) + (" (passed)" if t.get("notice_passed") else ""),
         "Annual value": money(c.get("annual_value_gbp")),
         "Data version": r.data_hash[:12],
     }
@@ -68,6 +71,20 @@ def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
 
 
 def executive_summary(r: ContractReview) -> list:
+    """The executive summary in sentences and, in internal packs, the questions for the review meeting.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``summary`` (:func:`cinb.commentary.summary_sentences`), ``questions``
+        (:func:`cinb.commentary.meeting_questions`) and ``audience``.
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: ``Paragraphs`` of the summary; then, when the audience is
+        internal and there are questions, a ``Heading`` and a ``NumberedList`` of them.
+    """
     out = [Paragraphs(r.summary)]
     if r.audience == "internal" and r.questions:
         out.append(Heading("Questions for the review meeting", 3))
@@ -76,19 +93,39 @@ def executive_summary(r: ContractReview) -> list:
 
 
 def scorecard(r: ContractReview) -> list:
+    """The KPI scorecard: one row per KPI, then the contract's weighted score.
+
+    Columns: the latest reported value in the review window and its monthly rating (``window_ratings``'
+    ``latest_value`` / ``latest_rating``), SLA / target, the SPC variation and assurance icons, the trend verdict,
+    compliance over the window (share of reported months meeting the SLA, or the target when there is no SLA, as
+    a %), and the CI commitment's status.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``kpis`` (each ``KpiReview``'s ``name``, ``kpi`` levels and unit, ``window``, ``spc.variation``,
+        ``spc.assurance``, ``trend.verdict``, ``commitment``), ``scorecard`` (``score`` 0–100 and ``rating``) and
+        ``period``.
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: a ``Table`` (the Rating column coloured by rating) and
+        ``Paragraphs`` with the weighted score, or a sentence that no KPI could be rated.
+    """
     rows = []
     for k in r.kpis:
         w, unit = k.window, k.kpi.get("unit")
         rows.append({
             "KPI": k.name,
-            "Latest": fmt_value(w.get("latest_value"), unit),
-            "SLA / target": " / ".join(fmt_value(k.kpi.get(x), unit) if pd.notna(k.kpi.get(x)) else "–"
+            "Latest": value_text(w.get("latest_value"), unit),
+            "SLA / target": " / ".join(value_text(k.kpi.get(x), unit, missing=DASH)
                                        for x in ("sla", "target")),
             "Rating": w.get("latest_rating") or "Other",
             "Variation": VARIATION_LABEL.get(k.spc.variation, k.spc.variation),
             "Assurance": ASSURANCE_LABEL.get(k.spc.assurance, k.spc.assurance),
             "Trend": k.trend.verdict,
-            "Compliance": _pct(w.get("compliance_sla") if pd.notna(k.kpi.get("sla"))
+            "Compliance": percent(w.get("compliance_sla") if pd.notna(k.kpi.get("sla"))
                                         else w.get("compliance_target")),
             "CI commitment": STATUS_LABEL.get(k.commitment["status"] if k.commitment else None),
         })
@@ -97,12 +134,27 @@ def scorecard(r: ContractReview) -> list:
                                               f"SLA, the target)",
                   rating_columns=["Rating"], row_header="KPI")
     score = r.scorecard.get("score")
-    text = (f"Weighted score over the review window: {float(score):.0f} / 100 ({r.scorecard.get('rating')})."
+    text = (f"Weighted score over the review window: {decimal(score)} / 100 ({r.scorecard.get('rating')})."
             if score is not None and pd.notna(score) else "No KPI could be rated over the review window.")
     return [table, Paragraphs([text])]
 
 
 def kpi_details(r: ContractReview) -> list:
+    """One part per KPI: its XmR chart, its paragraph and the SPC cautions.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``kpis``: each ``KpiReview``'s ``name``, ``kpi_id``, ``kpi`` (unit, direction, SLA, target),
+        ``spc`` (points and warnings, :func:`cinb.spc.xmr`), ``trajectory``, ``annotations`` and ``paragraph``
+        (:func:`cinb.commentary.kpi_paragraph`).
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`, per KPI: a level-3 ``Heading`` (anchor ``kpi-<kpi_id>``), a
+        ``Chart`` (:func:`cinb.charts.xmr_chart`), ``Paragraphs`` and one warning ``Callout`` per SPC warning.
+    """
     out = []
     for k in r.kpis:
         out.append(Heading(f"{k.name} ({k.kpi_id})", 3, id=f"kpi-{k.kpi_id}"))
@@ -121,22 +173,41 @@ def _num(x):
 
 
 def commitments(r: ContractReview) -> list:
+    """CI commitments (baseline, committed level, due month, expected and actual level, status, forecast) and the
+    ratchet proposals.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``commitments`` (:func:`cinb.commitments.commitment_status`; levels in the KPI's unit, the actual
+        level is the mean of the last 3 reported months, the forecast has an 80% prediction interval), ``kpis``
+        (``commitment``, ``series``, ``trajectory`` for the charts), ``ratchet_rule`` and ``ratchets``
+        (:func:`cinb.commitments.ratchet_proposals`).
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: a ``Table`` of commitments and a trajectory ``Chart``
+        (:func:`cinb.charts.commitment_chart`) per KPI whose commitment is tracked (or a warning ``Callout`` when
+        the commitments frame is empty); then a ``Heading`` "Ratchet proposals", ``Paragraphs`` with the rule and a
+        ``Table`` of proposals or a sentence that none qualifies.
+    """
     c = r.commitments
     out = []
     if len(c):
         rows = pd.DataFrame({
             "KPI": c["name"],
-            "Kind": c["kind"].fillna("none"),
-            "Baseline": [f"{fmt_value(b, u)} ({p})" if pd.notna(b) else "–"
+            "Kind": c["kind"].fillna(NONE),
+            "Baseline": [f"{value_text(b, u)} ({p})" if pd.notna(b) else DASH
                          for b, u, p in zip(c["baseline"], c["unit"], c["baseline_period"])],
-            "Committed": [fmt_value(t, u) if pd.notna(t) else "–" for t, u in zip(c["ci_target"], c["unit"])],
-            "Due": c["due"].astype(str).replace({"NaT": "–", "None": "–"}),
-            "Expected now": [fmt_value(v, u) if pd.notna(v) else "–" for v, u in zip(c["expected_now"], c["unit"])],
-            "Actual (3-month mean)": [fmt_value(v, u) if pd.notna(v) else "–"
+            "Committed": [value_text(t, u, missing=DASH) for t, u in zip(c["ci_target"], c["unit"])],
+            "Due": c["due"].astype(str).replace({"NaT": DASH, "None": DASH}),
+            "Expected now": [value_text(v, u, missing=DASH) for v, u in zip(c["expected_now"], c["unit"])],
+            "Actual (3-month mean)": [value_text(v, u, missing=DASH)
                                       for v, u in zip(c["actual_now"], c["unit"])],
             "Status": [STATUS_LABEL.get(s, s) for s in c["status"]],
             "Forecast at due date": [
-                f"{fmt_value(f, u)} ({fmt_value(lo, u)} to {fmt_value(hi, u)})" if pd.notna(f) else "–"
+                f"{value_text(f, u)} ({value_text(lo, u)} to {value_text(hi, u)})" if pd.notna(f) else DASH
                 for f, lo, hi, u in zip(c["forecast"], c["forecast_low"], c["forecast_high"], c["unit"])],
         })
         out.append(Table(rows, caption="CI commitments: baseline, trajectory, actual and forecast", row_header="KPI"))
@@ -155,9 +226,9 @@ def commitments(r: ContractReview) -> list:
         rt = r.ratchets
         out.append(Table(pd.DataFrame({
             "KPI": rt["name"],
-            "Current target": [fmt_value(v, u) for v, u in zip(rt["target"], rt["unit"])],
-            "12-month mean": [fmt_value(v, u) for v, u in zip(rt["mean"], rt["unit"])],
-            "Proposed target": [fmt_value(v, u) for v, u in zip(rt["proposed_target"], rt["unit"])],
+            "Current target": [value_text(v, u) for v, u in zip(rt["target"], rt["unit"])],
+            "12-month mean": [value_text(v, u) for v, u in zip(rt["mean"], rt["unit"])],
+            "Proposed target": [value_text(v, u) for v, u in zip(rt["proposed_target"], rt["unit"])],
         }), caption="KPIs eligible for a ratchet", row_header="KPI"))
     else:
         out.append(Paragraphs(["No KPI beat its target in every one of the qualifying months."]))
@@ -165,6 +236,24 @@ def commitments(r: ContractReview) -> list:
 
 
 def credits(r: ContractReview) -> list:
+    """Service credits: the review month's lines per KPI, the month against the cap, the contract year to date and
+    the last 12 months.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``credit_lines`` (:func:`cinb.credits.credit_lines`, credit as % of the monthly charge),
+        ``credits_monthly`` (:func:`cinb.credits.monthly_credits`, in GBP after the cap), ``credits_ytd``
+        (:func:`cinb.credits.year_to_date`), ``kpis`` (names) and ``period``.
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`, each only when there is something to show: a ``Table`` of the
+        month's credit lines; ``Paragraphs`` on the month (before and after the cap, GBP, critical failures) and
+        the contract year to date; a warning ``Callout`` when the month is incomplete (a line not reported or not
+        computable); a ``Chart`` (:func:`cinb.charts.credits_chart`) of the last 12 months when any credit was due.
+    """
     lines = r.credit_lines[r.credit_lines["period"] == r.period]
     names = {k.kpi_id: k.name for k in r.kpis}
     month = r.credits_monthly[r.credits_monthly["period"] == r.period]
@@ -173,18 +262,19 @@ def credits(r: ContractReview) -> list:
         table = pd.DataFrame({
             "KPI": [names.get(x, x) for x in lines["kpi_id"]],
             "Method": lines["credit_method"],
-            "Value": [fmt_value(v, u) for v, u in zip(lines["value"], lines.get("unit", [None] * len(lines)))],
-            "Credit % of charge": [f"{v:.2f}%" if pd.notna(v) else "–" for v in lines["credit_pct"]],
-            "Critical failure": ["yes" if x else "no" for x in lines["critical_failure"]],
-            "Note": [("not reported" if nr else "") + (f" {p}" if isinstance(p, str) else "")
+            "Value": [value_text(v, u) for v, u in zip(lines["value"], lines.get("unit", [None] * len(lines)))],
+            "Credit % of charge": [percent_value(v, 2) for v in lines["credit_pct"]],
+            "Critical failure": [yes_no(x) for x in lines["critical_failure"]],
+            "Note": [(NOT_REPORTED if nr else "") + (f" {p}" if isinstance(p, str) else "")
                      for nr, p in zip(lines["not_reported"], lines["problem"])],
         })
         out.append(Table(table, caption=f"Service credit lines, {month_name(r.period)}", row_header="KPI"))
     if len(month):
         m = month.iloc[0]
-        cap = "no cap" if pd.isna(m["cap_pct"]) else f"cap {m['cap_pct']:g}% of the monthly charge"
+        cap = "no cap" if pd.isna(m["cap_pct"]) else f"cap {percent_value(m['cap_pct'])} of the monthly charge"
         out.append(Paragraphs([
-            f"{month_name(r.period)}: {m['raw_pct']:.2f}% before the cap, {m['capped_pct']:.2f}% after ({cap}), "
+            f"{month_name(r.period)}: {percent_value(m['raw_pct'], 2)} before the cap, "
+            f"{percent_value(m['capped_pct'], 2)} after ({cap}), "
             f"{money(m['credit_gbp'])} on a monthly charge of {money(m['monthly_charge_gbp'])}; "
             f"{int(m['critical_failures'])} critical service level failures.",
             f"Contract year {r.credits_ytd.get('contract_year', '–')} to date: "
@@ -205,6 +295,24 @@ def credits(r: ContractReview) -> list:
 
 
 def initiatives(r: ContractReview) -> list:
+    """The supplier's CI plan: initiatives by status, the plan itself, overdue items, benefits, and whether each
+    delivered initiative's KPI moved.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``initiative_summary`` (:func:`cinb.initiatives.initiative_summary`: counts, overdue, benefits in
+        GBP), ``initiatives`` (the contract's rows), ``initiative_effects``
+        (:func:`cinb.initiatives.initiative_effects`) and ``kpis`` (units).
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: a ``Table`` of counts by status; a ``Table`` of the initiatives
+        when there are any; a concern ``Callout`` naming the overdue ones; ``Paragraphs`` with the benefits
+        expected and realised; a ``Table`` of before/after means and Mann–Whitney p when any initiative was
+        delivered against a KPI.
+    """
     s = r.initiative_summary
     out = [Table(pd.DataFrame({"Status": [x.replace("_", " ") for x in s.counts.index],
                                "Initiatives": [int(v) for v in s.counts.values]}),
@@ -214,8 +322,8 @@ def initiatives(r: ContractReview) -> list:
         out.append(Table(pd.DataFrame({
             "ID": i["initiative_id"], "Title": i["title"], "Status": i["status"].str.replace("_", " "),
             "Raised by": i["raised_by"], "Due": _dates(i["due"]), "Delivered": _dates(i["delivered_on"]),
-            "KPI": i["kpi_id"], "Expected benefit": [money(x) if pd.notna(x) else "–" for x in i["expected_benefit_gbp"]],
-            "Realised benefit": [money(x) if pd.notna(x) else "–" for x in i["realised_benefit_gbp"]],
+            "KPI": i["kpi_id"], "Expected benefit": [money(x, missing=DASH) for x in i["expected_benefit_gbp"]],
+            "Realised benefit": [money(x, missing=DASH) for x in i["realised_benefit_gbp"]],
         }), caption="The supplier's CI plan", row_header="ID"))
     if len(s.overdue):
         out.append(Callout(f"{len(s.overdue)} initiatives are overdue: "
@@ -231,11 +339,11 @@ def initiatives(r: ContractReview) -> list:
             "Initiative": e["initiative_id"],
             "KPI": e["kpi_name"] if "kpi_name" in e.columns else e["kpi_id"],
             "Delivered": _dates(e["delivered_on"]),
-            "Mean before": [fmt_value(v, u) for v, u in zip(e["mean_before"], unit)],
-            "Mean after": [fmt_value(v, u) for v, u in zip(e["mean_after"], unit)],
+            "Mean before": [value_text(v, u) for v, u in zip(e["mean_before"], unit)],
+            "Mean after": [value_text(v, u) for v, u in zip(e["mean_after"], unit)],
             "Months before / after": [f"{int(a)} / {int(b)}" for a, b in zip(e["months_before"], e["months_after"])],
-            "Effect": [str(x).replace("_", " ") if isinstance(x, str) and x else "–" for x in e["effect"]],
-            "Mann–Whitney p": ["–" if pd.isna(x) else f"{x:.3f}" for x in e["p_value"]],
+            "Effect": [str(x).replace("_", " ") if isinstance(x, str) and x else DASH for x in e["effect"]],
+            "Mann–Whitney p": [decimal(x, 3) for x in e["p_value"]],
         }), caption="Did the KPI move after delivery?", row_header="Initiative"))
     return out
 
@@ -243,35 +351,67 @@ def initiatives(r: ContractReview) -> list:
 def _source_name(source) -> str:
     """The file (and sheet) a row came from, without the folders of the authority's machine."""
     if not isinstance(source, str) or not source:
-        return "–"
+        return DASH
     from .load import is_url, safe_url
 
     return safe_url(source) if is_url(source) else Path(source).name
 
 
 def _dates(s: pd.Series) -> list[str]:
-    return [pd.Timestamp(x).date().isoformat() if pd.notna(x) else "–" for x in s]
+    return [iso_date(x) for x in s]
 
 
 def definitions(r: ContractReview) -> list:
+    """Definition quality of each KPI and CI commitment: how many of the 10 elements of a clear definition are
+    written down, and which are missing.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``definitions`` (:func:`cinb.definitions.definition_quality`: ``score`` 0–100, ``well_defined``,
+        ``missing``) and ``kpis`` (names).
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: ``Paragraphs`` with the number of complete definitions and a
+        ``Table`` with one row per KPI.
+    """
     d = r.definitions
     names = {k.kpi_id: k.name for k in r.kpis}
     rows = pd.DataFrame({
         "KPI": [names.get(x, x) for x in d["kpi_id"]],
-        "Score": [f"{float(s):.0f}%" for s in d["score"]],
-        "Well defined": ["yes" if w else "no" for w in d["well_defined"]],
-        "Missing": d["missing"].fillna("").replace({"": "nothing"}),
+        "Score": [percent_value(s, 0) for s in d["score"]],
+        "Well defined": [yes_no(w) for w in d["well_defined"]],
+        "Missing": d["missing"].fillna("").replace({"": NOTHING}),
     })
     share = float(d["well_defined"].mean()) if len(d) else float("nan")
     return [Paragraphs([f"{int(d['well_defined'].sum())} of {len(d)} KPI definitions are complete "
-                        f"({_pct(share)}). An incomplete definition is the commonest reason CI outcomes are "
+                        f"({percent(share)}). An incomplete definition is the commonest reason CI outcomes are "
                         f"disputed: agree each missing element with the supplier."]),
             Table(rows, caption="Definition quality of each KPI and CI commitment", row_header="KPI")]
 
 
 def data_quality(r: ContractReview) -> list:
+    """Data quality and evidence: missing and empty returns in the review window, late returns, restatements and,
+    in internal packs, the row accounting of the load.
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``kpis`` (``missing_months``, ``not_reported_months``, names, units), ``late_returns`` (received
+        more than 15 days after the month end), ``restatements`` (old → new value), ``accounting`` (read = used +
+        superseded + rejected) and ``audience``.
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: a ``Table`` of missing data (or ``Paragraphs`` saying there is
+        none); a ``Table`` of late returns when any; a ``Table`` of restatements (or ``Paragraphs``); and, for
+        internal packs, a ``Table`` of the row accounting.
+    """
     out = []
-    gaps = [(k.name, ", ".join(k.missing_months) or "–", ", ".join(k.not_reported_months) or "–")
+    gaps = [(k.name, ", ".join(k.missing_months) or DASH, ", ".join(k.not_reported_months) or DASH)
             for k in r.kpis if k.missing_months or k.not_reported_months]
     if gaps:
         out.append(Table(pd.DataFrame(gaps, columns=["KPI", "Months with no return", "Months returned empty"]),
@@ -290,8 +430,8 @@ def data_quality(r: ContractReview) -> list:
         units = {k.kpi_id: k.kpi.get("unit") for k in r.kpis}
         out.append(Table(pd.DataFrame({
             "KPI": [names.get(x, x) for x in rs["kpi_id"]], "Month": rs["period"].astype(str),
-            "Old value": [fmt_value(v, units.get(k)) for v, k in zip(rs["old_value"], rs["kpi_id"])],
-            "New value": [fmt_value(v, units.get(k)) for v, k in zip(rs["new_value"], rs["kpi_id"])],
+            "Old value": [value_text(v, units.get(k)) for v, k in zip(rs["old_value"], rs["kpi_id"])],
+            "New value": [value_text(v, units.get(k)) for v, k in zip(rs["new_value"], rs["kpi_id"])],
             "Revision": [f"{int(a)} → {int(b)}" for a, b in zip(rs["old_revision"], rs["new_revision"])],
             "Restated on": _dates(rs["submitted_on"]), "Source": [_source_name(x) for x in rs["source"]],
         }), caption="Restatements (old → new value); the evidence trail keeps every revision", row_header="KPI"))
@@ -314,6 +454,28 @@ def public_parameters(parameters: dict | None) -> dict:
 
 
 def appendix(r: ContractReview, parameters: dict | None = None) -> list:
+    """The appendix: the method notes and a reproducibility stamp.
+
+    The method notes state the rating bands, the scorecard rule, the XmR rules, the trend test, the CI
+    commitment rules, the ratchet rule, the service-credit rules, the initiative-effect rule and the late-return
+    rule. The stamp gives the data hash, the data source (file name only in supplier packs), the parameters
+    (:func:`public_parameters`: no password, no private keys), the parameter files, software versions and the
+    time the pack was generated (UTC).
+
+    Parameters
+    ----------
+    r : ContractReview
+        Reads ``bands`` (:meth:`cinb.ratings.RatingBands.describe`), ``ratchet_rule``, ``data_hash``, ``source``
+        and ``audience``.
+    parameters : dict, optional
+        The parameters the notebook received; ``_parameter_files`` lists the parameter files used.
+
+    Returns
+    -------
+    list
+        Display objects of :mod:`cinb.display`: ``Heading``, ``Paragraphs`` (method notes), ``Heading``,
+        ``KeyFacts`` (stamp).
+    """
     from .commitments import COMMITMENT_RULES
     from .initiatives import EFFECT_RULE
     from .ratings import scorecard_rule
@@ -340,7 +502,7 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         "Data version (SHA-256)": r.data_hash,
         "Data source": r.source if r.audience == "internal" else _source_name(r.source),
         "Parameters": json.dumps(public_parameters(parameters), default=str, sort_keys=True),
-        "Parameter files": ", ".join((parameters or {}).get("_parameter_files", []) or []) or "none",
+        "Parameter files": ", ".join((parameters or {}).get("_parameter_files", []) or []) or NONE,
         "Software": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "Generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -11,6 +11,9 @@ revision, and the highest revision of each month wins as in any other source.
 
 An ingest validates the new rows against what the store already holds (unknown ids, duplicate revisions)
 and appends them in one transaction: a return with any error is rejected whole and nothing is written.
+
+Reading a store is a source like any other database, so it lives with them (`cinb.sources_sql`:
+``BATCHES``, ``read_store_tables``, both importable from here too); this module writes and lists batches.
 """
 
 from __future__ import annotations
@@ -23,16 +26,33 @@ import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
 from .schema import TABLE_ORDER, TABLES, RawTable, column_names
+from .sources import engine_for, is_url, raw_from_records, safe_url
+from .sources_sql import BATCHES, read_store_tables
+from .writers import plain_records
 
-BATCHES = "cinb_batches"
 #: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
 DEFAULT_STORE = Path("reports") / "store.sqlite"
-_ROW_COLUMNS = ("batch_id", "source", "source_row")
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What an ingest appended: the batch, its time, rows per table, the accounting and the warnings."""
+    """What an ingest appended: the batch, its time, rows per table, the accounting and the warnings.
+
+    Attributes
+    ----------
+    batch_id : int
+        The new batch's id in ``cinb_batches``.
+    ingested_at : str
+        When, as an ISO timestamp in UTC (microseconds).
+    store : str
+        The store's URL without its password.
+    appended : dict of str to int
+        Rows appended per table (``contracts``, ``kpis``, ``measurements``, ``initiatives``).
+    accounting, warnings : DataFrame
+        The validator's row accounting and the warnings (which did not stop the ingest).
+    data_hash : str
+        sha256 of the data appended (`cinb.load.data_hash`).
+    """
 
     batch_id: int
     ingested_at: str
@@ -44,9 +64,11 @@ class IngestResult:
 
 
 def store_url(store) -> str:
-    """A SQLAlchemy URL for ``store``: a URL as given, or a file path made into ``sqlite:///<absolute path>``."""
-    from .load import is_url
+    """A SQLAlchemy URL for ``store``: a URL as given, or a file path made into ``sqlite:///<absolute path>``.
 
+    ``store`` is a str URL, a str or Path file path (``~`` expanded), or None for `DEFAULT_STORE`; returns a
+    str. Never raises: the URL is checked when it is opened.
+    """
     if store is None:
         store = DEFAULT_STORE
     if is_url(store):
@@ -103,6 +125,9 @@ def _append_only_ddl(dialect: str) -> list[str]:
 def ensure_store(conn) -> None:
     """Create the store's tables and append-only triggers if the database has none yet.
 
+    ``conn`` is an open SQLAlchemy connection in a transaction; a database that is already a store is left
+    as it is.
+
     Raises
     ------
     UsageError
@@ -123,9 +148,25 @@ def ensure_store(conn) -> None:
 
 
 def batches(store) -> pd.DataFrame:
-    """The ingest batches of a store (id, time, source, hash, rows per table), oldest first."""
-    from .load import engine_for
+    """The ingest batches of a store, oldest first.
 
+    Parameters
+    ----------
+    store : str, Path or None
+        As for `store_url`.
+
+    Returns
+    -------
+    DataFrame
+        One row per batch: ``batch_id, ingested_at`` (UTC, ISO text), ``source, data_hash``, ``rows_contracts,
+        rows_kpis, rows_measurements, rows_initiatives`` and ``cinb_version``; no rows when the database is
+        not a store yet.
+
+    Raises
+    ------
+    UsageError
+        The URL cannot be used (see `cinb.sources.engine_for`).
+    """
     engine = engine_for(store_url(store))
     try:
         with engine.connect() as conn:
@@ -138,69 +179,8 @@ def batches(store) -> pd.DataFrame:
         engine.dispose()
 
 
-def _resolve_as_of(conn, label: str, as_of) -> int | None:
-    """The last batch id to include for ``as_of`` (a batch id, or a timestamp: the last batch at or before it)."""
-    import sqlalchemy as sa
-
-    rows = conn.execute(sa.text(f"SELECT batch_id, ingested_at FROM {BATCHES} ORDER BY batch_id")).fetchall()
-    if as_of is None:
-        return None
-    ids = [r[0] for r in rows]
-    text = str(as_of).strip()
-    if text.isdigit():
-        bid = int(text)
-        if bid not in ids:
-            raise UsageError(f"{label} has no batch {bid}; its batches are "
-                             f"{_ranges(ids) if ids else 'none (the store is empty)'}")
-        return bid
-    try:
-        when = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        raise UsageError(f"as_of must be a batch id (e.g. 3) or an ISO timestamp (e.g. 2026-11-01T12:00), "
-                         f"not {as_of!r}") from None
-    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-    before = [r[0] for r in rows if pd.Timestamp(r[1]) <= when]
-    if not before:
-        first = rows[0][1] if rows else None
-        raise UsageError(f"{label} had no data at {when.isoformat()}" +
-                         (f"; its first batch is from {first}" if first else " (the store is empty)"))
-    return max(before)
-
-
-def _ranges(ids: list[int]) -> str:
-    return f"{min(ids)} to {max(ids)}" if len(ids) > 1 else str(ids[0])
-
-
-def read_store_tables(conn, label: str, as_of=None) -> dict[str, RawTable]:
-    """The store's rows as RawTables as of a batch (latest definition of each key; every measurement)."""
-    import sqlalchemy as sa
-
-    from .load import raw_from_records
-    from .schema import KEYS
-
-    last = _resolve_as_of(conn, label, as_of)
-    tables = {}
-    for name in TABLE_ORDER:
-        table = sa.Table(name, sa.MetaData(), autoload_with=conn)
-        query = sa.select(table).order_by(table.c.batch_id)
-        if last is not None:
-            query = query.where(table.c.batch_id <= last)
-        frame = pd.DataFrame(conn.execute(query).fetchall(), columns=[c.name for c in table.columns])
-        if name != "measurements" and len(frame):
-            frame = frame.drop_duplicates(list(KEYS[name]), keep="last")
-        contract_cols = [c for c in frame.columns if c not in _ROW_COLUMNS]
-        records = list(frame[contract_cols].itertuples(index=False, name=None))
-        rows = [int(r) if pd.notna(r) else 0 for r in frame["source_row"]]
-        raw = raw_from_records(name, contract_cols, records, label, None, row_numbers=rows)
-        raw.frame["_source"] = [str(s) if s is not None else label for s in frame["source"]]
-        tables[name] = raw
-    return tables
-
-
 def _raw_from_frame(name: str, frame: pd.DataFrame, source: str) -> RawTable:
     """RawTable from a typed frame (an already loaded portfolio being ingested)."""
-    from .load import plain_records, raw_from_records
-
     rec = plain_records(name, frame)
     raw = raw_from_records(name, list(rec.columns), list(rec.itertuples(index=False, name=None)), source, None,
                            row_numbers=list(frame["row"]) if "row" in frame else None)
@@ -278,7 +258,7 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
     import sqlalchemy as sa
 
     from . import __version__
-    from .load import data_hash, engine_for, load_portfolio, safe_url
+    from .load import data_hash, load_portfolio
     from .validate import validate
 
     url = store_url(store)
@@ -390,8 +370,6 @@ def _with_reference(ref: dict, portfolio, raw: dict[str, RawTable]):
 
 def _store_records(name: str, frame: pd.DataFrame, batch_id: int, source: str) -> list[dict]:
     """Rows to insert: contract columns as plain values, plus batch id, source file and row."""
-    from .load import plain_records
-
     rec = plain_records("history" if name == "measurements" else name, frame)
     rec = rec.reindex(columns=column_names(name))
     out = rec.astype(object).where(rec.notna(), None)

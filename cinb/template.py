@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, UsageError
+from .periods import MONTH_RE
 from .schema import ID_RE, RawTable
+from .sources import cell_text
 
 RETURN_SHEET = "Return"
 META_SHEET = "_cinb"
@@ -30,11 +32,13 @@ _SUBMITTED_CELL = "B5"
 
 
 def _period(period) -> pd.Period:
+    """The month a template covers, from ``YYYY-MM`` text (or a monthly Period); UsageError otherwise."""
+    text = str(period)
     try:
-        p = pd.Period(str(period), freq="M")
+        p = pd.Period(text, freq="M")
     except (ValueError, TypeError):
         p = None
-    if p is None or not pd.Series([str(period)]).str.fullmatch(r"\d{4}-\d{2}").iloc[0]:
+    if p is None or not MONTH_RE.fullmatch(text):
         raise UsageError(f"the period must be a month written YYYY-MM (e.g. 2026-10), not {period!r}")
     return p
 
@@ -168,6 +172,7 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
 
 
 def _validation(k):
+    """The Excel data validation of a KPI's value cell (``k`` a row of the kpis frame): by unit and levels."""
     from openpyxl.worksheet.datavalidation import DataValidation
 
     unit = k["unit"]
@@ -190,7 +195,10 @@ def _validation(k):
 
 
 def is_return(path) -> bool:
-    """True when ``path`` is a workbook written by `write_return_template` (it has the hidden ``_cinb`` sheet)."""
+    """True when ``path`` is a workbook written by `write_return_template` (it has the hidden ``_cinb`` sheet).
+
+    ``path`` is a str or Path; any file that cannot be opened as a workbook gives False (never raises).
+    """
     import openpyxl
 
     try:
@@ -207,6 +215,7 @@ def is_return(path) -> bool:
 
 
 def _meta(wb, source):
+    """The hidden sheet's settings and ``{row: kpi_id}``; UsageError if not a template or from a newer cinb."""
     ws = wb[META_SHEET]
     info, rows, in_rows = {}, {}, False
     for r in ws.iter_rows(values_only=True):
@@ -234,6 +243,19 @@ def read_return_table(path, today=None) -> RawTable:
     cells; a value typed as a formula is read as Excel's calculated value. Rows without a ``Submitted on``
     date get ``today``.
 
+    Parameters
+    ----------
+    path : str or Path
+        The filled ``.xlsx`` return.
+    today : date-like, optional
+        The submission date when the return gives none (default: today).
+
+    Returns
+    -------
+    RawTable
+        Table ``measurements``, sheet ``Return``: one row per KPI with ``contract_id, kpi_id, period, value,
+        submitted_on, note`` as text (a value in a % cell as ``98.5%``) and ``_row`` its row in the sheet.
+
     Raises
     ------
     DataError
@@ -242,8 +264,6 @@ def read_return_table(path, today=None) -> RawTable:
         The file is not a return template.
     """
     import openpyxl
-
-    from .load import cell_text
 
     path = Path(path)
     source = str(path)
@@ -298,7 +318,7 @@ def read_return_table(path, today=None) -> RawTable:
     wb.close()
     cached.close()
     if problems:
-        from .validate import PROBLEM_FRAME_COLUMNS
+        from .problems import PROBLEM_FRAME_COLUMNS
 
         raise DataError(pd.DataFrame(problems).reindex(columns=PROBLEM_FRAME_COLUMNS),
                         summary=f"{source} cannot be read as a return: {len(problems)} altered cell(s), e.g. "
@@ -317,7 +337,9 @@ def read_return(path, today=None) -> pd.DataFrame:
     """The rows of a filled return as a measurements frame of text (as typed), with ``source`` and ``row``.
 
     Values are not validated here: `cinb.store.ingest` validates them against the store's contracts and KPIs.
-    Columns: ``contract_id, kpi_id, period, value, submitted_on, note, source, sheet, row``.
+    Columns: ``contract_id, kpi_id, period, value, submitted_on, note, source, sheet, row`` (empty text as
+    NaN). ``path`` and ``today`` as for `read_return_table`, which raises DataError (an altered template)
+    or UsageError (not a template).
     """
     t = read_return_table(path, today=today)
     f = t.frame.rename(columns={"_row": "row"})

@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from cinb.errors import UsageError
+from cinb.formatting import p_value_text, per_unit_words, sig_figs
 
 __all__ = ["MannKendall", "TheilSen", "TrendSummary", "mann_kendall", "theil_sen", "trend_summary"]
 
@@ -221,22 +222,6 @@ def theil_sen(values, x=None, confidence: float = 0.95) -> TheilSen:
     return TheilSen(float(res.slope), float(res.intercept), low, high, confidence, n)
 
 
-def _num(value: float) -> str:
-    """A number for a sentence: three significant figures, no scientific notation for everyday sizes."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    if value == 0:
-        return "0"
-    text = f"{value:.3g}"
-    if "e" in text:
-        text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return text
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def trend_summary(
     values, direction: str, alpha: float = 0.05, *, confidence: float = 0.95, unit: str | None = None
 ) -> TrendSummary:
@@ -280,22 +265,22 @@ def trend_summary(
 
     per_month = ts.slope
     per_year = 12.0 * per_month if np.isfinite(per_month) else float("nan")
-    units = {"%": " percentage points", None: ""}.get(unit, f" {unit}" if unit else "")
+    units = per_unit_words(unit)
     if mk.n < MIN_MK_VALUES:
         sentence = (
             f"Too few reported months to test for a trend ({mk.n}; at least {MIN_MK_VALUES} are needed)."
         )
     elif verdict == "no significant trend":
         sentence = (
-            f"No significant trend over {mk.n} reported months (Mann–Kendall {_p_text(mk.p_value)}); "
-            f"Theil–Sen slope {_num(per_month)}{units} a month."
+            f"No significant trend over {mk.n} reported months (Mann–Kendall {p_value_text(mk.p_value)}); "
+            f"Theil–Sen slope {sig_figs(per_month)}{units} a month."
         )
     else:
         moving = "rising" if mk.trend == "increasing" else "falling"
         sentence = (
-            f"{verdict.capitalize()}: {moving} by {_num(abs(per_month))}{units} a month "
-            f"({_num(abs(per_year))} a year) over {mk.n} reported months "
-            f"(Mann–Kendall {_p_text(mk.p_value)}; {direction} is better)."
+            f"{verdict.capitalize()}: {moving} by {sig_figs(abs(per_month))}{units} a month "
+            f"({sig_figs(abs(per_year))} a year) over {mk.n} reported months "
+            f"(Mann–Kendall {p_value_text(mk.p_value)}; {direction} is better)."
         )
     return TrendSummary(
         direction=direction,

@@ -27,27 +27,43 @@ Rules decided here (and documented in the user guide):
 * Control characters (NUL, escape…) are removed from free text with a warning: they break reports and Excel.
 * Warnings never reject a row: a missing month, a value reported empty, a late return (first revision
   submitted more than ``late_after_days`` after the month end), a KPI with no measurements.
+
+The cell parsers are in `cinb.cells`, the problem collector in `cinb.problems` and "did you mean" in
+`cinb.hints`; the names tests and callers import from here are re-exported. `validate` runs the column
+parsers, then one check function per table (contracts, KPIs, measurements, initiatives, in that order: each
+resolves its ids against the tables before it), then the row accounting.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import PROBLEM_COLUMNS
+from .cells import (
+    MIN_YEAR,
+    NAT_ORDINAL,
+    PARSERS,
+    clean_text,
+    is_empty,
+    parse_agreed,
+    parse_bool,
+    parse_choice,
+    parse_date,
+    parse_id,
+    parse_int,
+    parse_number,
+    parse_period,
+)
+from .hints import close_matches, did_you_mean
+from .problems import PROBLEM_FRAME_COLUMNS, Collector, empty_problems
 from .schema import (
-    ID_PATTERN,
     KEYS,
     NON_NEGATIVE_UNITS,
     RESERVED,
     TABLE_ORDER,
     TABLES,
-    UNIT_SYNONYMS,
-    Column,
     RawTable,
     column_names,
     output_columns,
@@ -56,30 +72,19 @@ from .schema import (
 #: A first return submitted more than this many days after its month ends is reported as late (a warning).
 LATE_AFTER_DAYS = 15
 
-#: Problems frames carry the contract a row belongs to, so a per-contract view can filter them.
-PROBLEM_FRAME_COLUMNS = PROBLEM_COLUMNS + ["contract_id"]
-
 #: Text columns: pandas 3 has a dedicated string dtype, pandas 2 uses object.
 TEXT_DTYPE = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
-
-_NUMBER_RE = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_THOUSANDS_RE = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
-_DECIMAL_COMMA_RE = r"[+-]?\d*,\d+"
-_NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "n/a", "#n/a",
-              "#num!", "#div/0!", "#value!", "#ref!", "#name?", "#null!"}
-_DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
-_PERIOD_RE = r"[0-9]{4}-[0-9]{2}(?:-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?)?"
-_YES = {"yes", "y", "true", "1"}
-#: The earliest year a date or month may have. Older dates are typing slips (0000-01-01, 0024-05-01 for 2024)
-#: and years before 1 AD cannot be held by Python's datetime, which the analyses and writers use.
-MIN_YEAR = 1900
-_EARLY_FIX = f"write the full four-digit year, e.g. 2024-05-01; years before {MIN_YEAR} are not accepted"
-_NO = {"no", "n", "false", "0"}
 
 
 @dataclass(frozen=True)
 class Validated:
-    """The typed, accepted rows of each table, the problems found and the row accounting."""
+    """The typed, accepted rows of each table, the problems found and the row accounting.
+
+    ``contracts``, ``kpis``, ``initiatives`` are typed frames sorted by key; ``history`` every accepted
+    measurement with ``superseded``, ``measurements`` the winning revisions (both with ``source`` and
+    ``row``); ``problems`` (errors) and ``warnings`` are in `PROBLEM_FRAME_COLUMNS`; ``accounting`` has
+    ``table, read, used, superseded, rejected``.
+    """
 
     contracts: pd.DataFrame
     kpis: pd.DataFrame
@@ -91,39 +96,6 @@ class Validated:
     accounting: pd.DataFrame
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def close_matches(value: str, candidates, n: int = 3) -> list[str]:
-    """Up to ``n`` candidates that look like ``value`` (same text ignoring case first, then similar text)."""
-    cands = [c for c in dict.fromkeys(str(c) for c in candidates)]
-    value = str(value)
-    same_case = [c for c in cands if c.lower() == value.lower() and c != value]
-    if len(value) >= 3:  # one contains the other: 'Kestrel' for 'Kestrel Cloud Ltd', 'AVAILABILITY' for 'AVAIL'
-        same_case += [c for c in cands if c != value and len(c) >= 3
-                      and (value.lower() in c.lower() or c.lower() in value.lower())]
-    lowered = {c.lower(): c for c in cands}
-    scored = sorted(((difflib.SequenceMatcher(None, value.lower(), c).ratio(), c) for c in lowered), reverse=True)
-    best = scored[0][0] if scored else 0
-    # Only the near-best: one clear candidate is more useful than three loose ones.
-    similar = [lowered[c] for r, c in scored[:n] if r >= 0.6 and r >= best - 0.08]
-    return list(dict.fromkeys(same_case + similar))[:n]
-
-
-def did_you_mean(value: str, candidates) -> str:
-    """``"did you mean 'X'?"`` for the closest candidates, or ``""`` when nothing is close."""
-    matches = close_matches(value, candidates)
-    if not matches:
-        return ""
-    return "did you mean " + " or ".join(repr(m) for m in matches) + "?"
-
-
-def empty_problems() -> pd.DataFrame:
-    """An empty problems frame with the problem columns."""
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in PROBLEM_FRAME_COLUMNS})
-
-
 def as_text(values) -> pd.Series:
     """Text column with NaN for missing ('' and None count as missing), in the text dtype of this pandas."""
     arr = np.array(values, dtype=object)
@@ -133,368 +105,11 @@ def as_text(values) -> pd.Series:
     return pd.Series(arr, dtype=TEXT_DTYPE)
 
 
-def _arr(x, idx):
-    if isinstance(x, pd.Series):
-        return x.to_numpy(dtype=object)[idx]
-    if isinstance(x, np.ndarray):
-        return x.astype(object)[idx]
-    return x
-
-
-def _shown(v):
-    """A value as shown in a message: None when empty, long text cut (a 5 MB cell must not flood the screen)."""
-    if v is None or (isinstance(v, str) and v == ""):
-        return None
-    if isinstance(v, str) and len(v) > _SHOWN_MAX:
-        return v[:_SHOWN_MAX] + f"… ({len(v):,} characters)"
-    return v
-
-
-_SHOWN_MAX = 120
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _suggest_id(v: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", v.strip()).strip("-._")[:64]
-    return f"e.g. {cleaned!r}" if cleaned else "e.g. 'C-001'"
-
-
-class _Collector:
-    """Gathers problems from every check as small frames; marks the rows that an error rejects."""
-
-    def __init__(self, raw: dict[str, RawTable]):
-        self.parts: list[pd.DataFrame] = []
-        self.rejected = {name: np.zeros(len(t.frame), dtype=bool) for name, t in raw.items()}
-
-    def add(self, t: RawTable, mask, column, problem, fix, *, severity="error", value=None):
-        mask = np.asarray(mask, dtype=bool)
-        idx = np.flatnonzero(mask)
-        if not len(idx):
-            return
-        f = t.frame
-        if value is None:
-            vals = f[column].to_numpy(dtype=object)[idx] if column in f else None
-        else:
-            vals = _arr(value, idx)
-        if isinstance(vals, np.ndarray):
-            vals = np.array([_shown(v) for v in vals], dtype=object)
-        elif isinstance(vals, str):
-            vals = _shown(vals)
-        part = pd.DataFrame(
-            {
-                "severity": severity,
-                "source": f["_source"].to_numpy(dtype=object)[idx] if "_source" in f else t.source,
-                "sheet": t.sheet,
-                "table": t.name,
-                "row": f["_row"].to_numpy()[idx],
-                "column": column,
-                "value": vals,
-                "problem": _arr(problem, idx),
-                "fix": _arr(fix, idx),
-                "contract_id": f["contract_id"].to_numpy(dtype=object)[idx] if "contract_id" in f else None,
-            },
-            index=range(len(idx)),
-        )
-        self.parts.append(part)
-        if severity == "error":
-            self.rejected[t.name] |= mask
-
-    def add_record(self, record: dict, t: RawTable | None = None):
-        rec = {c: record.get(c) for c in PROBLEM_FRAME_COLUMNS}
-        rec["value"] = _shown(rec["value"])
-        rec["severity"] = record.get("severity", "error")
-        if t is not None:
-            rec["source"] = rec["source"] or t.source
-            rec["sheet"] = rec["sheet"] or t.sheet
-            rec["table"] = rec["table"] or t.name
-        self.parts.append(pd.DataFrame([rec], columns=PROBLEM_FRAME_COLUMNS))
-
-    def frame(self) -> pd.DataFrame:
-        parts = [p for p in self.parts if len(p)]
-        if not parts:
-            return empty_problems()
-        out = pd.concat(parts, ignore_index=True)
-        order = {name: i for i, name in enumerate(TABLE_ORDER)}
-        out["_t"] = out["table"].map(order).fillna(len(order))
-        out["_r"] = pd.to_numeric(out["row"], errors="coerce").fillna(0)
-        out = out.sort_values(["severity", "_t", "source", "_r"], kind="stable", key=None)
-        out = out.drop(columns=["_t", "_r"]).reset_index(drop=True)
-        out["row"] = pd.array(pd.to_numeric(out["row"], errors="coerce"), dtype="Int64")
-        return out[PROBLEM_FRAME_COLUMNS]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Cell parsers: each returns typed values and a list of (mask, problem, fix) issues; empty cells are missing.
-
-
-_INAT = np.iinfo(np.int64).min  # pandas' integer marker of NaT
-
-
-def _fullmatch(a: np.ndarray, pattern: str) -> np.ndarray:
-    """Element-wise regex full match over an object array of str (a tight loop: faster than .str here)."""
-    rx = re.compile(pattern)
-    return np.fromiter((rx.fullmatch(v) is not None for v in a), dtype=bool, count=len(a))
-
-
-def _empty(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a == "", dtype=bool)
-
-
-def _on_uniques(parser):
-    """Run ``parser`` on the distinct values of a column only and spread the results back to its rows.
-
-    Id, month and date columns repeat a few values many times (600,000 measurements, 1,000 contracts), so
-    this turns most of the work of validating them into a hash of the column.
-    """
-
-    def run(a: np.ndarray, col: Column):
-        a = np.asarray(a, dtype=object)
-        codes, uniques = pd.factorize(a, sort=False, use_na_sentinel=False)
-        if len(uniques) * 2 > len(a):  # mostly distinct: not worth it
-            return parser(a, col)
-        values, issues = parser(np.asarray(uniques, dtype=object), col)
-        spread = [(np.asarray(m)[codes],
-                   pr[codes] if isinstance(pr, np.ndarray) else pr,
-                   fx[codes] if isinstance(fx, np.ndarray) else fx) for m, pr, fx in issues]
-        return values[codes], spread
-
-    run.__doc__ = parser.__doc__
-    return run
-
-
-def _text(values) -> np.ndarray:
-    """Any column as an object array of str ('' for missing)."""
-    a = np.asarray(values, dtype=object)
-    return a
-
-
-def parse_number(a: np.ndarray, col: Column):
-    """Numbers with a full stop; ``%`` suffix only where ``col.pct_sign``. Returns (values, has_pct, issues)."""
-    a = _text(a)
-    n = len(a)
-    empty = _empty(a)
-    # pandas' C parser accepts a superset of plain decimals only by 'nan'/'inf' spellings, caught below.
-    values = np.array(pd.to_numeric(a, errors="coerce"), dtype=float)
-    pct = np.zeros(n, dtype=bool)
-    body = a
-    maybe = np.flatnonzero(~empty & np.isnan(values))
-    if len(maybe):
-        pct[maybe] = [a[i].endswith("%") for i in maybe]
-        if pct.any():
-            body = a.copy()
-            idx = np.flatnonzero(pct)
-            body[idx] = [a[i][:-1].rstrip() for i in idx]
-            values[idx] = np.array(pd.to_numeric(body[idx], errors="coerce"), dtype=float)
-    bad = ~empty & ~np.isfinite(values)
-    issues = []
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        problems = np.empty(n, dtype=object)
-        fixes = np.empty(n, dtype=object)
-        example = "98.5 or 98.5%" if col.pct_sign else "1250 or 98.5"
-        for i in idx:
-            b = body[i]
-            low = b.lower()
-            if low in _NONFINITE:
-                problems[i] = "is not a finite number"
-                fixes[i] = "leave the cell empty if no value was reported, otherwise write the number"
-            elif re.fullmatch(_NUMBER_RE, b):
-                problems[i] = "is too large to be a number"
-                fixes[i] = "check the value"
-            elif re.fullmatch(_THOUSANDS_RE, b):
-                problems[i] = "contains a comma: thousands separator or decimal comma?"
-                fixes[i] = (f"write {b.replace(',', '')} (no thousands separators) or, if the comma is a decimal "
-                            f"point, {b.replace(',', '.')}")
-            elif re.fullmatch(_DECIMAL_COMMA_RE, b):
-                problems[i] = "uses a decimal comma"
-                fixes[i] = f"write {b.replace(',', '.')} (a full stop as decimal point)"
-            elif b[:1] in "£$€" and re.fullmatch(_NUMBER_RE, b[1:].replace(",", "")):
-                problems[i] = "has a currency sign"
-                fixes[i] = f"write {b[1:].replace(',', '')} (amounts are in GBP, without the £ sign)"
-            else:
-                problems[i] = "is not a number"
-                fixes[i] = f"write a plain number such as {example}; leave the cell empty if not reported"
-        values[bad] = np.nan
-        issues.append((bad, problems, fixes))
-    has_pct = pct & ~bad & ~empty
-    if not col.pct_sign and has_pct.any():
-        issues.append((has_pct, f"has a % sign but {col.name} is not a percentage", "remove the % sign"))
-        values[has_pct] = np.nan
-    return values, has_pct, issues
-
-
-def parse_int(a: np.ndarray, col: Column):
-    """Whole numbers (``2`` or ``2.0``)."""
-    values, pct, issues = parse_number(a, Column(col.name, "number"))
-    frac = ~np.isnan(values) & (np.floor(values) != values)
-    if frac.any():
-        issues.append((frac, "is not a whole number", "write a whole number, e.g. 2"))
-        values[frac] = np.nan
-    return values, issues
-
-
-def _ymd(a: np.ndarray, ok: np.ndarray, width: int) -> np.ndarray:
-    """Digits of the first ``width`` characters of the ``ok`` cells as an int array of shape (n, width)."""
-    heads = np.array([v[:width] if k else "0" * width for v, k in zip(a, ok)], dtype=f"U{width}")
-    return heads.view(np.uint32).reshape(len(a), width).astype(np.int64) - 48
-
-
-def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
-    start = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
-    return ((start + 1).astype("datetime64[D]") - start.astype("datetime64[D]")).astype(np.int64)
-
-
-def _date_parts(a: np.ndarray, ok: np.ndarray):
-    """(year, month, day, real) of ISO dates in the ``ok`` cells; real says the calendar date exists."""
-    d = _ymd(a, ok, 10)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month = d[:, 5] * 10 + d[:, 6]
-    day = d[:, 8] * 10 + d[:, 9]
-    month_ok = (month >= 1) & (month <= 12)
-    safe_month = np.where(month_ok, month, 1)
-    real = ok & month_ok & (day >= 1) & (day <= _days_in_month(year, safe_month))
-    return year, month, day, real
-
-
-def parse_date(a: np.ndarray, col: Column):
-    """ISO dates (a time of day is dropped). Returns datetime64[us] values (NaT when missing or bad)."""
-    a = _text(a)
-    empty = _empty(a)
-    shape = _fullmatch(a, _DATE_RE)
-    year, month, day, real = _date_parts(a, shape)
-    days = (((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
-            + (day - 1).astype("timedelta64[D]")) if len(a) else np.zeros(0, dtype="datetime64[D]")
-    early = real & (year < MIN_YEAR)
-    values = np.where(real & ~early, days.astype("datetime64[us]"), np.datetime64("NaT", "us"))
-    issues = []
-    bad_shape = ~empty & ~shape
-    if bad_shape.any():
-        fixes = np.empty(len(a), dtype=object)
-        for i in np.flatnonzero(bad_shape):
-            m = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", a[i])
-            hint = f" (if you meant day {m[1]}, month {m[2]}: {m[3]}-{int(m[2]):02d}-{int(m[1]):02d})" if m else ""
-            fixes[i] = f"write the date as YYYY-MM-DD, e.g. 2026-10-31{hint}"
-        issues.append((bad_shape, "is not a date in ISO form YYYY-MM-DD", fixes))
-    unreal = shape & ~real
-    if unreal.any():
-        issues.append((unreal, "is not a real calendar date", "check the day and month"))
-    if early.any():
-        issues.append((early, f"is before {MIN_YEAR}: not a date this data can hold", _EARLY_FIX))
-    return values, issues
-
-
-def parse_period(a: np.ndarray, col: Column):
-    """Months ``YYYY-MM``; an ISO date means its month. Returns a PeriodArray (freq M)."""
-    a = _text(a)
-    empty = _empty(a)
-    shape = _fullmatch(a, _PERIOD_RE)
-    d = _ymd(a, shape, 7)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month = d[:, 5] * 10 + d[:, 6]
-    real = shape & (month >= 1) & (month <= 12)
-    full = shape & np.fromiter((len(v) > 7 for v in a), dtype=bool, count=len(a))
-    if full.any():  # a full date must itself exist (2026-02-30 does not)
-        real &= ~full | _date_parts(a, full)[3]
-    early = real & (year < MIN_YEAR)
-    ordinals = np.where(real & ~early, (year - 1970) * 12 + month - 1, _INAT).astype(np.int64)
-    values = pd.arrays.PeriodArray(ordinals, dtype="period[M]")
-    issues = []
-    bad_shape = ~empty & ~shape
-    if bad_shape.any():
-        issues.append((bad_shape, "is not a month in the form YYYY-MM",
-                       "write the month as YYYY-MM, e.g. 2026-10 for October 2026"))
-    unreal = shape & ~real
-    if unreal.any():
-        issues.append((unreal, "is not a real month", "the month must be 01 to 12, e.g. 2026-10"))
-    if early.any():
-        issues.append((early, f"is before {MIN_YEAR}: not a month this data can hold", _EARLY_FIX))
-    return values, issues
-
-
-def parse_choice(a: np.ndarray, col: Column):
-    """One of ``col.choices``, ignoring case; written back in canonical case."""
-    a = _text(a)
-    canon = {c.lower(): c for c in col.choices}
-    values = np.array([canon.get(v.lower(), "") for v in a], dtype=object)
-    empty = _empty(a)
-    bad = (values == "") & ~empty
-    issues = []
-    if bad.any():
-        fixes = np.empty(len(a), dtype=object)
-        allowed = ", ".join(col.choices)
-        for i in np.flatnonzero(bad):
-            v = a[i]
-            guess = UNIT_SYNONYMS.get(v.lower()) if col.name == "unit" else None
-            hint = f"did you mean {guess!r}?" if guess else did_you_mean(v, col.choices)
-            fixes[i] = (hint + " " if hint else "") + f"use one of: {allowed}"
-        issues.append((bad, f"is not a valid {col.name}", fixes))
-    return values, issues
-
-
-def parse_bool(a: np.ndarray, col: Column):
-    """yes/no (also y/n, true/false, 1/0); empty means the column's default."""
-    a = _text(a)
-    low = [v.lower() for v in a]
-    yes = np.array([v in _YES for v in low], dtype=bool)
-    no = np.array([v in _NO for v in low], dtype=bool)
-    empty = _empty(a)
-    bad = ~(yes | no | empty)
-    values = np.where(empty, bool(col.default), yes)
-    issues = [(bad, "is not yes or no", f"write yes or no (empty means {'yes' if col.default else 'no'})")] \
-        if bad.any() else []
-    return values, issues
-
-
-def parse_agreed(a: np.ndarray, col: Column):
-    """An ISO date, ``yes`` or ``no``: when (or whether) the KPI definition was agreed with the supplier."""
-    a = _text(a)
-    low = np.array([v.lower() for v in a], dtype=object)
-    word = (low == "yes") | (low == "no")
-    empty = _empty(a)
-    shape = _fullmatch(a, _DATE_RE) & ~word
-    year, _, _, real = _date_parts(a, shape)
-    early = real & (year < MIN_YEAR)
-    real &= ~early
-    values = np.where(word, low, np.where(real, np.array([v[:10] for v in a], dtype=object), ""))
-    bad = ~(word | empty | real | early)
-    issues = [(bad, "is not a date, yes or no",
-               "write the date the definition was agreed (YYYY-MM-DD), yes or no")] if bad.any() else []
-    if early.any():
-        issues.append((early, f"is before {MIN_YEAR}: not a date this data can hold", _EARLY_FIX))
-    return values, issues
-
-
-def parse_id(a: np.ndarray, col: Column):
-    """Identifiers matching ID_PATTERN (safe in file names)."""
-    a = _text(a)
-    empty = _empty(a)
-    ok = _fullmatch(a, ID_PATTERN)
-    bad = ~ok & ~empty
-    issues = []
-    if bad.any():
-        fixes = np.empty(len(a), dtype=object)
-        for i in np.flatnonzero(bad):
-            fixes[i] = ("use 1 to 64 letters A-Z, digits, '.', '_' or '-', starting with a letter or digit "
-                        f"(no spaces, slashes or accented letters), {_suggest_id(a[i])}")
-        issues.append((bad, "is not a valid identifier", fixes))
-    return np.where(ok, a, ""), issues
-
-
-_PARSERS = {
-    "date": _on_uniques(parse_date),
-    "period": _on_uniques(parse_period),
-    "choice": _on_uniques(parse_choice),
-    "bool": _on_uniques(parse_bool),
-    "agreed": _on_uniques(parse_agreed),
-    "id": _on_uniques(parse_id),
-}
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Table validation
 
 
-def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
+def _parse_table(t: RawTable, col_issues: Collector) -> dict[str, object]:
     """Parse every contract column of ``t`` by kind; report missing required values and bad cells."""
     f = t.frame
     n = len(f)
@@ -504,7 +119,7 @@ def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
             out[col.name] = None
             continue
         s = f[col.name].to_numpy(dtype=object)
-        empty = _empty(s)
+        empty = is_empty(s)
         if col.required and col.name != "value":
             col_issues.add(t, empty, col.name, f"required value missing",
                            f"fill in {col.name}" + (" or delete the row" if n else ""))
@@ -512,13 +127,10 @@ def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
             values, pct, issues = parse_number(s, col)
             out[col.name] = values
             out[col.name + "__pct"] = pct
-        elif col.kind == "int":
-            values, issues = _on_uniques(parse_int)(s, col)
-            out[col.name] = values
         elif col.kind == "text":
-            out[col.name], issues = _clean_text(s)
+            out[col.name], issues = clean_text(s)
         else:
-            values, issues = _PARSERS[col.kind](s, col)
+            values, issues = PARSERS[col.kind](s, col)
             out[col.name] = values
         for issue in issues:
             mask, problem, fix = issue[:3]
@@ -542,20 +154,7 @@ def _parse_table(t: RawTable, col_issues: _Collector) -> dict[str, object]:
     return out
 
 
-def _clean_text(a: np.ndarray):
-    """Remove control characters (NUL, escape…) from free text, with a warning: they break reports and Excel."""
-    if not len(a) or _CONTROL.search("\n".join(a)) is None:
-        return a, []
-    hit = np.fromiter((_CONTROL.search(v) is not None for v in a), dtype=bool, count=len(a))
-    cleaned = a.copy()
-    cleaned[hit] = [_CONTROL.sub("", v) for v in a[hit]]
-    shown = np.where(hit, np.array([repr(v)[1:-1] for v in a], dtype=object), None) if hit.sum() < 1000 else \
-        np.where(hit, "(control characters)", None)
-    return cleaned, [(hit, "contains control characters; they were removed",
-                      "retype the text or save the file again from its program", "warning", shown)]
-
-
-def _header_checks(t: RawTable, c: _Collector) -> bool:
+def _header_checks(t: RawTable, c: Collector) -> bool:
     """Report missing required columns; returns False when the table cannot be used at all."""
     for p in t.problems:
         c.add_record(p, t)
@@ -587,7 +186,7 @@ def _isin(a, values) -> np.ndarray:
     return pd.Series(np.asarray(a, dtype=object)).isin(list(values)).to_numpy(dtype=bool)
 
 
-def _unit_checks(t: RawTable, c: _Collector, col: str, values, has_pct, unit, ref=None, limit=None):
+def _unit_checks(t: RawTable, c: Collector, col: str, values, has_pct, unit, ref=None, limit=None):
     """Checks that depend on the KPI's unit: % sign, sign, above 100 %, ambiguous fractions."""
     unit = np.asarray(unit, dtype=object)
     is_pct_unit = _isin(unit, ["%"])
@@ -664,7 +263,7 @@ def _group_codes(*arrays) -> np.ndarray:
     return code
 
 
-def _duplicates(t: RawTable, c: _Collector, keys: tuple[str, ...], key_arrays: list, valid: np.ndarray,
+def _duplicates(t: RawTable, c: Collector, keys: tuple[str, ...], key_arrays: list, valid: np.ndarray,
                 shown: list | None = None):
     """Reject every copy of a duplicated key among rows whose key columns are valid."""
     n = len(t.frame)
@@ -711,7 +310,7 @@ def _typed_frame(t: RawTable, parsed: dict, keep: np.ndarray) -> pd.DataFrame:
             elif col.kind == "date":
                 v = np.full(n, np.datetime64("NaT", "us"))
             elif col.kind == "period":
-                v = pd.arrays.PeriodArray(np.full(n, _INAT, dtype=np.int64), dtype="period[M]")
+                v = pd.arrays.PeriodArray(np.full(n, NAT_ORDINAL, dtype=np.int64), dtype="period[M]")
             elif col.kind == "bool":
                 v = np.full(n, bool(col.default))
             else:
@@ -749,7 +348,11 @@ def _typed_frame(t: RawTable, parsed: dict, keep: np.ndarray) -> pd.DataFrame:
 
 
 def empty_frame(table: str) -> pd.DataFrame:
-    """An empty typed frame with the columns of ``table`` (contracts, kpis, measurements, history, initiatives)."""
+    """An empty typed frame with the columns of ``table`` (contracts, kpis, measurements, history, initiatives).
+
+    The dtypes are those of a loaded frame (text, float, datetime64, ``period[M]``, bool); KeyError for any
+    other table name.
+    """
     t = RawTable("measurements" if table == "history" else table,
                  pd.DataFrame({"_row": pd.Series(dtype="int64")}), source="")
     out = _typed_frame(t, {}, np.zeros(0, dtype=bool))
@@ -789,7 +392,7 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     today = pd.Timestamp(today if today is not None else pd.Timestamp.now().date()).normalize()
     this_month = today.to_period("M")
     reference = reference or {}
-    c = _Collector(raw)
+    c = Collector(raw)
     parsed: dict[str, dict] = {}
     usable: dict[str, bool] = {}
     for name in TABLE_ORDER:
@@ -797,25 +400,60 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
         usable[name] = _header_checks(t, c)
         parsed[name] = _parse_table(t, c) if usable[name] else {}
 
-    # --- contracts -------------------------------------------------------------------------------------
-    t = raw["contracts"]
-    p = parsed["contracts"]
-    if usable["contracts"]:
+    contracts, known_c = _validate_contracts(raw["contracts"], parsed["contracts"], usable["contracts"], c,
+                                             reference)
+    kpis, known_k = _validate_kpis(raw["kpis"], parsed["kpis"], usable["kpis"], c, reference, known_c)
+    history, measurements, superseded_count = _validate_measurements(
+        raw, parsed["measurements"], usable["measurements"], c, reference, known_c, known_k, kpis,
+        today=today, this_month=this_month, late_after_days=late_after_days)
+    initiatives = _validate_initiatives(raw["initiatives"], parsed["initiatives"], usable["initiatives"], c,
+                                        known_c, known_k)
+    used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements),
+            "initiatives": len(initiatives)}
+    accounting = _accounting(raw, c, used, superseded_count)
+
+    problems = c.frame()
+    errors = problems[(problems["severity"] == "error").to_numpy()].reset_index(drop=True)
+    warnings = problems[(problems["severity"] == "warning").to_numpy()].reset_index(drop=True)
+    return Validated(_sorted(contracts, ["contract_id"]), _sorted(kpis, ["contract_id", "kpi_id"]),
+                     measurements, history, _sorted(initiatives, ["contract_id", "initiative_id"]),
+                     errors, warnings, accounting)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The ids a later table may refer to: accepted rows (this load's and the reference's) and rejected rows.
+
+    ``frame`` is the typed frame of accepted rows plus the reference rows it does not redefine; ``rejected``
+    maps the key of each rejected row to its spreadsheet row; ``label`` names where the table came from
+    (``"the store"`` when it was not in this load).
+    """
+
+    frame: pd.DataFrame
+    rejected: dict
+    label: str
+
+
+def _validate_contracts(t: RawTable, p: dict, usable: bool, c: Collector, reference: dict):
+    """Contract checks (term, duplicate ids); returns the typed contracts and the contracts ids refer to."""
+    if usable:
         backwards = p["end_date"] < p["start_date"]
         c.add(t, backwards, "end_date", "is before start_date", "check the contract term dates")
         ids = p["contract_id"]
         _duplicates(t, c, KEYS["contracts"], [ids], ids != "")
-    contracts = _typed_frame(t, p, ~c.rejected["contracts"]) if usable["contracts"] else empty_frame("contracts")
+    contracts = _typed_frame(t, p, ~c.rejected["contracts"]) if usable else empty_frame("contracts")
     if len(contracts):
         contracts["monthly_charge_gbp"] = contracts["monthly_charge_gbp"].fillna(contracts["annual_value_gbp"] / 12)
-    rejected_contracts = _rejected_rows(t, c, "contract_id", usable["contracts"])
+    rejected_contracts = _rejected_rows(t, c, "contract_id", usable)
     known_contracts = _merge_reference(contracts, reference.get("contracts"), KEYS["contracts"])
     contracts_label = _label(t) if t.present else "the store"
+    return contracts, _Known(known_contracts, rejected_contracts, contracts_label)
 
-    # --- kpis --------------------------------------------------------------------------------------------
-    t = raw["kpis"]
-    p = parsed["kpis"]
-    if usable["kpis"]:
+
+def _validate_kpis(t: RawTable, p: dict, usable: bool, c: Collector, reference: dict, known_c: _Known):
+    """KPI checks (contract known, duplicates, unit-dependent levels, credits); returns typed KPIs and ids."""
+    known_contracts, rejected_contracts, contracts_label = known_c.frame, known_c.rejected, known_c.label
+    if usable:
         n = len(t.frame)
         cid, kid = p["contract_id"], p["kpi_id"]
         _reference_check(t, c, cid != "", cid, known_contracts["contract_id"], rejected_contracts,
@@ -835,21 +473,34 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
             short = (method == "shortfall") & (unit != "") & (unit != "%")
             c.add(t, short, "credit_method", "is shortfall but the KPI is not measured in %",
                   "use fixed (with credit_pct) or none for KPIs not in %")
-    kpis = _typed_frame(t, p, ~c.rejected["kpis"]) if usable["kpis"] else empty_frame("kpis")
-    rejected_kpis = _rejected_rows(t, c, ("contract_id", "kpi_id"), usable["kpis"])
+    kpis = _typed_frame(t, p, ~c.rejected["kpis"]) if usable else empty_frame("kpis")
+    rejected_kpis = _rejected_rows(t, c, ("contract_id", "kpi_id"), usable)
     known_kpis = _merge_reference(kpis, reference.get("kpis"), KEYS["kpis"])
     kpis_label = _label(t) if t.present else "the store"
+    return kpis, _Known(known_kpis, rejected_kpis, kpis_label)
 
-    # --- measurements ------------------------------------------------------------------------------------
+
+def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: Collector, reference: dict,
+                           known_c: _Known, known_k: _Known, kpis: pd.DataFrame, *, today, this_month,
+                           late_after_days: int):
+    """Measurement checks, then the winning revisions and the warnings (missing months, late returns…).
+
+    Checks: ids known, value against the KPI's unit, month in the contract term and not in the future,
+    revisions (numbered after what is stored), duplicate keys.
+
+    Returns ``(history, measurements, superseded)``: every accepted row with ``superseded``, the winning
+    revision of each contract, KPI and month, and the number of rows superseded.
+    """
     t = raw["measurements"]
-    p = parsed["measurements"]
+    known_contracts, rejected_contracts, contracts_label = known_c.frame, known_c.rejected, known_c.label
+    known_kpis, rejected_kpis, kpis_label = known_k.frame, known_k.rejected, known_k.label
     history = empty_frame("history")
     superseded_count = 0
-    if usable["measurements"]:
+    if usable:
         n = len(t.frame)
         cid, kid = p["contract_id"], p["kpi_id"]
         per_ord = _ordinals(p["period"])
-        per_ok = per_ord != _INAT
+        per_ok = per_ord != NAT_ORDINAL
         unknown_c = _reference_check(t, c, cid != "", cid, known_contracts["contract_id"],
                                      rejected_contracts, "contract", contracts_label)
         kpi_index = pd.MultiIndex.from_arrays([known_kpis["contract_id"].to_numpy(dtype=object),
@@ -966,11 +617,14 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     history = history[front + [x for x in history.columns if x not in front]]
     mfront = output_columns("measurements")
     measurements = measurements[mfront + [x for x in measurements.columns if x not in mfront]]
+    return history, measurements, superseded_count
 
-    # --- initiatives -------------------------------------------------------------------------------------
-    t = raw["initiatives"]
-    p = parsed["initiatives"]
-    if usable["initiatives"]:
+
+def _validate_initiatives(t: RawTable, p: dict, usable: bool, c: Collector, known_c: _Known, known_k: _Known):
+    """Initiative checks (contract and KPI known, duplicates); returns the typed initiatives."""
+    known_contracts, rejected_contracts, contracts_label = known_c.frame, known_c.rejected, known_c.label
+    known_kpis, rejected_kpis, kpis_label = known_k.frame, known_k.rejected, known_k.label
+    if usable:
         n = len(t.frame)
         cid, iid = p["contract_id"], p["initiative_id"]
         unknown_c = _reference_check(t, c, cid != "", cid, known_contracts["contract_id"],
@@ -997,12 +651,11 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
                                     + f"use a kpi_id of contract {cid[i]}, or leave it empty")
                 c.add(t, bad, "kpi_id", problems, fixes)
         _duplicates(t, c, KEYS["initiatives"], [cid, iid], (cid != "") & (iid != ""))
-    initiatives = _typed_frame(t, p, ~c.rejected["initiatives"]) if usable["initiatives"] \
-        else empty_frame("initiatives")
+    return _typed_frame(t, p, ~c.rejected["initiatives"]) if usable else empty_frame("initiatives")
 
-    # --- accounting --------------------------------------------------------------------------------------
-    used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements),
-            "initiatives": len(initiatives)}
+
+def _accounting(raw: dict[str, RawTable], c: Collector, used: dict[str, int], superseded_count: int):
+    """Rows read, used, superseded and rejected per table; raises AssertionError if they do not balance."""
     rows = []
     for name in TABLE_ORDER:
         read = len(raw[name].frame) if raw[name].present else 0
@@ -1013,21 +666,14 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
                                  f"superseded {superseded}, rejected {rejected}")
         rows.append({"table": name, "read": read, "used": used[name], "superseded": superseded,
                      "rejected": rejected})
-    accounting = pd.DataFrame(rows, columns=["table", "read", "used", "superseded", "rejected"])
-
-    problems = c.frame()
-    errors = problems[(problems["severity"] == "error").to_numpy()].reset_index(drop=True)
-    warnings = problems[(problems["severity"] == "warning").to_numpy()].reset_index(drop=True)
-    return Validated(_sorted(contracts, ["contract_id"]), _sorted(kpis, ["contract_id", "kpi_id"]),
-                     measurements, history, _sorted(initiatives, ["contract_id", "initiative_id"]),
-                     errors, warnings, accounting)
+    return pd.DataFrame(rows, columns=["table", "read", "used", "superseded", "rejected"])
 
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True) if len(frame) else frame
 
 
-def _rejected_rows(t: RawTable, c: _Collector, key, usable: bool) -> dict:
+def _rejected_rows(t: RawTable, c: Collector, key, usable: bool) -> dict:
     """Map key -> spreadsheet row of rows rejected by an error (to explain cascading rejections)."""
     if not usable or not c.rejected[t.name].any():
         return {}
@@ -1127,3 +773,10 @@ def _measurement_warnings(t, c, history, codes, kpis, late_after_days, kpi_table
                 "column": "kpi_id", "value": k["kpi_id"].to_numpy(dtype=object),
                 "problem": "no measurements for this KPI", "fix": "ask the supplier to report it",
                 "contract_id": k["contract_id"].to_numpy(dtype=object)}))
+
+
+# Names importable from here for callers of the cell parsers and helpers that moved to cinb.cells,
+# cinb.hints and cinb.problems.
+__all__ = ["LATE_AFTER_DAYS", "MIN_YEAR", "PROBLEM_FRAME_COLUMNS", "TEXT_DTYPE", "Validated", "as_text",
+           "close_matches", "did_you_mean", "empty_frame", "empty_problems", "parse_agreed", "parse_bool",
+           "parse_choice", "parse_date", "parse_id", "parse_int", "parse_number", "parse_period", "validate"]

@@ -32,10 +32,17 @@ from pathlib import Path
 
 from .errors import ZygoteError
 
+__all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "ForkedProcess", "Zygote", "ZygoteError", "provisioner_for"]
+
+#: Modules a kernel has imported before it is given a pack: exactly those the pack notebooks import. The zygote
+#: imports them once (and every kernel forked from it has them); an ordinary spare kernel imports them in its
+#: warm-up (:func:`cinb.kernels.warm_up`). Defined here, not in :mod:`cinb.kernels`, so that the zygote process
+#: does not import the kernel machinery that uses it.
+WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "cinb.portfolio_sections",
+                "cinb.display", "cinb.charts")
+
 #: Seconds the zygote may take to import everything before a fork request gives up on it.
 READY_TIMEOUT = 120.0
-
-
 
 
 class Zygote:
@@ -47,6 +54,14 @@ class Zygote:
         The zygote's environment (and so the kernels', unless a fork request gives another).
     log_path : Path
         Where the zygote's own stderr goes.
+    cwd : str, optional
+        The zygote's working folder (default: the caller's).
+
+    Raises
+    ------
+    ZygoteError (a KernelError, so a PackError)
+        When the log cannot be opened or the process cannot be started; later, from :meth:`fork` and
+        :meth:`status`, when the zygote has died, does not answer, or its imports failed.
     """
 
     def __init__(self, env: dict[str, str], log_path: Path, cwd: str | None = None):
@@ -65,6 +80,7 @@ class Zygote:
 
     @property
     def pid(self) -> int:
+        """Process id of the zygote process (not of any kernel forked from it)."""
         return self.proc.pid
 
     def _wait_ready(self) -> None:
@@ -117,6 +133,7 @@ class Zygote:
         return self._ask({"op": "status", "pid": pid})["exit"]
 
     def alive(self) -> bool:
+        """Whether the zygote process is still running (it may still be importing; this does not wait)."""
         return self.proc.poll() is None
 
     def close(self) -> None:
@@ -145,6 +162,11 @@ class ForkedProcess:
         self._zygote = zygote
 
     def poll(self) -> int | None:
+        """The kernel's exit status once it has ended (negative: killed by that signal), else None; never blocks.
+
+        Asked of the zygote (the kernel's parent, which reaps it). Without a zygote the process table is checked
+        instead, and a kernel no longer there is reported as ``-SIGKILL`` (its real status is unknown).
+        """
         if self.returncode is None:
             try:
                 self.returncode = self._zygote.status(self.pid)
@@ -159,6 +181,13 @@ class ForkedProcess:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        """Block until the kernel ends (polling every 0.05 s); return its exit status as :meth:`poll` does.
+
+        Raises
+        ------
+        subprocess.TimeoutExpired
+            When it is still running after ``timeout`` seconds (None: wait for ever).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -167,13 +196,22 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
+        """Send signal ``signum`` to the kernel process, unless it is known to have ended.
+
+        Raises
+        ------
+        ProcessLookupError, PermissionError
+            From :func:`os.kill`, when the process is gone or not ours.
+        """
         if self.returncode is None:
             os.kill(self.pid, signum)
 
     def kill(self) -> None:
+        """Send SIGKILL to the kernel process (see :meth:`send_signal`)."""
         self.send_signal(signal.SIGKILL)
 
     def terminate(self) -> None:
+        """Send SIGTERM to the kernel process (see :meth:`send_signal`)."""
         self.send_signal(signal.SIGTERM)
 
 
@@ -182,7 +220,10 @@ def provisioner_for(km, zygote: Zygote):
     from jupyter_client.provisioning import LocalProvisioner
 
     class ZygoteProvisioner(LocalProvisioner):
+        """LocalProvisioner whose kernel is forked by the zygote rather than started from its command."""
+
         async def launch_kernel(self, cmd, **kwargs):
+            """Ask the zygote for a kernel reading ``self.parent.connection_file``; return the connection info."""
             # The command is not run: the zygote forks a kernel that reads the same connection file.
             log = getattr(self.parent, "cinb_log_path", os.devnull)
             env = dict(kwargs.get("env") or os.environ)
@@ -247,8 +288,6 @@ def _child(request: dict) -> None:
 def _serve() -> None:
     started = time.perf_counter()
     import ipykernel.kernelapp  # noqa: F401 - the kernel machinery itself
-
-    from .kernels import WARM_IMPORTS
 
     for name in WARM_IMPORTS:
         importlib.import_module(name)

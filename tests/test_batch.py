@@ -288,7 +288,7 @@ def test_parameters_are_layered_defaults_files_config_command_line(tmp_path, mon
 @pytest.mark.parametrize("available", [True, False])
 def test_pdf_backend_is_chosen_once_and_recorded(tmp_path, monkeypatch, capsys, available):
     monkeypatch.setenv("CINB_PARAMETERS", str(tmp_path / "none"))
-    monkeypatch.setattr("cinb.render.chromium_available", lambda: available)
+    monkeypatch.setattr("cinb.pdf.chromium_available", lambda: available)  # resolve_backend lives in cinb.pdf
     seen = {}
 
     def fake_run_batch(specs, out, **kw):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cinb import charts
+from cinb import charts, charts_xmr
 from cinb.display import Chart
 from cinb.errors import UsageError
 
@@ -66,6 +66,7 @@ def captured(monkeypatch):
         return real(fig, **kw)
 
     monkeypatch.setattr(charts, "Chart", spy)
+    monkeypatch.setattr(charts_xmr, "Chart", spy)  # xmr_chart lives there, re-exported by cinb.charts
     return figs
 
 

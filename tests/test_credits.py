@@ -41,7 +41,7 @@ def one_month(contract: dict, kpis: list[dict], values: dict, period="2025-01"):
 
 
 def test_shortfall_ccs_example_uncapped():
-    # DOMAIN §1: 98% target, 75% actual -> credit 23% of the monthly charge
+    # The worked example of docs/method.md (service credits): 98% target, 75% actual -> credit 23% of the monthly charge
     c, k, m = one_month({}, [dict(kpi_id="AV", target=98, credit_method="shortfall")], {"AV": 75})
     line = credit_lines(c, k, m).iloc[0]
     assert line["shortfall_pp"] == 23.0 and line["credit_pct"] == 23.0

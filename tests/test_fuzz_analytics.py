@@ -1,6 +1,6 @@
 """Property-based fuzzing of the analytics (hypothesis).
 
-Each property is stated from the domain rules (DOMAIN.md §3, NHS England's XmR conventions, the credit
+Each property is stated from the domain rules (docs/method.md, NHS England's XmR conventions, the credit
 formula of CCS model terms), not from the code's own output:
 
 * a rating is always one of the five statutory words; with consistent levels it follows the written bands and

@@ -215,6 +215,18 @@ def test_no_external_resources(page, parsed):
     assert "http-equiv=\"Content-Security-Policy\"" in page
 
 
+def test_pack_and_index_have_the_same_strict_content_security_policy(page):
+    from cinb.index import render_index
+    from cinb.sanitize import CONTENT_SECURITY_POLICY
+
+    meta = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
+    index = render_index({"period": "2026-10", "packs": []})
+    assert meta.findall(page) == meta.findall(index) == [CONTENT_SECURITY_POLICY]
+    directives = {d.strip() for d in CONTENT_SECURITY_POLICY.split(";")}
+    assert directives == {"default-src 'none'", "img-src data:", "style-src 'unsafe-inline'", "font-src data:",
+                          "base-uri 'none'", "form-action 'none'"}  # no script-src: nothing runs
+
+
 def test_no_executable_script(parsed, page):
     assert [a.get("type") for a, _ in parsed.scripts] == ["application/json"]
     assert not re.search(r"<script(?![^>]*application/json)", page, re.IGNORECASE)
@@ -448,11 +460,11 @@ def test_pdf_contents_number_every_section_with_its_page(pdf_text):
 
 
 def test_resolve_backend(monkeypatch):
-    from cinb import render
+    from cinb import pdf  # resolve_backend (re-exported by cinb.render) lives there
 
-    monkeypatch.setattr(render, "chromium_available", lambda: True)
+    monkeypatch.setattr(pdf, "chromium_available", lambda: True)
     assert resolve_backend("auto") == "chromium"
-    monkeypatch.setattr(render, "chromium_available", lambda: False)
+    monkeypatch.setattr(pdf, "chromium_available", lambda: False)
     assert resolve_backend("auto") == "weasyprint"
     assert resolve_backend("chromium") == "chromium" and resolve_backend("weasyprint") == "weasyprint"
     with pytest.raises(UsageError, match="auto, weasyprint, chromium"):

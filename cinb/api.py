@@ -1,0 +1,256 @@
+"""The Python API of the commands: everything ``cinb run``, ``cinb batch`` and ``cinb demo`` do, callable.
+
+The command line (:mod:`cinb.cli`) parses arguments and calls one function here; a notebook or a scheduler
+(Airflow, cron, a Dask job) calls the same functions and gets the same packs, the same parameter layering
+and the same defaults::
+
+    import cinb
+    batch = cinb.run_month("2026-10", data="exports/", formats=["html"])
+    result = cinb.run_pack("NB-SD-001", "2026-10", audience="supplier")
+
+Parameters are layered, lowest first: the package defaults (:data:`cinb.config.DEFAULTS`) < the files in
+``parameters/*.yml`` < a batch definition (``config=FILE.yml``) < the keyword arguments given here. A keyword
+left at ``None`` does not override a lower layer. ``pdf_backend="auto"`` (the default) is resolved once, here,
+so every pack of a run is printed by the same backend and records it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import batch as _batch
+from .batch import BatchResult, plan, recorded_settings, summary_lines
+from .batchfile import KINDS, BatchDefinition, load_definition, parse_kinds
+from .config import merge_parameters
+from .errors import UsageError
+from .load import Portfolio, load_portfolio
+from .lock import PeriodLock
+from .manifest import Manifest
+from .pack import PackResult, build_pack, clean_staging
+from .periods import parse_month
+from .render import resolve_backend
+
+#: Parameters the notebooks take; the rest of the merged parameters steer the run (formats, jobs, backend …).
+NOTEBOOK_PARAMETERS = ("data", "marking", "audience", "window_months", "ratchet_months", "ratchet_share",
+                       "_parameter_files")
+
+
+def settings(parameters: dict[str, Any] | None = None, *, config: str | Path | BatchDefinition | None = None,
+             folder: Path | None = None) -> dict[str, Any]:
+    """The merged, checked parameters of a run, with ``pdf_backend`` resolved to the printer that will be used.
+
+    Parameters
+    ----------
+    parameters : dict, optional
+        The highest layer (keys of :data:`cinb.config.DEFAULTS`; ``None`` values are "not given").
+    config : path or BatchDefinition, optional
+        A batch definition; its parameters sit between ``parameters/*.yml`` and ``parameters``.
+    folder : Path, optional
+        The folder of parameter files (default: ``$CINB_PARAMETERS`` or the checkout's ``parameters/``).
+
+    Returns
+    -------
+    dict
+        See :func:`cinb.config.merge_parameters`; ``pdf_backend`` is ``"chromium"`` or ``"weasyprint"``.
+
+    Raises
+    ------
+    UsageError
+        An unknown parameter, or a value of the wrong type or range, naming the layer it came from.
+    """
+    definition = _definition(config)
+    merged = merge_parameters(parameters, folder, definition=definition.parameters,
+                              definition_path=definition.path)
+    merged["pdf_backend"] = resolve_backend(merged["pdf_backend"])
+    return merged
+
+
+def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", config: str | Path | None = None,
+             data: str | Path | None = None, **parameters: Any) -> PackResult:
+    """Build one contract's review pack for one month, as ``cinb run`` does, and record it in the month's manifest.
+
+    Parameters
+    ----------
+    contract_id : str
+        A ``contract_id`` of the portfolio.
+    period : str
+        The month reviewed, ``YYYY-MM``; it may not be after the latest month in the data.
+    out : path
+        The reports folder; the pack goes to ``<out>/<period>/<contract_id>/``.
+    config : path, optional
+        A batch definition whose parameters apply (its period/contracts/kinds are ignored here).
+    data : path or URL, optional
+        A folder of CSV files, an ``.xlsx`` workbook or a database URL (each pack's kernel loads it too);
+        default: a lower layer's ``data``, else the sample portfolio.
+    **parameters
+        Any of :data:`cinb.config.DEFAULTS` (``formats``, ``audience``, ``marking``, ``pdf_backend``,
+        ``timeout``, ``window_months``, ``ratchet_months``, ``ratchet_share``).
+
+    Returns
+    -------
+    PackResult
+        ``status`` ``"ok"`` with ``files`` (kind → path relative to ``<out>/<period>``), or ``"failed"`` with
+        ``error`` and the diagnostics folder in ``failure``. A failed pack is never published.
+
+    Raises
+    ------
+    UsageError
+        Unknown contract, malformed or too-late period, bad parameter, or the month folder is locked.
+    cinb.errors.DataError
+        The data breaks the data contract.
+    """
+    period = parse_month(period)
+    params = settings(_with_data(parameters, data), config=config)
+    portfolio = load_portfolio(params["data"])
+    portfolio.contract(contract_id)  # UsageError with "did you mean" for an unknown id
+    check_period_in_data(portfolio, period)
+    spec = plan(portfolio, period, notebook_parameters(params), [contract_id], kinds=("contract",),
+                formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"])[0]
+    period_dir = Path(out) / period
+    # The same lock as a batch: a run and a batch never write the same month at once.
+    with PeriodLock(period_dir, command="cinb run"):
+        clean_staging(period_dir)
+        result = build_pack(spec, Path(out), formats=tuple(params["formats"]), timeout=params["timeout"],
+                            pdf_backend=params["pdf_backend"])
+        clean_staging(period_dir)
+        Manifest(period_dir, run={"command": "run", "settings": recorded_settings(params),
+                                  "parameter_files": params.get("_parameter_files", [])}).record([result])
+    return result
+
+
+def run_month(period: str | None = None, *, contracts: Iterable[str] | None = None,
+              kinds: Iterable[str] | str | None = None, out: str | Path | None = None, force: bool | None = None,
+              scheduler: Any = None, config: str | Path | BatchDefinition | None = None,
+              data: str | Path | None = None, **parameters: Any) -> BatchResult:
+    """Build a month's packs in parallel, as ``cinb batch`` does: contract packs, portfolio pack, scorecards.
+
+    Parameters
+    ----------
+    period : str, optional
+        ``YYYY-MM``; required unless the batch definition gives ``period:``.
+    contracts : list of str, optional
+        Only these contracts (default: every contract; the definition's ``contracts:``).
+    kinds : str or list, optional
+        Some of ``contract``, ``portfolio``, ``supplier`` (default all three, or the definition's ``kinds:``).
+    out : path, optional
+        The reports folder (default: the definition's ``out:`` or ``reports``).
+    force : bool, optional
+        Rebuild packs whose inputs are unchanged (default: the definition's ``force:`` or False).
+    scheduler : str or Dask cluster, optional
+        Run the packs on a Dask scheduler (``tcp://host:port``) instead of local worker processes.
+    config : path or BatchDefinition, optional
+        A batch definition (YAML); see ``parameters/README.md``.
+    data, **parameters
+        As for :func:`run_pack`, plus ``jobs`` (worker processes, default one per core).
+
+    Returns
+    -------
+    BatchResult
+        Every pack's :class:`~cinb.pack.PackResult` (built, skipped as unchanged, or failed), the run's time
+        and the backend that printed the PDFs; ``failed`` lists the failures.
+
+    Raises
+    ------
+    UsageError
+        No period, unknown contract, bad parameter, or the month folder is locked by another run.
+    cinb.errors.DataError
+        The data breaks the data contract.
+    """
+    return _month(period, contracts=contracts, kinds=kinds, out=out, force=force, scheduler=scheduler,
+                  config=config, data=data, parameters=parameters, command="batch")
+
+
+def _month(period, *, contracts, kinds, out, force, scheduler, config, data, parameters, command,
+           sample_only: bool = False) -> BatchResult:
+    definition = _definition(config)
+    options = definition.options
+    params = settings(_with_data(parameters, data), config=definition)
+    if not scheduler and not options.get("scheduler"):
+        # Start the local pool's fork server before the data is loaded: its imports overlap the loading.
+        from .pool import prestart
+
+        prestart(params["pdf_backend"] if "pdf" in params["formats"] else None)
+    portfolio = load_portfolio(None if sample_only else params["data"])
+    if sample_only:
+        params["data"] = None
+        period = str(portfolio.measurements["period"].max())
+        print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)
+    if period is None and options.get("period"):
+        period = options["period"]
+    if period is None:
+        raise UsageError("give the month to report: --period YYYY-MM (or period: in the --config file)")
+    period = parse_month(period)
+    contracts = list(contracts) if contracts else options.get("contracts")
+    kinds = parse_kinds(kinds) if kinds else options.get("kinds", list(KINDS))
+    out = Path(out or options.get("out") or "reports")
+    scheduler = scheduler or options.get("scheduler")
+    force = bool(force if force is not None else options.get("force", False))
+    for cid in contracts or []:
+        portfolio.contract(cid)
+    check_period_in_data(portfolio, period)
+    formats = tuple(params["formats"])
+    specs = plan(portfolio, period, notebook_parameters(params), contracts, kinds, formats=formats,
+                 pdf_backend=params["pdf_backend"])
+    return _batch.run_batch(specs, out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
+                            pdf_backend=params["pdf_backend"], force=force, scheduler=scheduler,
+                            run_info={"command": command, "settings": recorded_settings(params),
+                                      "parameter_files": params.get("_parameter_files", []), "kinds": list(kinds),
+                                      "contracts": list(contracts) if contracts else None})
+
+
+def demo(*, out: str | Path = "reports", force: bool = False, **parameters: Any) -> BatchResult:
+    """Every pack of the embedded sample portfolio's latest month, as ``cinb demo`` does.
+
+    Takes the keyword arguments of :func:`run_month` except ``period`` (the sample's latest month) and ``data``
+    (always the sample: any ``data`` in a parameter file is ignored). Returns the :class:`~cinb.batch.BatchResult`.
+    """
+    if parameters.get("data") is not None:
+        raise UsageError("the demo always uses the sample portfolio; use run_month(data=...) for other data")
+    parameters.pop("data", None)
+    return _month(None, contracts=None, kinds=None, out=out, force=force, scheduler=None, config=None,
+                  data=None, parameters=parameters, command="demo", sample_only=True)
+
+
+def notebook_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """The subset of merged parameters the pack notebooks take, plus ``_settings`` (all of them, recorded)."""
+    out = {k: params[k] for k in NOTEBOOK_PARAMETERS if k in params}
+    if out.get("data") is not None:
+        out["data"] = str(out["data"])
+    out["_settings"] = recorded_settings(params)
+    return out
+
+
+def check_period_in_data(portfolio: Portfolio, period: str) -> None:
+    """Raise `UsageError` when ``period`` is after the latest month with measurements."""
+    periods = portfolio.measurements["period"]
+    if len(periods) and str(periods.max()) < period:
+        raise UsageError(f"period {period} is after the latest month in the data ({periods.max()}); "
+                         "choose a month that has returns")
+
+
+def report_failures(batch: BatchResult, stream=None) -> int:
+    """Print the run's summary table and each failure with its reason; return the exit status (0 or 1)."""
+    stream = stream or sys.stdout
+    for line in summary_lines(batch):
+        print(line, file=stream)
+    for r in batch.failed:
+        where = f" [diagnostics: {batch.out_root / batch.period / r.failure}]" if r.failure else ""
+        print(f"  FAILED {r.key}: {r.error}{where}", file=sys.stderr)
+    return 1 if batch.failed else 0
+
+
+def _definition(config) -> BatchDefinition:
+    if config is None:
+        return BatchDefinition()
+    if isinstance(config, BatchDefinition):
+        return config
+    return load_definition(config)
+
+
+def _with_data(parameters: dict[str, Any], data) -> dict[str, Any]:
+    out = dict(parameters)
+    if data is not None:
+        out["data"] = str(data)
+    return out

@@ -1,0 +1,236 @@
+"""Chart primitives in one house style: palette, rcParams, the A4 figure, month axes, margin labels, text fitting.
+
+The chart kinds (:mod:`cinb.charts`, :mod:`cinb.charts_xmr`) are built from these. Every figure is a
+:class:`matplotlib.figure.Figure` made directly, never through pyplot: no backend is selected or changed.
+
+Palette: Okabe, M. and Ito, K. (2008) "Color Universal Design (CUD) – How to make figures and presentations
+that are friendly to colorblind people", https://jfly.uni-koeln.de/color/ — distinguishable under the common
+colour-vision deficiencies. Text colours pass WCAG AA on white.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import textwrap
+from collections.abc import Iterator
+
+import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter
+
+from cinb.errors import UsageError
+
+__all__ = [
+    "OKABE_ITO",
+    "INK",
+    "GREY",
+    "SERIES_COLOURS",
+    "A4_TEXT_WIDTH_IN",
+    "HOUSE_RC",
+    "EPOCH_MONTH",
+    "house_style",
+    "house_figure",
+    "wrap",
+    "clip",
+    "to_period",
+    "month_x",
+    "monthly_series",
+    "set_month_axis",
+    "right_labels",
+    "balanced_columns",
+]
+
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+INK = "#1A1A1A"  # text: near-black, 17:1 on white
+GREY = "#595959"  # secondary text and process limits: 7:1 on white
+#: Colours of successive series (lines, stacked bars), in the order they are used.
+SERIES_COLOURS = [OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion", "reddish_purple",
+                                         "sky_blue", "yellow", "black")]
+
+#: The printable width of an A4 page with ~2 cm margins: charts are drawn at the size they are printed.
+A4_TEXT_WIDTH_IN = 17 / 2.54
+
+#: rcParams of the house style. Sizes are true points at A4 text width (8 pt is the smallest text).
+HOUSE_RC = {
+    "font.family": "DejaVu Sans",  # ships with matplotlib: same glyphs on every machine, ✓ ✗ ◐ included
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "text.color": INK,
+    "axes.labelcolor": INK,
+    "axes.edgecolor": "#4D4D4D",
+    "xtick.color": "#4D4D4D",
+    "ytick.color": "#4D4D4D",
+    "xtick.labelcolor": INK,
+    "ytick.labelcolor": INK,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": "#E0E0E0",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "axes.prop_cycle": matplotlib.cycler(color=SERIES_COLOURS),
+    "legend.frameon": False,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "svg.fonttype": "path",  # text as outlines: the SVG needs no font and fetches nothing
+    "svg.hashsalt": "cinb",  # stable element ids, so identical data gives identical SVG
+    "text.parse_math": False,  # a supplier's "$" must print as "$", not start TeX maths
+    "lines.solid_capstyle": "butt",
+}
+
+
+@contextlib.contextmanager
+def house_style() -> Iterator[None]:
+    """Apply the house rcParams inside a ``with`` block, restoring the caller's settings afterwards.
+
+    The backend is never touched, so importing or using this in JupyterLab keeps the user's backend.
+
+    Examples
+    --------
+    >>> with house_style():
+    ...     fig = house_figure(height_in=3)
+    """
+    with matplotlib.rc_context(HOUSE_RC):
+        yield
+
+
+def house_figure(height_in: float = 3.6, width_in: float = A4_TEXT_WIDTH_IN) -> Figure:
+    """A new Figure (not registered with pyplot) at A4 text width with constrained layout."""
+    return Figure(figsize=(width_in, height_in), layout="constrained")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def wrap(text: str, width: int, max_lines: int = 2) -> str:
+    """``text`` wrapped at ``width`` characters on at most ``max_lines`` lines, the last cut with "…" if needed."""
+    lines = textwrap.wrap(str(text), width) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(width - 1, 1)].rstrip() + "…"
+    return "\n".join(lines)
+
+
+def clip(text: str, n: int) -> str:
+    """``text`` cut to ``n`` characters, ending in "…" when cut."""
+    text = str(text)
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+#: Month 0 of the x axis of monthly charts: x positions count months from here.
+EPOCH_MONTH = pd.Period("1970-01", "M")
+
+
+def to_period(v) -> pd.Period:
+    """A month from a Period, Timestamp, date or 'YYYY-MM' string; anything else raises UsageError."""
+    if isinstance(v, pd.Period):
+        return v.asfreq("M")
+    try:
+        return pd.Period(v, "M")
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"Cannot read {v!r} as a month; give a pandas Period or 'YYYY-MM'.") from exc
+
+
+def month_x(p: pd.Period) -> int:
+    """Months since Jan 1970: an evenly spaced x position for a month."""
+    return (p - EPOCH_MONTH).n
+
+
+def monthly_series(s, what: str) -> pd.Series:
+    """A float Series indexed by monthly Periods, from a Series or a one-column frame.
+
+    The index may be Periods, Timestamps or 'YYYY-MM' text; values are coerced to numbers (NaN when not a
+    number). ``what`` names the argument in the UsageError raised for any other input.
+    """
+    if isinstance(s, pd.DataFrame):
+        if s.shape[1] != 1:
+            raise UsageError(f"{what}: expected a Series indexed by month, got a frame with columns {list(s.columns)}.")
+        s = s.iloc[:, 0]
+    if not isinstance(s, pd.Series):
+        raise UsageError(f"{what}: expected a pandas Series indexed by month, got {type(s).__name__}.")
+    idx = s.index
+    if isinstance(idx, pd.DatetimeIndex):
+        idx = idx.to_period("M")
+    elif not isinstance(idx, pd.PeriodIndex):
+        idx = pd.PeriodIndex([to_period(v) for v in idx])
+    return pd.Series(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float), index=idx.asfreq("M"))
+
+
+def set_month_axis(ax, first: int, last: int, max_ticks: int = 12) -> None:
+    """Month ticks on a step of 1/2/3/6/12 months, aligned to the calendar; the year shown at each January."""
+    span = last - first + 1
+    step = next((s for s in (1, 2, 3, 6, 12, 24) if span / s <= max_ticks), 24)
+    ticks = [x for x in range(first, last + 1) if (EPOCH_MONTH + x).month % step == 1 % step]
+    if not ticks:
+        ticks = [first]
+    shown = set(ticks)
+
+    def label(x, _pos=None):
+        xi = int(round(x))
+        if xi not in shown:
+            return ""
+        p = EPOCH_MONTH + xi
+        return f"{p:%b}\n{p:%Y}" if (p.month == 1 or xi == ticks[0]) else f"{p:%b}"
+
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
+    ax.set_xlim(first - 0.6, last + 0.6)
+
+
+def right_labels(ax, items: list[tuple[float, str]], fig_height_in: float) -> None:
+    """Label horizontal lines in the right margin, nudged apart so they never overlap.
+
+    ``items`` are (y in data units, text). Labels keep their order and sit as close to their line as the
+    spacing allows; a short leader joins a nudged label to its line.
+    """
+    if not items:
+        return
+    lo, hi = ax.get_ylim()
+    # Axes height is not known before layout; the figure height minus ticks, legend and margins is close.
+    axes_h_pt = max(fig_height_in - 1.25, 1.0) * 72
+    gap = 1.3 * 8 / axes_h_pt  # labels are 8 pt; 1.3 line heights apart
+    wanted = sorted(((y - lo) / (hi - lo), text) for y, text in items)
+    ys = [w[0] for w in wanted]
+    for i in range(1, len(ys)):
+        ys[i] = max(ys[i], ys[i - 1] + gap)
+    overflow = ys[-1] - 1.02
+    if overflow > 0:
+        ys = [y - overflow for y in ys]
+    for i in range(len(ys) - 2, -1, -1):
+        ys[i] = min(ys[i], ys[i + 1] - gap)
+    trans = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    for (want, text), y in zip(wanted, ys):
+        y_data = lo + y * (hi - lo)
+        y_line = lo + want * (hi - lo)
+        ax.annotate(
+            text, xy=(1.0, y_line), xycoords=trans, xytext=(1.015, y_data), textcoords=trans,
+            va="center", ha="left", fontsize=8, color=INK, annotation_clip=False,
+            arrowprops=dict(arrowstyle="-", color="#9E9E9E", lw=0.6, shrinkA=0, shrinkB=0)
+            if abs(y - want) > gap * 0.3 else None,
+        )
+
+
+def balanced_columns(n: int, max_cols: int) -> int:
+    """Legend columns so that rows come out evenly filled (9 entries -> 3 x 3, not 4 + 4 + 1)."""
+    if n <= max_cols:
+        return max(n, 1)
+    rows = math.ceil(n / max_cols)
+    return math.ceil(n / rows)
