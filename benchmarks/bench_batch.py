@@ -6,7 +6,7 @@ It writes a portfolio of N contracts (the sample portfolio's 12 contracts, repli
 a temporary folder, then renders each contract's pack, side by side in one run:
 
 * **(a) without cinb**, the way a user would in a shell loop, one contract after another: the ``papermill`` CLI
-  executes ``notebooks/contract_review.ipynb`` with the contract's parameters, ``jupyter nbconvert --to html
+  executes ``cinb/notebooks/contract_review.ipynb`` with the contract's parameters, ``jupyter nbconvert --to html
   --no-input`` turns the executed notebook into HTML, and the ``weasyprint`` CLI prints that HTML to PDF
   (``--baseline-pdf chromium``: headless Chromium's ``--print-to-pdf`` instead);
 * **(b) with cinb**: ``cinb batch --kinds contract --format html,pdf --force`` over the same contracts, with cinb's
@@ -147,7 +147,7 @@ def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = 
 
 def baseline_script(ids: list[str], data: Path, out: Path, formats: list[str], pdf: str = "weasyprint") -> str:
     """The shell loop a user would write without cinb."""
-    nb = ROOT / "notebooks" / "contract_review.ipynb"
+    nb = ROOT / "cinb" / "notebooks" / "contract_review.ipynb"
     bindir = Path(sys.executable).parent
     papermill, nbconvert, weasyprint = (shlex.quote(str(bindir / b)) for b in ("papermill", "jupyter", "weasyprint"))
     chromium = shlex.quote(os.environ.get("CINB_CHROMIUM", "/usr/bin/chromium"))

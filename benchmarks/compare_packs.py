@@ -7,8 +7,9 @@ Used before and after a refactoring that must change no figure in any pack::
     python benchmarks/compare_packs.py /tmp/before /tmp/after
 
 Keys that record when or with which code a pack was built (timestamps, the code version, the input hash that
-includes the code, the PDF printer chosen) are ignored; everything else must be equal. Prints one line per
-difference (its JSON path and both values) and exits 1 if there is any, 0 if every pack matches.
+includes the code, the PDF printer chosen, the kernel's interpreter and library versions) are ignored;
+everything else must be equal. Prints one line per difference (its JSON path and both values) and exits 1 if
+there is any, 0 if every pack matches.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 #: Keys whose values depend on when or with what the pack was built, not on its figures.
 IGNORED_KEYS = frozenset({"generated_at", "cinb_version", "code_version", "input_hash", "pdf_backend", "built_at",
-                          "source"})
+                          "source", "kernel"})  # kernel: the interpreter and library versions that built the pack
 
 
 def differences(a, b, path: str = "$") -> list[str]:

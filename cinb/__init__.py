@@ -24,9 +24,12 @@ _LAZY = {
     "CinbError": ("cinb.errors", "CinbError"),
     "DataError": ("cinb.errors", "DataError"),
     "UsageError": ("cinb.errors", "UsageError"),
+    "PackError": ("cinb.errors", "PackError"),
+    "KernelError": ("cinb.errors", "KernelError"),
+    "ZygoteError": ("cinb.errors", "ZygoteError"),
 }
 _SUBMODULES = {"sections", "portfolio_sections", "spc", "charts", "display", "ratings", "credits", "trends",
-               "commitments", "initiatives", "definitions", "cpn", "review", "portfolio", "load", "render", "api"}
+               "commitments", "initiatives", "definitions", "cpn", "ocds", "review", "portfolio", "load", "render", "api"}
 
 __all__ = ["__version__", *_LAZY, *sorted(_SUBMODULES)]
 

@@ -12,6 +12,10 @@ Parameters are layered, lowest first: the package defaults (:data:`cinb.config.D
 ``parameters/*.yml`` < a batch definition (``config=FILE.yml``) < the keyword arguments given here. A keyword
 left at ``None`` does not override a lower layer. ``pdf_backend="auto"`` (the default) is resolved once, here,
 so every pack of a run is printed by the same backend and records it.
+
+``templates=`` runs a report template (any notebook with a ``parameters`` cell) instead of the shipped notebook
+of a kind: a path (contract packs) or a mapping of kind to path, over the batch definition's ``templates:``.
+Each is checked against the parameters cinb passes before anything starts (:mod:`cinb.notebook_templates`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from .errors import UsageError
 from .load import Portfolio, load_portfolio
 from .lock import PeriodLock
 from .manifest import Manifest
-from .pack import PackResult, build_pack, clean_staging
+from .notebook_templates import check_template, template_mapping
+from .pack import PackResult, PackSpec, build_pack, clean_staging
 from .periods import parse_month
 from .render import resolve_backend
 
@@ -61,14 +66,16 @@ def settings(parameters: dict[str, Any] | None = None, *, config: str | Path | B
         An unknown parameter, or a value of the wrong type or range, naming the layer it came from.
     """
     definition = _definition(config)
+    parameters = dict(parameters or {})
+    given_by = parameters.pop("_given_by", "the arguments")  # the CLI says "the command line"
     merged = merge_parameters(parameters, folder, definition=definition.parameters,
-                              definition_path=definition.path)
+                              definition_path=definition.path, given_by=given_by)
     merged["pdf_backend"] = resolve_backend(merged["pdf_backend"])
     return merged
 
 
 def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", config: str | Path | None = None,
-             data: str | Path | None = None, **parameters: Any) -> PackResult:
+             data: str | Path | None = None, templates: Any = None, **parameters: Any) -> PackResult:
     """Build one contract's review pack for one month, as ``cinb run`` does, and record it in the month's manifest.
 
     Parameters
@@ -84,6 +91,9 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
     data : path or URL, optional
         A folder of CSV files, an ``.xlsx`` workbook or a database URL (each pack's kernel loads it too);
         default: a lower layer's ``data``, else the sample portfolio.
+    templates : path or mapping, optional
+        A report template to run instead of the shipped contract notebook: its path, or ``{"contract": path}``
+        (default: the batch definition's ``templates: contract``, else the shipped one).
     **parameters
         Any of :data:`cinb.config.DEFAULTS` (``formats``, ``audience``, ``marking``, ``pdf_backend``,
         ``timeout``, ``window_months``, ``ratchet_months``, ``ratchet_share``).
@@ -97,17 +107,25 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
     Raises
     ------
     UsageError
-        Unknown contract, malformed or too-late period, bad parameter, or the month folder is locked.
+        Unknown contract, malformed or too-late period, bad parameter, a template that is not a notebook or
+        whose parameters do not match a contract pack's, or the month folder is locked.
     cinb.errors.DataError
         The data breaks the data contract.
     """
     period = parse_month(period)
-    params = settings(_with_data(parameters, data), config=config)
+    definition = _definition(config)
+    params = settings(_with_data(parameters, data), config=definition)
+    given = template_mapping(templates)
+    others = sorted(set(given) - {"contract"})
+    if others:
+        raise UsageError(f"cinb run builds a contract pack: a template for {', '.join(others)} packs applies to "
+                         "cinb batch (give PATH or contract=PATH here)")
+    chosen = checked_templates({**definition.options.get("templates", {}), **given}, params, kinds=("contract",))
     portfolio = load_portfolio(params["data"])
     portfolio.contract(contract_id)  # UsageError with "did you mean" for an unknown id
-    check_period_in_data(portfolio, period)
+    check_period_in_data(portfolio, period, [contract_id])
     spec = plan(portfolio, period, notebook_parameters(params), [contract_id], kinds=("contract",),
-                formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"])[0]
+                formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"], templates=chosen)[0]
     period_dir = Path(out) / period
     # The same lock as a batch: a run and a batch never write the same month at once.
     with PeriodLock(period_dir, command="cinb run"):
@@ -115,15 +133,18 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
         result = build_pack(spec, Path(out), formats=tuple(params["formats"]), timeout=params["timeout"],
                             pdf_backend=params["pdf_backend"])
         clean_staging(period_dir)
-        Manifest(period_dir, run={"command": "run", "settings": recorded_settings(params),
-                                  "parameter_files": params.get("_parameter_files", [])}).record([result])
+        run = {"command": "run", "settings": recorded_settings(params),
+               "parameter_files": params.get("_parameter_files", [])}
+        if chosen:
+            run["templates"] = {kind: str(path) for kind, path in chosen.items()}
+        Manifest(period_dir, run=run).record([result])
     return result
 
 
 def run_month(period: str | None = None, *, contracts: Iterable[str] | None = None,
               kinds: Iterable[str] | str | None = None, out: str | Path | None = None, force: bool | None = None,
               scheduler: Any = None, config: str | Path | BatchDefinition | None = None,
-              data: str | Path | None = None, **parameters: Any) -> BatchResult:
+              data: str | Path | None = None, templates: Any = None, **parameters: Any) -> BatchResult:
     """Build a month's packs in parallel, as ``cinb batch`` does: contract packs, portfolio pack, scorecards.
 
     Parameters
@@ -142,6 +163,10 @@ def run_month(period: str | None = None, *, contracts: Iterable[str] | None = No
         Run the packs on a Dask scheduler (``tcp://host:port``) instead of local worker processes.
     config : path or BatchDefinition, optional
         A batch definition (YAML); see ``parameters/README.md``.
+    templates : path or mapping, optional
+        Report templates run instead of the shipped notebooks: a mapping of kind (``contract``, ``portfolio``,
+        ``supplier``) to a notebook's path, or one path for the contract packs; each kind given overrides the
+        definition's ``templates:``. Checked before anything runs; a changed template rebuilds its packs.
     data, **parameters
         As for :func:`run_pack`, plus ``jobs`` (worker processes, default one per core).
 
@@ -154,19 +179,21 @@ def run_month(period: str | None = None, *, contracts: Iterable[str] | None = No
     Raises
     ------
     UsageError
-        No period, unknown contract, bad parameter, or the month folder is locked by another run.
+        No period, unknown contract, bad parameter, a template that is not a notebook or whose parameters do not
+        match its kind's, or the month folder is locked by another run.
     cinb.errors.DataError
         The data breaks the data contract.
     """
     return _month(period, contracts=contracts, kinds=kinds, out=out, force=force, scheduler=scheduler,
-                  config=config, data=data, parameters=parameters, command="batch")
+                  config=config, data=data, parameters=parameters, command="batch", templates=templates)
 
 
 def _month(period, *, contracts, kinds, out, force, scheduler, config, data, parameters, command,
-           sample_only: bool = False) -> BatchResult:
+           sample_only: bool = False, templates: Any = None) -> BatchResult:
     definition = _definition(config)
     options = definition.options
     params = settings(_with_data(parameters, data), config=definition)
+    chosen = checked_templates({**options.get("templates", {}), **template_mapping(templates)}, params)
     if not scheduler and not options.get("scheduler"):
         # Start the local pool's fork server before the data is loaded: its imports overlap the loading.
         from .pool import prestart
@@ -182,6 +209,8 @@ def _month(period, *, contracts, kinds, out, force, scheduler, config, data, par
     if period is None:
         raise UsageError("give the month to report: --period YYYY-MM (or period: in the --config file)")
     period = parse_month(period)
+    if isinstance(contracts, str):
+        contracts = [contracts]  # one id, not its letters
     contracts = list(contracts) if contracts else options.get("contracts")
     kinds = parse_kinds(kinds) if kinds else options.get("kinds", list(KINDS))
     out = Path(out or options.get("out") or "reports")
@@ -189,15 +218,18 @@ def _month(period, *, contracts, kinds, out, force, scheduler, config, data, par
     force = bool(force if force is not None else options.get("force", False))
     for cid in contracts or []:
         portfolio.contract(cid)
-    check_period_in_data(portfolio, period)
+    check_period_in_data(portfolio, period, contracts if "contract" in kinds else ())
     formats = tuple(params["formats"])
     specs = plan(portfolio, period, notebook_parameters(params), contracts, kinds, formats=formats,
-                 pdf_backend=params["pdf_backend"])
+                 pdf_backend=params["pdf_backend"], templates=chosen)
+    run_info = {"command": command, "settings": recorded_settings(params),
+                "parameter_files": params.get("_parameter_files", []), "kinds": list(kinds),
+                "contracts": list(contracts) if contracts else None}
+    if chosen:
+        run_info["templates"] = {kind: str(path) for kind, path in chosen.items()}
     return _batch.run_batch(specs, out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
                             pdf_backend=params["pdf_backend"], force=force, scheduler=scheduler,
-                            run_info={"command": command, "settings": recorded_settings(params),
-                                      "parameter_files": params.get("_parameter_files", []), "kinds": list(kinds),
-                                      "contracts": list(contracts) if contracts else None})
+                            run_info=run_info)
 
 
 def demo(*, out: str | Path = "reports", force: bool = False, **parameters: Any) -> BatchResult:
@@ -222,12 +254,53 @@ def notebook_parameters(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_period_in_data(portfolio: Portfolio, period: str) -> None:
-    """Raise `UsageError` when ``period`` is after the latest month with measurements."""
+def checked_templates(templates: dict[str, Path], params: dict[str, Any],
+                      kinds: Iterable[str] = KINDS) -> dict[str, Path]:
+    """The report templates of a run, each checked against the parameters cinb passes to its kind; by kind.
+
+    ``templates`` maps kinds to notebook paths (relative ones: to the current folder); ``params`` are the merged
+    parameters (:func:`settings`). Kinds not in ``kinds`` are left out. Returns absolute paths.
+
+    Raises
+    ------
+    UsageError
+        A template that does not exist, is not a notebook, has no ``parameters`` cell, or declares a parameter
+        cinb does not pass / lacks one its kind needs (:func:`cinb.notebook_templates.check_template`).
+    """
+    passing = notebook_parameters(params)
+    chosen = {}
+    for kind, path in templates.items():
+        if kind not in kinds:
+            continue
+        spec = PackSpec(kind, None if kind == "portfolio" else "-", "2000-01", passing)
+        check_template(path, kind, spec.notebook_parameters())
+        chosen[kind] = Path(path).resolve()
+    return chosen
+
+
+def check_period_in_data(portfolio: Portfolio, period: str, contracts: Iterable[str] | None = None) -> None:
+    """Raise `UsageError` when there is nothing to review for ``period``, before any kernel starts.
+
+    ``period`` is a ``YYYY-MM`` text. Refused: a month after the latest month with measurements, a month before
+    the earliest one, and (for the contract ids in ``contracts``; ``None`` means every contract) a month before a
+    contract's first measurement — each pack would fail in its kernel otherwise.
+    """
     periods = portfolio.measurements["period"]
-    if len(periods) and str(periods.max()) < period:
+    if not len(periods):
+        return
+    if str(periods.max()) < period:
         raise UsageError(f"period {period} is after the latest month in the data ({periods.max()}); "
                          "choose a month that has returns")
+    if str(periods.min()) > period:
+        raise UsageError(f"period {period} is before the earliest month in the data ({periods.min()}); "
+                         "choose a month that has returns")
+    firsts = portfolio.measurements.groupby("contract_id")["period"].min().astype(str)
+    ids = list(portfolio.contracts["contract_id"]) if contracts is None else list(contracts)
+    early = [f"{cid} (first month {firsts[cid]})" for cid in ids if cid in firsts.index and firsts[cid] > period]
+    if early:
+        raise UsageError(f"period {period} is before the first returns of {', '.join(early[:10])}"
+                         f"{' …' if len(early) > 10 else ''}; choose a later month, or leave "
+                         f"{'this contract' if len(early) == 1 else 'these contracts'} out with --contracts")
 
 
 def report_failures(batch: BatchResult, stream=None) -> int:

@@ -78,12 +78,15 @@ def default_jobs() -> int:
 
 def plan(portfolio, period: str, parameters: dict[str, Any], contracts: Iterable[str] | None = None,
          kinds: Iterable[str] = ("contract", "portfolio", "supplier"), *, formats=("html", "pdf"),
-         pdf_backend: str = DEFAULTS["pdf_backend"], notebooks: Path | None = None) -> list[PackSpec]:
+         pdf_backend: str = DEFAULTS["pdf_backend"], notebooks: Path | None = None,
+         templates: dict[str, str | Path] | None = None) -> list[PackSpec]:
     """The packs of one month: one per contract (those given, or all), the portfolio pack, one per supplier.
 
     Each pack carries the hash of its inputs (:func:`cinb.fingerprint.input_hash`), so a rerun can skip it.
     A supplier-facing batch (``audience: supplier``) has contract packs only: the portfolio pack and the
-    scorecards compare contracts and suppliers with each other.
+    scorecards compare contracts and suppliers with each other. ``templates`` maps a kind to the report template
+    its packs run instead of the shipped notebook (checked beforehand by
+    :func:`cinb.notebook_templates.check_template`); the template's bytes are part of the input hash.
     """
     from .fingerprint import input_hash
     from .render import resolve_backend
@@ -100,10 +103,10 @@ def plan(portfolio, period: str, parameters: dict[str, Any], contracts: Iterable
     if "supplier" in kinds and not supplier_facing:
         chosen = portfolio.contracts[portfolio.contracts["contract_id"].isin(ids)]
         specs += [PackSpec("supplier", name, period, dict(parameters)) for name in sorted(chosen["supplier"].unique())]
-    from .pack import KINDS
-
+    by_kind = {kind: str(Path(path).resolve()) for kind, path in (templates or {}).items()}
     folder = Path(notebooks) if notebooks else notebook_dir()
-    return [replace(s, input_hash=input_hash(s, portfolio, notebook=folder / KINDS[s.kind][0], formats=formats,
+    specs = [replace(s, notebook=by_kind.get(s.kind)) for s in specs]
+    return [replace(s, input_hash=input_hash(s, portfolio, notebook=s.notebook_file(folder), formats=formats,
                                              pdf_backend=pdf_backend)) for s in specs]
 
 

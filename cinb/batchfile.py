@@ -2,7 +2,9 @@
 
 It may set any parameter (see :data:`cinb.config.DEFAULTS`: ``data``, ``marking``, ``audience``,
 ``window_months``, ``formats``, ``pdf_backend``, ``jobs``, ``timeout``, ``ratchet_months``, ``ratchet_share``)
-and what the batch covers (``period``, ``contracts``, ``kinds``, ``out``, ``scheduler``, ``force``).
+and what the batch covers (``period``, ``contracts``, ``kinds``, ``out``, ``scheduler``, ``force``), and the report
+templates its packs run (``templates``: a mapping of kind to notebook, relative paths resolved against the
+definition's folder; see :mod:`cinb.notebook_templates`).
 
 Order of precedence, lowest first: package defaults < ``parameters/*.yml`` < the ``--config`` file < options
 on the command line. The merged values and the files they came from are recorded in every pack's ``pack.json``
@@ -15,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .config import DEFAULTS
+from .config import DEFAULTS, TYPED_SETTINGS
+from .yamlfile import read_settings
 from .errors import UsageError
 
 #: Keys of a batch definition that are not notebook parameters.
-BATCH_KEYS = ("period", "contracts", "kinds", "out", "scheduler", "force")
+BATCH_KEYS = ("period", "contracts", "kinds", "out", "scheduler", "force", "templates")
 KINDS = ("contract", "portfolio", "supplier")
 
 
@@ -31,7 +32,8 @@ class BatchDefinition:
 
     ``path`` is the file read; ``parameters`` maps keys of `cinb.config.DEFAULTS` to their values as written;
     ``options`` maps keys of `BATCH_KEYS` to checked values (``period`` as text, ``contracts`` a list of str,
-    ``kinds`` a list of `KINDS`, ``force`` a bool).
+    ``kinds`` a list of `KINDS`, ``force`` a bool, ``templates`` a dict of kind to notebook path, relative paths
+    resolved against the file's folder).
     """
 
     path: Path | None = None
@@ -40,7 +42,7 @@ class BatchDefinition:
 
 
 def load_definition(path: str | Path) -> BatchDefinition:
-    """Read and check a batch definition (``yaml.safe_load``: no tags, no objects).
+    """Read and check a batch definition (:func:`cinb.yamlfile.read_settings`: no tags, no objects, text as written).
 
     ``path`` is a str or Path of a UTF-8 YAML file holding a mapping; returns a `BatchDefinition`. The
     ``period`` is kept as text here (``cinb batch`` checks it is a month with `cinb.periods.parse_month`).
@@ -54,18 +56,8 @@ def load_definition(path: str | Path) -> BatchDefinition:
     from .hints import did_you_mean
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"--config {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--config {path}: cannot read it ({exc})") from None
-    try:
-        content = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"--config {path}: not valid YAML ({exc})") from None
-    if not isinstance(content, dict):
-        raise UsageError(f"--config {path}: expected a mapping of key: value, found {type(content).__name__}")
+    # Identifiers, periods, markings and paths stay as written (contracts: [0451] is "0451", never 297).
+    content = read_settings(path, typed=TYPED_SETTINGS, what=f"--config {path}")
     known = sorted(set(DEFAULTS) | set(BATCH_KEYS))
     parameters, options = {}, {}
     for key, value in content.items():
@@ -93,6 +85,11 @@ def _check(path: Path, options: dict[str, Any]) -> None:
         options["kinds"] = parse_kinds(kinds, where=f"--config {path}: kinds")
     if "force" in options and not isinstance(options["force"], bool):
         raise UsageError(f"--config {path}: force must be true or false")
+    if "templates" in options:
+        from .notebook_templates import template_mapping
+
+        options["templates"] = template_mapping(options["templates"], where=f"--config {path}: templates",
+                                                base=path.parent)
 
 
 def parse_kinds(value, *, where: str = "--kinds") -> list[str]:

@@ -14,6 +14,9 @@ Rules (documented for users in the data guide):
 * Dates are ISO (``2026-10-31``; a time of day is accepted and dropped). Months are ``YYYY-MM`` (the shape is
   `cinb.periods.MONTH_OR_DATE_PATTERN`); a full ISO date in a month column means its month (Excel turns
   ``2026-10`` into a date). Years before `MIN_YEAR` are rejected.
+* Cells in a form Excel shows rather than the form typed (``Jan-24``, ``12/02/2024``, ``N/A``, ``#DIV/0!``,
+  ``1,234``) are rejected with a message that recognises the form and names the value to write
+  (`cinb.excel_forms`).
 * Choices (unit, direction, credit_method, status, raised_by) and yes/no are matched ignoring case and
   written back in canonical case.
 * Control characters are removed from free text, with a warning.
@@ -26,6 +29,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from .excel_forms import date_hint, marker_hint, number_hint, period_hint
 from .hints import did_you_mean
 from .periods import MONTH_OR_DATE_PATTERN
 from .schema import ID_PATTERN, UNIT_SYNONYMS, Column
@@ -36,10 +40,8 @@ MIN_YEAR = 1900
 _EARLY_FIX = f"write the full four-digit year, e.g. 2024-05-01; years before {MIN_YEAR} are not accepted"
 
 _NUMBER_RE = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_THOUSANDS_RE = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
 _DECIMAL_COMMA_RE = r"[+-]?\d*,\d+"
-_NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "n/a", "#n/a",
-              "#num!", "#div/0!", "#value!", "#ref!", "#name?", "#null!"}
+_NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
 #: A month cell: ``YYYY-MM``, or an ISO date (and time) standing for its month.
 _PERIOD_RE = MONTH_OR_DATE_PATTERN
@@ -128,16 +130,15 @@ def parse_number(a: np.ndarray, col: Column):
         for i in idx:
             b = body[i]
             low = b.lower()
-            if low in _NONFINITE:
+            excel = marker_hint(b) or number_hint(b)
+            if excel is not None:  # Excel's N/A and error markers, thousands separators, (1,234)
+                problems[i], fixes[i] = excel
+            elif low in _NONFINITE:
                 problems[i] = "is not a finite number"
                 fixes[i] = "leave the cell empty if no value was reported, otherwise write the number"
             elif re.fullmatch(_NUMBER_RE, b):
                 problems[i] = "is too large to be a number"
                 fixes[i] = "check the value"
-            elif re.fullmatch(_THOUSANDS_RE, b):
-                problems[i] = "contains a comma: thousands separator or decimal comma?"
-                fixes[i] = (f"write {b.replace(',', '')} (no thousands separators) or, if the comma is a decimal "
-                            f"point, {b.replace(',', '.')}")
             elif re.fullmatch(_DECIMAL_COMMA_RE, b):
                 problems[i] = "uses a decimal comma"
                 fixes[i] = f"write {b.replace(',', '.')} (a full stop as decimal point)"
@@ -196,6 +197,24 @@ def _date_parts(a: np.ndarray, ok: np.ndarray):
     return year, month, day, real
 
 
+def _excel_forms(a: np.ndarray, bad: np.ndarray, what: str, hint, problem: str, fix: str):
+    """The issue ``(bad, problems, fixes)`` for the ``bad`` cells of ``a``: a cell in one of Excel's forms (a
+    re-formatted month or date, ``N/A``, ``#REF!``…) gets the message of `cinb.excel_forms` naming what to
+    write, any other the generic ``problem`` and ``fix``. ``what`` names what the cell should hold.
+    """
+    problems = np.empty(len(a), dtype=object)
+    fixes = np.empty(len(a), dtype=object)
+    for i in np.flatnonzero(bad):
+        problems[i], fixes[i] = marker_hint(a[i], what) or hint(a[i]) or (problem, fix)
+    return bad, problems, fixes
+
+
+def _agreed_hint(text: str):
+    """`date_hint` for the agreed column, whose fix also allows yes or no."""
+    found = date_hint(text)
+    return (found[0].replace("a date in ISO form YYYY-MM-DD", "a date (YYYY-MM-DD), yes or no"), found[1]) if found else None
+
+
 def parse_date(a: np.ndarray, col: Column):
     """ISO dates ``YYYY-MM-DD`` (a time of day is dropped).
 
@@ -216,12 +235,8 @@ def parse_date(a: np.ndarray, col: Column):
     issues = []
     bad_shape = ~empty & ~shape
     if bad_shape.any():
-        fixes = np.empty(len(a), dtype=object)
-        for i in np.flatnonzero(bad_shape):
-            m = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", a[i])
-            hint = f" (if you meant day {m[1]}, month {m[2]}: {m[3]}-{int(m[2]):02d}-{int(m[1]):02d})" if m else ""
-            fixes[i] = f"write the date as YYYY-MM-DD, e.g. 2026-10-31{hint}"
-        issues.append((bad_shape, "is not a date in ISO form YYYY-MM-DD", fixes))
+        issues.append(_excel_forms(a, bad_shape, "a date", date_hint, "is not a date in ISO form YYYY-MM-DD",
+                                   "write the date as YYYY-MM-DD, e.g. 2026-10-31"))
     unreal = shape & ~real
     if unreal.any():
         issues.append((unreal, "is not a real calendar date", "check the day and month"))
@@ -255,8 +270,8 @@ def parse_period(a: np.ndarray, col: Column):
     issues = []
     bad_shape = ~empty & ~shape
     if bad_shape.any():
-        issues.append((bad_shape, "is not a month in the form YYYY-MM",
-                       "write the month as YYYY-MM, e.g. 2026-10 for October 2026"))
+        issues.append(_excel_forms(a, bad_shape, "a month", period_hint, "is not a month in the form YYYY-MM",
+                                   "write the month as YYYY-MM, e.g. 2026-10 for October 2026"))
     unreal = shape & ~real
     if unreal.any():
         issues.append((unreal, "is not a real month", "the month must be 01 to 12, e.g. 2026-10"))
@@ -331,8 +346,8 @@ def parse_agreed(a: np.ndarray, col: Column):
     real &= ~early
     values = np.where(word, low, np.where(real, np.array([v[:10] for v in a], dtype=object), ""))
     bad = ~(word | empty | real | early)
-    issues = [(bad, "is not a date, yes or no",
-               "write the date the definition was agreed (YYYY-MM-DD), yes or no")] if bad.any() else []
+    issues = [_excel_forms(a, bad, "a date", _agreed_hint, "is not a date, yes or no",
+                           "write the date the definition was agreed (YYYY-MM-DD), yes or no")] if bad.any() else []
     if early.any():
         issues.append((early, f"is before {MIN_YEAR}: not a date this data can hold", _EARLY_FIX))
     return values, issues

@@ -51,6 +51,24 @@ def _add_common(p: argparse.ArgumentParser, *, out_default: str = "reports") -> 
     p.add_argument("--marking", help="protective marking printed on every page (default: OFFICIAL)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up on a pack after this long (default 600)")
     _add_pdf_backend(p)
+    _add_brand(p)
+
+
+def _add_brand(p: argparse.ArgumentParser) -> None:
+    # The authority's branding (cinb.branding); checked with the other parameters, before anything runs.
+    p.add_argument("--brand-name", metavar="TEXT", help="the authority's name on the cover, page headers and index")
+    p.add_argument("--brand-logo", metavar="FILE", help="a local PNG, JPEG, GIF, WebP or SVG logo (embedded)")
+    p.add_argument("--brand-accent", metavar="#RRGGBB",
+                   help="accent colour for rules, borders, cover band and links (4.5:1 contrast on white)")
+    p.add_argument("--brand-footer", metavar="TEXT", help="a line at the foot of every PDF page (200 characters)")
+
+
+def _add_template(p: argparse.ArgumentParser, *, kinds: bool) -> None:
+    more = ("; KIND=PATH (contract, portfolio or supplier) for another kind of pack; repeatable" if kinds
+            else " (or contract=PATH)")
+    p.add_argument("--template", dest="templates", action="append", metavar="[KIND=]PATH" if kinds else "PATH",
+                   help="a report template to run instead of the shipped contract notebook: any notebook with a "
+                        f"cell tagged parameters (see cinb templates){more}")
 
 
 def _add_pdf_backend(p: argparse.ArgumentParser) -> None:
@@ -60,7 +78,8 @@ def _add_pdf_backend(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every ``cinb`` command (``cli_data`` adds validate, template and ingest)."""
+    """The argument parser of every ``cinb`` command (``cli_data`` adds validate, supplier-return and ingest;
+    ``cli_templates`` adds templates)."""
     parser = argparse.ArgumentParser(
         prog="cinb", description="Continuous-improvement review packs for IT supplier contracts.")
     parser.add_argument("--version", action="version", version=f"cinb {__version__}")
@@ -75,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", dest="formats", type=_formats_arg, metavar="html,pdf")
     p.add_argument("--force", action="store_true", help="rebuild packs whose inputs have not changed")
     _add_pdf_backend(p)
+    _add_brand(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="render one contract's review pack",
@@ -85,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--config", type=Path, metavar="FILE.yml",
                    help="a batch definition whose parameters apply (layered like for cinb batch)")
+    _add_template(p, kinds=False)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("batch", help="render a whole month's packs in parallel",
@@ -111,14 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, metavar="FILE.yml",
                    help="a batch definition (YAML): parameters and period/contracts/kinds/out/scheduler; "
                         "see parameters/README.md")
+    _add_template(p, kinds=True)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("cpn", help="export Contract Performance Notice ratings (Procurement Act 2023 s.71)",
-                       description="One row per contract and statutory KPI with its rating over the period.")
+                       description="One row per contract and statutory KPI with its rating over the period (csv), "
+                                   "or one OCDS 1.1 release per contract (ocds: a release package, UK extension).")
     p.add_argument("--from", dest="start", required=True, type=_period_arg, metavar="YYYY-MM")
     p.add_argument("--to", dest="end", required=True, type=_period_arg, metavar="YYYY-MM")
     p.add_argument("--data", metavar="PATH")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE.csv|FILE.json")
+    p.add_argument("--format", dest="cpn_format", choices=("csv", "ocds"), default="csv",
+                   help="csv (default) or ocds: an OCDS 1.1 release package in JSON")
+    p.add_argument("--ocid-prefix", metavar="ocds-xxxxxx",
+                   help="with --format ocds: the publisher's OCID prefix, for procurement identifiers that are not "
+                        "OCIDs already (a Find a Tender procurement identifier is one)")
     p.set_defaults(func=cmd_cpn)
 
     try:
@@ -127,20 +155,27 @@ def build_parser() -> argparse.ArgumentParser:
         cli_data = None
     if cli_data is not None:
         cli_data.register(sub)
+    from . import cli_templates
+
+    cli_templates.register(sub)
     return parser
 
 
 def _parameters(args) -> dict:
     """The command-line layer of the parameters: each option given (``None`` = not given)."""
-    return {name: getattr(args, name, None)
-            for name in ("data", "formats", "audience", "marking", "timeout", "jobs", "pdf_backend")}
+    given = {name: getattr(args, name, None)
+             for name in ("data", "formats", "audience", "marking", "timeout", "jobs", "pdf_backend",
+                          "brand_name", "brand_logo", "brand_accent", "brand_footer")}
+    return {**given, "_given_by": "the command line"}
 
 
 def cmd_run(args) -> int:
     """``cinb run``: one contract's pack (:func:`cinb.api.run_pack`); prints the files written."""
     from .api import run_pack
+    from .notebook_templates import template_options
 
-    result = run_pack(args.contract_id, args.period, out=args.out, config=args.config, **_parameters(args))
+    result = run_pack(args.contract_id, args.period, out=args.out, config=args.config,
+                      templates=template_options(args.templates), **_parameters(args))
     period_dir = Path(args.out) / args.period
     if result.status != "ok":
         where = f"; diagnostics in {period_dir / result.failure}" if result.failure else ""
@@ -155,10 +190,11 @@ def cmd_batch(args) -> int:
     """``cinb batch``: a month's packs (:func:`cinb.api.run_month`); prints the summary and any failure."""
     from .api import report_failures, run_month
     from .batchfile import parse_kinds
+    from .notebook_templates import template_options
 
     batch = run_month(args.period, contracts=args.contracts, kinds=parse_kinds(args.kinds) if args.kinds else None,
                       out=args.out, force=args.force, scheduler=args.scheduler, config=args.config,
-                      **_parameters(args))
+                      templates=template_options(args.templates), **_parameters(args))
     return report_failures(batch)
 
 
@@ -172,24 +208,46 @@ def cmd_demo(args) -> int:
 
 
 def cmd_cpn(args) -> int:
-    """``cinb cpn``: Contract Performance Notice ratings as CSV (:func:`cinb.cpn.cpn_rows`)."""
+    """``cinb cpn``: Contract Performance Notice ratings as CSV (:func:`cinb.cpn.cpn_rows`) or as an OCDS release
+    package (:func:`cinb.ocds.cpn_release_package`); exit 1 when a notice cannot be published as it stands."""
+    import pandas as pd
+
     from .cpn import cpn_rows, write_cpn_csv
     from .errors import format_problem
 
     if args.start > args.end:
         raise UsageError(f"--from {args.start} is after --to {args.end}")
+    if args.ocid_prefix and args.cpn_format != "ocds":
+        raise UsageError("--ocid-prefix goes with --format ocds")
     from .load import load_portfolio
 
     p = load_portfolio(args.data)
-    rows, problems = cpn_rows(p.contracts, p.kpis, p.measurements, args.start, args.end)
-    write_cpn_csv(rows, args.out)
-    print(f"{len(rows)} KPI ratings written to {args.out}")
+    ocds = args.cpn_format == "ocds"
+    rows, problems = cpn_rows(p.contracts, p.kpis, p.measurements, args.start, args.end, detail=ocds)
+    written = True
+    if ocds:
+        from .ocds import cpn_release_package, write_release_package
+
+        package, more = cpn_release_package(rows, ocid_prefix=args.ocid_prefix)
+        problems = pd.concat([problems, more], ignore_index=True) if len(more) else problems
+        written = bool(package["releases"])
+        if written:
+            write_release_package(package, args.out)
+            print(f"{len(package['releases'])} releases ({len(rows)} KPI ratings) written to {args.out}")
+    else:
+        write_cpn_csv(rows, args.out)
+        print(f"{len(rows)} KPI ratings written to {args.out}")
     for _, problem in problems.iterrows():
         print(f"  {problem.get('severity', 'error')}: " + format_problem(problem), file=sys.stderr)
     errors = int((problems.get("severity") == "error").sum()) if len(problems) else 0
+    if not written:
+        print(f"cinb: no release to write, so {args.out} was not written (a release package needs one release)"
+              + ("; see the errors above" if errors else "; no contract has a statutory KPI in the period"),
+              file=sys.stderr)
+        return 1
     if errors:
-        print(f"cinb: {errors} required Contract Performance Notice fields are missing (errors above); "
-              "fix them before publishing the notices", file=sys.stderr)
+        print(f"cinb: {errors} problems stop the Contract Performance Notices being published as they stand "
+              "(errors above); fix them before publishing the notices", file=sys.stderr)
         return 1
     return 0
 

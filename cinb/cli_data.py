@@ -1,4 +1,7 @@
-"""The data commands of the ``cinb`` command line: ``validate``, ``template`` and ``ingest``.
+"""The data commands of the ``cinb`` command line: ``validate``, ``supplier-return`` and ``ingest``.
+
+``cinb template`` is the old name of ``cinb supplier-return``: it still works, hidden from the help, and says
+so on stderr (report templates are ``cinb templates``: :mod:`cinb.cli_templates`).
 
 ``cinb.cli`` calls `register` with its subparsers and dispatches to ``args.func(args)``; each handler returns
 an exit code (0 fine, 1 the data has errors) and raises `cinb.errors.UsageError` for usage problems (exit 2).
@@ -20,10 +23,11 @@ DEFAULT_LIMIT = 200
 
 
 def register(subparsers) -> None:
-    """Add the ``validate``, ``template`` and ``ingest`` subcommands to ``subparsers``.
+    """Add the ``validate``, ``supplier-return`` and ``ingest`` subcommands to ``subparsers``.
 
     ``subparsers`` is what ``argparse.ArgumentParser.add_subparsers`` returned; each subcommand sets
-    ``func`` to its handler (`cmd_validate`, `cmd_template`, `cmd_ingest`).
+    ``func`` to its handler (`cmd_validate`, `cmd_supplier_return`, `cmd_ingest`). ``template``, the old name of
+    ``supplier-return``, is added without help text, so that it is left out of ``cinb --help``.
     """
     p = subparsers.add_parser(
         "validate", help="check a portfolio against the data contract and list every problem",
@@ -38,15 +42,17 @@ def register(subparsers) -> None:
     p.add_argument("--problems-csv", type=Path, metavar="FILE", help="also write every problem to this CSV file")
     p.set_defaults(func=cmd_validate)
 
-    p = subparsers.add_parser(
-        "template", help="write a supplier's Excel KPI return for one contract and month",
-        description="Write an Excel return for one contract's KPIs and one month: KPI names, units, direction, "
-                    "SLA and target shown and locked; value and notes cells to fill in.")
-    p.add_argument("--contract", dest="contract_id", required=True, metavar="ID", help="the contract id")
-    p.add_argument("--period", required=True, metavar="YYYY-MM", help="the month the return covers")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx", help="the workbook to write")
-    p.add_argument("--data", metavar="PATH", help="where the contract is defined (default: the sample portfolio)")
-    p.set_defaults(func=cmd_template)
+    description = ("Write an Excel return for one contract's KPIs and one month: KPI names, units, direction, "
+                   "SLA and target shown and locked; value and notes cells to fill in.")
+    for name, extra in (("supplier-return", {"help": "write a supplier's Excel KPI return for one contract and month"}),
+                        ("template", {})):  # the old name: hidden (no help), and it says it is the old name
+        p = subparsers.add_parser(name, description=description, **extra)
+        required = name == "supplier-return"  # the old name says it is old first, then asks for what is missing
+        p.add_argument("--contract", dest="contract_id", required=required, metavar="ID", help="the contract id")
+        p.add_argument("--period", required=required, metavar="YYYY-MM", help="the month the return covers")
+        p.add_argument("--out", type=Path, required=required, metavar="FILE.xlsx", help="the workbook to write")
+        p.add_argument("--data", metavar="PATH", help="where the contract is defined (default: the sample portfolio)")
+        p.set_defaults(func=cmd_supplier_return if name == "supplier-return" else cmd_template)
 
     p = subparsers.add_parser(
         "ingest", help="validate a return (or a portfolio) and append it to the store",
@@ -148,8 +154,22 @@ def write_problems_csv(problems: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+#: What ``cinb template`` (the old name of ``cinb supplier-return``) prints on stderr before it does its work.
+RENAMED = "cinb: 'cinb template' is now 'cinb supplier-return' (report templates are 'cinb templates')"
+
+
 def cmd_template(args: argparse.Namespace) -> int:
-    """``cinb template``: write the Excel return for a contract and month; prints its path, returns 0.
+    """``cinb template``, the old name of ``cinb supplier-return``: says so on stderr, then does the same."""
+    print(RENAMED, file=sys.stderr)
+    missing = [option for option, value in (("--contract ID", args.contract_id), ("--period YYYY-MM", args.period),
+                                            ("--out FILE.xlsx", args.out)) if value is None]
+    if missing:
+        raise UsageError(f"cinb supplier-return needs {', '.join(missing)}")
+    return cmd_supplier_return(args)
+
+
+def cmd_supplier_return(args: argparse.Namespace) -> int:
+    """``cinb supplier-return``: write the Excel return for a contract and month; prints its path, returns 0.
 
     ``args`` has ``contract_id``, ``period`` (``YYYY-MM``), ``out`` and ``data``. Raises DataError when the
     portfolio has errors, UsageError for an unknown contract, a bad month or file name

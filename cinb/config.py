@@ -8,25 +8,31 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from . import branding
 from .errors import UsageError
+from .hints import did_you_mean
+from .yamlfile import read_settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_DIR = PACKAGE_DIR / "data" / "sample"
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
+#: The report templates shipped with cinb: the pack notebooks (package data) and explore.ipynb.
+NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
 REPO_DIR = PACKAGE_DIR.parent
 
 
 def notebook_dir() -> Path:
-    """The folder holding the pack notebooks: ``$CINB_NOTEBOOKS`` or the checkout's ``notebooks/``."""
+    """The folder holding the pack notebooks: ``$CINB_NOTEBOOKS``, else the ones installed with cinb
+    (:data:`NOTEBOOK_DIR`, ``cinb/notebooks/``)."""
     env = os.environ.get("CINB_NOTEBOOKS")
-    path = Path(env) if env else REPO_DIR / "notebooks"
+    path = Path(env) if env else NOTEBOOK_DIR
     if not path.is_dir():
-        raise UsageError(
-            f"cannot find the pack notebooks in {path}: install cinb from its checkout "
-            "(pip install -e .) or set CINB_NOTEBOOKS to the folder holding contract_review.ipynb"
-        )
+        if env:
+            raise UsageError(f"cannot find the pack notebooks in {path} (CINB_NOTEBOOKS): set it to a folder "
+                             "holding contract_review.ipynb, portfolio_review.ipynb and supplier_scorecard.ipynb, "
+                             "or unset it to use the notebooks installed with cinb")
+        raise UsageError(f"cannot find the pack notebooks in {path}: this installation of cinb is incomplete; "
+                         "reinstall it (pip install --force-reinstall cinb)")
     return path
 
 
@@ -48,9 +54,18 @@ DEFAULTS: dict[str, Any] = {
     "timeout": 600,  # seconds per pack
     "ratchet_months": 12,
     "ratchet_share": 0.5,
+    # The authority's branding (cinb.branding); None or "" = none, and the packs look as without these keys.
+    "brand_name": None,  # name on the cover, the printed pages' running header and the month's index page
+    "brand_logo": None,  # a local PNG, JPEG, GIF, WebP or SVG file, embedded in the pages (never fetched)
+    "brand_accent": None,  # #RRGGBB for heading rules, borders, the cover band and links; None = house colours
+    "brand_footer": None,  # a line at the foot of every PDF page and at the end of the HTML
 }
 
 AUDIENCES = ("internal", "supplier")
+
+#: Settings read from YAML as numbers or booleans; every other setting is text (or a list of texts) as written,
+#: so that YAML 1.1 never turns an identifier such as 0451 into the octal number 297.
+TYPED_SETTINGS = frozenset({"window_months", "jobs", "timeout", "ratchet_months", "ratchet_share", "force"})
 FORMATS = ("html", "pdf")
 
 
@@ -58,7 +73,14 @@ def load_parameter_files(folder: Path | None = None) -> tuple[dict[str, Any], li
     """Merge every ``*.yml``/``*.yaml`` file in ``folder`` in name order (later files win).
 
     Returns the merged mapping and the list of files read, so a pack can record where each value came from.
-    Files are read with ``yaml.safe_load``: no tags, no object construction.
+    Files are read with :func:`cinb.yamlfile.read_settings` (``yaml.SafeLoader``: no tags, no objects):
+    text-valued parameters keep their text as written (``marking: 0451`` is ``"0451"``), and only
+    :data:`TYPED_SETTINGS` are read as YAML numbers and booleans.
+
+    Raises
+    ------
+    UsageError
+        A file that is not YAML or not a mapping, or names an unknown parameter.
     """
     folder = parameters_dir() if folder is None else folder
     merged: dict[str, Any] = {}
@@ -66,17 +88,12 @@ def load_parameter_files(folder: Path | None = None) -> tuple[dict[str, Any], li
     if not folder.is_dir():
         return merged, used
     for path in sorted(list(folder.glob("*.yml")) + list(folder.glob("*.yaml"))):
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: not valid YAML ({exc}); fix the file or remove it from {folder}") from None
-        if not isinstance(content, dict):
-            raise UsageError(f"{path}: expected a mapping of parameter: value, found {type(content).__name__}")
+        content = read_settings(path, typed=TYPED_SETTINGS)
         unknown = sorted(str(k) for k in set(content) - set(DEFAULTS))
         if unknown:
-            raise UsageError(
-                f"{path}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}"
-            )
+            hint = did_you_mean(unknown[0], DEFAULTS)
+            raise UsageError(f"{path}: unknown parameter(s) {', '.join(unknown)}" + (f"; {hint}" if hint else "")
+                             + f" (known: {', '.join(sorted(DEFAULTS))})")
         merged.update(content)
         used.append(str(path))
     return merged, used
@@ -84,7 +101,8 @@ def load_parameter_files(folder: Path | None = None) -> tuple[dict[str, Any], li
 
 def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None = None, *,
                      definition: Mapping[str, Any] | None = None,
-                     definition_path: str | os.PathLike | None = None) -> dict[str, Any]:
+                     definition_path: str | os.PathLike | None = None,
+                     given_by: str = "the command line") -> dict[str, Any]:
     """Layer package defaults < parameter files < a batch definition < the caller's values.
 
     Parameters
@@ -99,6 +117,8 @@ def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None =
         :func:`cinb.batchfile.load_definition`), between the parameter files and ``cli``.
     definition_path : path, optional
         Where ``definition`` came from, recorded in ``_parameter_files``.
+    given_by : str
+        How messages name the ``cli`` layer ("the command line", or "the arguments" for a Python caller).
 
     Returns
     -------
@@ -125,12 +145,14 @@ def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None =
     given = {k: v for k, v in (cli or {}).items() if v is not None}
     unknown = sorted(str(k) for k in set(given) - set(DEFAULTS))
     if unknown:
-        raise UsageError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}")
+        hint = did_you_mean(unknown[0], DEFAULTS)
+        raise UsageError(f"unknown parameter(s) {', '.join(unknown)} in {given_by}" + (f"; {hint}" if hint else "")
+                         + f" (known: {', '.join(sorted(DEFAULTS))})")
     merged.update(given)
 
     def layer(name: str) -> str:
         if name in given:
-            return "the command line"
+            return given_by
         if name in from_definition:
             return str(definition_path or "the batch definition")
         return ", ".join(used) if name in files else "the defaults"
@@ -145,8 +167,8 @@ def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None =
         raise UsageError(f"formats must be a list of {', '.join(FORMATS)}, not {_shown(formats)}")
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise UsageError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; "
-                         f"got {_shown(merged['formats'])}")
+        shown = ", ".join(_shown(f) for f in bad[:5]) if bad else "nothing"
+        raise UsageError(f"formats takes some of {', '.join(FORMATS)}; got {shown} (from {layer('formats')})")
     merged["formats"] = list(formats)
     for name in _CHECKS:
         check_parameters({name: merged[name]}, where=layer(name))
@@ -180,6 +202,11 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "timeout": (lambda v: v is None or (_real(v) and v > 0), "a number of seconds above 0"),
     "ratchet_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),
     "ratchet_share": (lambda v: _real(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+    # The branding's checks raise their own message (the file, the contrast ratio …); see cinb.branding.
+    "brand_name": (lambda v: branding.check_text("brand_name", v) or True, "one line of text"),
+    "brand_logo": (lambda v: branding.read_logo(v) or True, "the path of a PNG, JPEG, GIF, WebP or SVG file"),
+    "brand_accent": (lambda v: branding.check_accent(v) or True, "a colour #RRGGBB"),
+    "brand_footer": (lambda v: branding.check_text("brand_footer", v) or True, "one line of text"),
 }
 
 
@@ -190,5 +217,11 @@ def check_parameters(params: Mapping[str, Any], where: str = "the parameters") -
     the expected type get through: no mappings, no lists where text is expected, no NaN or infinity.
     """
     for name, (ok, expected) in _CHECKS.items():
-        if name in params and not ok(params[name]):
+        if name not in params:
+            continue
+        try:
+            good = ok(params[name])
+        except UsageError as exc:  # a check with a message of its own (the branding's)
+            raise UsageError(f"{exc} (from {where})") from None
+        if not good:
             raise UsageError(f"{name} must be {expected}, not {_shown(params[name])} (from {where})")

@@ -13,12 +13,33 @@ from cinb.errors import PROBLEM_COLUMNS, UsageError
 from cinb.files import atomic_write_bytes
 from cinb.formatting import money, value_text_apart
 from cinb.ratings import DEFAULT_BANDS, RatingBands, _month, window_ratings
+from cinb.schema import columns_by_name, pattern_issues
 
-__all__ = ["CPN_COLUMNS", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS", "cpn_rows", "term_years", "write_cpn_csv"]
+__all__ = ["CPN_COLUMNS", "CPN_DETAIL_COLUMNS", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS", "NOTICE_FIELDS",
+           "cpn_rows", "term_years", "write_cpn_csv"]
+
+#: The version-2 contract columns a notice needs (reg. 39, reg. 13), after the version-1 columns so that the
+#: first twelve columns of a notice are those of the version-1 export.
+NOTICE_FIELDS = [
+    ("supplier_address", "supplier's postal address"),
+    ("supplier_email", "supplier's email address"),
+    ("authority_id", "authority's unique identifier"),
+    ("authority_address", "authority's postal address"),
+    ("authority_email", "authority's email address"),
+    ("authority_contact", "name of the authority's contact for enquiries about the notice"),
+    ("procurement_title", "procurement title"),
+]
 
 CPN_COLUMNS = [
     "authority", "procurement_id", "contract_id", "contract_title", "supplier_name", "supplier_id",
     "period_start", "period_end", "kpi_id", "kpi_name", "rating", "basis",
+    *(name for name, _ in NOTICE_FIELDS),
+]
+#: Extra columns of ``cpn_rows(..., detail=True)``: what an OCDS release needs beyond the notice's text
+#: (`cinb.ocds`). ``value`` is the rated aggregate; ``contract_source``/``contract_row`` locate the contract.
+CPN_DETAIL_COLUMNS = [
+    "unit", "direction", "value", "target", "sla", "critical", "kpi_description", "contract_start",
+    "contract_end", "contract_source", "contract_row",
 ]
 
 #: s.52: a contract whose value exceeds this must have at least MIN_STATUTORY_KPIS published KPIs.
@@ -84,6 +105,31 @@ def _blank(x) -> bool:
     )
 
 
+def _notice_field_problems(r: dict) -> list[dict]:
+    """Errors for one contract's missing or malformed :data:`NOTICE_FIELDS` (reg. 39 and reg. 13 details)."""
+    cid = r["contract_id"]
+    missing = [(name, what) for name, what in NOTICE_FIELDS if _blank(r[name])]
+    if len(missing) == len(NOTICE_FIELDS):  # none given: a version-1 portfolio; one error, as one warning before
+        return [_problem(
+            "error", "contracts", r["row"], "supplier_address", None,
+            f"contract {cid}: a Contract Performance Notice needs the supplier's postal address and email, the "
+            "authority's identifier, postal address, email and contact, and the procurement title (Procurement "
+            "Regulations 2024 reg. 39); none is in the contracts table",
+            "add the columns " + ", ".join(name for name, _ in NOTICE_FIELDS) + " to the contracts table "
+            "(data contract version 2)", r["source"],
+        )]
+    out = [_problem("error", "contracts", r["row"], name, None,
+                    f"contract {cid}: the {what} is required in a Contract Performance Notice and is missing",
+                    f"add {name} to the contracts table", r["source"]) for name, what in missing]
+    spec = columns_by_name("contracts")
+    for name, what in NOTICE_FIELDS:
+        for mask, problem, fix, *_ in pattern_issues(np.array([r[name]], dtype=object), spec[name]):
+            if mask[0]:
+                out.append(_problem("error", "contracts", r["row"], name, str(r[name]).strip(),
+                                    f"contract {cid}: the {what} {problem}", f"correct {name}: {fix}", r["source"]))
+    return out
+
+
 def cpn_rows(
     contracts: pd.DataFrame,
     kpis: pd.DataFrame,
@@ -91,6 +137,8 @@ def cpn_rows(
     start,
     end,
     bands=DEFAULT_BANDS,
+    *,
+    detail: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of a Contract Performance Notice for the months ``start``..``end``, and the problems found.
 
@@ -106,17 +154,21 @@ def cpn_rows(
         First and last month the assessment covers (e.g. "2025-04", "2026-03").
     bands : RatingBands or dict
         Rating rules (print ``bands.describe()`` next to the notice).
+    detail : bool
+        Also return the columns :data:`CPN_DETAIL_COLUMNS` (for :func:`cinb.ocds.cpn_release_package`).
 
     Returns
     -------
     rows : DataFrame
-        Columns :data:`CPN_COLUMNS`, one row per contract × statutory KPI, sorted by contract_id, kpi_id.
-        ``period_start``/``period_end`` are ``YYYY-MM`` strings.
+        Columns :data:`CPN_COLUMNS` (then :data:`CPN_DETAIL_COLUMNS` with ``detail``), one row per contract ×
+        statutory KPI, sorted by contract_id, kpi_id. ``period_start``/``period_end`` are ``YYYY-MM`` strings.
     problems : DataFrame
-        Columns ``PROBLEM_COLUMNS``: missing procurement_id or supplier_id (error: the notice cannot be
-        published without them), the supplier address (always: the data contract has no address column, so it
-        must be added by hand), statutory KPIs with no data or no target (warning, rated Other), and contracts
-        over £5m in total value (annual value × term years) with fewer than 3 statutory KPIs (s.52, warning).
+        Columns ``PROBLEM_COLUMNS``. Errors (the notice cannot be published without them): a missing
+        procurement_id, supplier_id, authority, title or supplier, a missing field of :data:`NOTICE_FIELDS`
+        (one error per field; a contract with none of them, as in a version-1 portfolio, gets one error naming
+        them all), an email that is not an email address. Warnings: statutory KPIs with no data or no target
+        (rated Other), and contracts over £5m in total value (annual value × term years) with fewer than 3
+        statutory KPIs (s.52).
     """
     bands = RatingBands.from_dict(bands)
     p0, p1 = _month(start, "CPN period start"), _month(end, "CPN period end")
@@ -125,7 +177,7 @@ def cpn_rows(
 
     c = contracts.reset_index(drop=True).copy()
     for col in ("authority", "procurement_id", "title", "supplier", "supplier_id", "start_date", "end_date",
-                "annual_value_gbp", "row", "source"):
+                "annual_value_gbp", "row", "source", *(name for name, _ in NOTICE_FIELDS)):
         if col not in c:
             c[col] = np.nan
     start_m = pd.to_datetime(c["start_date"]).dt.to_period("M")
@@ -177,23 +229,24 @@ def cpn_rows(
                     f"contract {r['contract_id']}: the {what} is required in a Contract Performance Notice and "
                     "is missing", fix, r["source"],
                 ))
-        problems.append(_problem(
-            "warning", "contracts", r["row"], "supplier_address", None,
-            f"contract {r['contract_id']}: the supplier's address is required in a Contract Performance Notice "
-            "but is not part of cinb's data contract",
-            "add the supplier's address by hand when publishing the notice", r["source"],
-        ))
+        problems += _notice_field_problems(r)
 
     if k.empty:
-        return pd.DataFrame(columns=CPN_COLUMNS), pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+        empty = pd.DataFrame(columns=CPN_COLUMNS + (CPN_DETAIL_COLUMNS if detail else []))
+        return empty, pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
 
     keys = ["contract_id", "kpi_id"]
     m = measurements.merge(k[keys], on=keys, how="inner")
     w = window_ratings(k, m, p0, p1, bands)
     w = w.merge(k[["contract_id", "kpi_id", "row", "source"]], on=["contract_id", "kpi_id"], how="left")
+    w = w.merge(k[["contract_id", "kpi_id"]].assign(kpi_description=k["description"] if "description" in k
+                                                     else np.nan), on=["contract_id", "kpi_id"], how="left")
+    notice = [name for name, _ in NOTICE_FIELDS]
     w = w.merge(
         c[["contract_id", "authority", "procurement_id", "title", "supplier", "supplier_id", "period_start",
-           "period_end"]],
+           "period_end", *notice, "start_date", "end_date", "source", "row"]].rename(
+            columns={"source": "contract_source", "row": "contract_row", "start_date": "contract_start",
+                     "end_date": "contract_end"}),
         on="contract_id", how="left",
     )
     w["months_in_period"] = [(e - s).n + 1 for s, e in zip(w["period_start"], w["period_end"], strict=True)]
@@ -230,8 +283,12 @@ def cpn_rows(
             "kpi_name": w["name"],
             "rating": w["rating"],
             "basis": [_basis(r) for r in w.to_dict("records")],
+            **{name: w[name].astype(object).where(w[name].notna(), None) for name in notice},
         }
     )
+    if detail:
+        for col in CPN_DETAIL_COLUMNS:
+            rows[col] = w[col]
     rows = rows.sort_values(["contract_id", "kpi_id"], kind="stable").reset_index(drop=True)
     return rows, pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
 

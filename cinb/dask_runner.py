@@ -3,7 +3,7 @@
 ``cinb batch --scheduler tcp://host:port`` sends one task per pack to the cluster; each Dask worker thread keeps
 its own spare kernel (one kernel per pack, as locally) and its warm renderers. The machine running ``cinb batch``
 holds the month's lock and writes the manifest and the index; the workers write the packs, so the output folder,
-the data and the notebooks must be at the same paths on every worker (a shared file system). Needs the optional
+the data and the notebooks (report templates included) must be at the same paths on every worker (a shared file system). Needs the optional
 extra ``pip install 'cinb[dask]'``.
 """
 
@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UsageError
-from .pack import PackResult, PackSpec, build_pack, fail_pack, slug
+from .errors import PackError, UsageError
+from .pack import PackResult, PackSpec, build_pack, fail_pack, slug, template_record
 
 _SUPPLIES: dict[int, Any] = {}  # per worker thread: its KernelSupply
 _LOCK = threading.Lock()
@@ -97,6 +97,10 @@ def run_on_dask(specs: list[PackSpec], out_root: Path, scheduler, *, formats: tu
                 result = PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
                                     input_hash=spec.input_hash, audience=spec.audience,
                                     error=f"the Dask task failed: {type(exc).__name__}: {exc}")
+                try:
+                    result.template = template_record(spec)
+                except PackError:
+                    pass
                 fail_pack(out_root, spec, result)
                 yield result
     finally:

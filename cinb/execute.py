@@ -19,7 +19,7 @@ from typing import Any
 
 import nbformat
 
-from .errors import PackError
+from .errors import KernelError, PackError
 from .packdata import PACK_MIMETYPE, pack_data  # noqa: F401  (re-exported: they lived here before)
 
 #: Name of the papermill engine registered by this module.
@@ -94,7 +94,7 @@ def _logs_to(path: Path | None):
 
 
 def execute(notebook: Path, parameters: dict[str, Any], *, timeout: float | None = 600, cwd: Path | None = None,
-            kernel_name: str = "python3", kernel=None, timings: dict | None = None) -> nbformat.NotebookNode:
+            kernel_name: str | None = None, kernel=None, timings: dict | None = None) -> nbformat.NotebookNode:
     """Run ``notebook`` with ``parameters`` injected by papermill in a new kernel; return the executed notebook.
 
     Parameters
@@ -105,6 +105,9 @@ def execute(notebook: Path, parameters: dict[str, Any], *, timeout: float | None
         Values injected after the cell tagged ``parameters`` (as literals, by papermill).
     timeout : float or None
         Seconds the whole notebook may take; past it the kernel is killed and the pack fails.
+    kernel_name : str, optional
+        An installed kernelspec to run the notebook in. By default the kernel is cinb's own interpreter
+        (``sys.executable``), whatever kernelspecs ``JUPYTER_PATH`` holds (see :func:`cinb.kernels.start_kernel`).
     kernel : cinb.kernels.Kernel, optional
         A kernel started (and perhaps warmed) beforehand, e.g. by :class:`cinb.kernels.KernelSupply`. Without one
         a new kernel is started here. Either way the kernel is shut down before this function returns: a kernel
@@ -114,6 +117,9 @@ def execute(notebook: Path, parameters: dict[str, Any], *, timeout: float | None
 
     Raises
     ------
+    KernelError (a PackError)
+        When the kernel cannot start; the message names the kernelspec, the interpreter and the first line of the
+        kernel's error.
     PackError
         When a cell raises, the kernel dies or the notebook runs past ``timeout`` seconds. The executed notebook
         (with papermill's error banner, or a note saying where the kernel died) is attached as
@@ -128,14 +134,17 @@ def execute(notebook: Path, parameters: dict[str, Any], *, timeout: float | None
     timings = {} if timings is None else timings
     nb = nbformat.read(str(notebook), as_version=4)
     if kernel is None:
-        kernel = start_kernel(warm=False, kernel_name=kernel_name, cwd=cwd)
+        try:
+            kernel = start_kernel(warm=False, kernel_name=kernel_name, cwd=cwd)
+        except KernelError as exc:
+            raise KernelError(f"{notebook.name}: the kernel did not start: {exc}") from None
     failed = True
     error: PackError | None = None
     try:
         try:
             timings.update(kernel.wait_ready())
         except Exception as exc:
-            error = PackError(f"{notebook.name}: the kernel did not start: {exc}")
+            error = KernelError(f"{notebook.name}: the kernel did not start: {exc}")
             error.notebook = None
             raise error from None
         watchdog = None
@@ -148,7 +157,8 @@ def execute(notebook: Path, parameters: dict[str, Any], *, timeout: float | None
         try:
             with _logs_to(kernel.log_path):
                 out = papermill.execute_notebook(
-                    nb, None, parameters=parameters, engine_name=ENGINE, km=kernel.km, kernel_name=kernel_name,
+                    nb, None, parameters=parameters, engine_name=ENGINE, km=kernel.km,
+                    kernel_name=kernel_name or "python3",  # papermill: which language to write parameters in
                     progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                     execution_timeout=timeout, start_timeout=60,
                 )

@@ -2,9 +2,9 @@
 
 A pack's inputs are: the rows of the data it reads (a contract pack: that contract's rows only; a supplier
 scorecard: that supplier's contracts; the portfolio pack: everything), with the loader's warnings and row
-accounting for those rows; the parameters the notebook receives; the notebook file; the output formats and PDF
-backend; and the cinb version together with a hash of cinb's own code and templates (so a changed chart or
-template rebuilds every pack even before the version number moves).
+accounting for those rows; the parameters the notebook receives; the notebook file; the authority's branding (its
+logo by content); the output formats and PDF backend; and the cinb version together with a hash of cinb's own
+code and templates (so a changed chart or template rebuilds every pack even before the version number moves).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .branding import brand_inputs
 from .files import sha256_file
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -85,5 +86,8 @@ def input_hash(spec, portfolio, *, notebook: Path, formats, pdf_backend: str) ->
         "cinb": [__version__, code_fingerprint()],
         "outputs": [sorted(set(formats)), pdf_backend if "pdf" in formats else None],
     }
+    branding = brand_inputs(spec.parameters.get("_settings"))  # the logo by its content, not its path
+    if branding:
+        parts["branding"] = branding
     text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
+from .branding import Brand, check_accent, check_text
+from .errors import UsageError
 from .sanitize import CONTENT_SECURITY_POLICY
 
 INDEX_NAME = "index.html"
@@ -45,6 +47,16 @@ a:focus { outline: 3px solid #ffdd00; background: #ffdd00; color: #0b0c0c; }
 ul.files { list-style: none; margin: 0; padding: 0; }
 .sub { color: #505a5f; font-weight: 400; font-size: .92rem; }
 @media print { a { color: inherit; } }
+"""
+
+# Branding (cinb.branding), added only when a brand_* parameter is set; --accent is a checked #RRGGBB.
+_BRAND_CSS = """
+.brand { margin: 0 0 1.25rem; }
+.brand-logo { display: block; width: auto; height: auto; max-width: 16rem; max-height: 5rem; margin: 0 0 .75rem; }
+.brand-name { margin: 0; padding: .45rem .75rem; font-weight: 700; font-size: 1.15rem; color: #ffffff;
+              background-color: var(--accent, #0b0c0c); }
+thead th { border-bottom-color: var(--accent, #0b0c0c); }
+.brand-footer { color: #505a5f; margin-top: 2rem; }
 """
 
 
@@ -153,8 +165,47 @@ def _month(period: str) -> str:
         return str(period)
 
 
-def render_index(manifest: dict[str, Any]) -> str:
+def _brand(manifest: dict[str, Any]) -> Brand:
+    """The branding of the run that last wrote ``manifest`` (its ``last_run.settings``), as far as it still holds.
+
+    The index is rewritten after every pack: a logo that can no longer be read is left out rather than failing
+    the batch (the packs themselves check it).
+    """
+    settings = ((manifest.get("last_run") or {}).get("settings") or {})
+    if not isinstance(settings, dict):
+        return Brand()
+    try:
+        return Brand.from_settings(settings)
+    except UsageError:
+        pass
+    try:
+        return Brand.from_settings({k: v for k, v in settings.items() if k != "brand_logo"})
+    except UsageError:
+        return Brand()
+
+
+def _brand_parts(brand: Brand) -> tuple[str, str, str]:
+    """The branding's stylesheet, header (name and logo) and footer, as HTML; empty strings without branding."""
+    if not brand:
+        return "", "", ""
+    accent = check_accent(brand.accent)  # it goes into the stylesheet as it is
+    css = _BRAND_CSS + (f":root {{ --accent: {accent}; }}\na {{ color: {accent}; }}\n" if accent else "")
+    name, footer = check_text("brand_name", brand.name), check_text("brand_footer", brand.footer)
+    header = ""
+    if name or brand.logo:
+        logo = (f'<img class="brand-logo" src="{_e(brand.logo.data_uri())}" alt="{_e(brand.logo_alt)}">'
+                if brand.logo else "")
+        header = (f'<header class="brand">{logo}' + (f'<p class="brand-name">{_e(name)}</p>' if name else "")
+                  + "</header>\n")
+    return css, header, f'<footer><p class="brand-footer">{_e(footer)}</p></footer>\n' if footer else ""
+
+
+def render_index(manifest: dict[str, Any], brand: Brand | None = None) -> str:
     """The index page of a month's manifest, as HTML text.
+
+    ``brand`` is the authority's branding (name and logo above the title, accent colour, footer line); by
+    default the branding of the run that last wrote the manifest (``last_run.settings``). Without any, the page
+    is as it always was.
 
     Examples
     --------
@@ -175,6 +226,9 @@ def render_index(manifest: dict[str, Any]) -> str:
         failed_note = ("<p><strong>Some packs failed.</strong> They are not published; the reason is shown in the "
                        "table and the executed notebook and logs are kept under <code>_failed/</code>.</p>")
     rows = "\n".join(_row(p) for p in packs) or '<tr><td colspan="7">No packs yet.</td></tr>'
+    brand = _brand(manifest) if brand is None else brand
+    brand_css, brand_header, brand_footer = _brand_parts(brand)
+    page_title = f"{title} — {brand.name}" if brand.name else title
     return f"""<!DOCTYPE html>
 <html lang="en-GB">
 <head>
@@ -182,11 +236,11 @@ def render_index(manifest: dict[str, Any]) -> str:
 <meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="cinb {_e(__version__)}">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
+<title>{_e(page_title)}</title>
+<style>{_CSS}{brand_css}</style>
 </head>
 <body>
-<main>
+{brand_header}<main>
 <h1>{_e(title)}</h1>
 <p class="meta">Updated {_e(updated)} by cinb {_e(__version__)}.</p>
 <h2>Summary</h2>
@@ -206,7 +260,7 @@ def render_index(manifest: dict[str, Any]) -> str:
 </table>
 <p>Machine-readable: <a href="manifest.json">manifest.json</a> (files, hashes, status, timings, errors).</p>
 </main>
-</body>
+{brand_footer}</body>
 </html>
 """
 

@@ -13,12 +13,20 @@ as soon as it is launched).
 Kernels never write to the user's terminal: their stdout and stderr (for instance ipykernel 7's "running over TCP
 without encryption" warning) go to a log file per kernel, which is kept with a failed pack for diagnosis and
 deleted otherwise. Their connection is encrypted with CurveZMQ when pyzmq supports it.
+
+Which Python: a pack is computed by the interpreter cinb runs in (``sys.executable -m ipykernel_launcher``, from a
+kernelspec built in memory, :func:`own_kernel_spec`), never by whatever ``python3`` kernelspec ``JUPYTER_PATH``
+happens to hold (a JupyterHub image's, a conda base's), which may be another Python without ipykernel or with
+other library versions. Only a kernel named explicitly (``kernel_name``) is looked up on ``JUPYTER_PATH``. A kernel
+that cannot start is reported (:class:`~cinb.errors.KernelError`) with the kernelspec, the interpreter and the first
+line of the kernel's own error, read from its log.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib
 import os
 import shutil
@@ -31,12 +39,69 @@ from pathlib import Path
 
 from .errors import KernelError, ZygoteError
 # WARM_IMPORTS lives with the zygote, which imports it without importing this module; re-exported here.
-from .zygote import WARM_IMPORTS, Zygote, provisioner_for
+from .zygote import WARM_IMPORTS, Zygote, first_error_line, provisioner_for
 
 #: Seconds allowed for a kernel to start and finish its warm-up imports.
 START_TIMEOUT = 120.0
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+#: The name of cinb's own kernel (``sys.executable -m ipykernel_launcher``); never looked up on ``JUPYTER_PATH``.
+OWN_KERNEL = "cinb-python"
+#: How an error names cinb's own kernel, in place of a kernelspec.
+OWN_KERNEL_LABEL = "cinb's own interpreter (no kernelspec)"
+
+
+def own_kernel_spec():
+    """The kernelspec of cinb's own kernels, built in memory: ``sys.executable -m ipykernel_launcher -f …``.
+
+    Metadata (display name, CurveZMQ support, protocol version) are the installed ipykernel's own (its
+    :func:`ipykernel.kernelspec.get_kernel_dict`); the command always starts the interpreter cinb runs in.
+
+    Returns
+    -------
+    jupyter_client.kernelspec.KernelSpec
+    """
+    from jupyter_client.kernelspec import KernelSpec
+
+    try:
+        from ipykernel.kernelspec import get_kernel_dict
+
+        spec = dict(get_kernel_dict())
+    except Exception:  # no ipykernel here: the kernel will fail to start, and say why
+        spec = {"display_name": "Python 3", "language": "python", "metadata": {}}
+    spec["argv"] = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec["display_name"] = f"{spec.get('display_name') or 'Python'} (cinb)"
+    known = set(KernelSpec.class_trait_names())
+    return KernelSpec(resource_dir="", name=OWN_KERNEL, **{k: v for k, v in spec.items() if k in known})
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_manager_class():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    class CinbKernelSpecManager(KernelSpecManager):
+        """Kernelspecs as Jupyter finds them, except :data:`OWN_KERNEL`: :func:`own_kernel_spec`."""
+
+        def get_kernel_spec(self, kernel_name):
+            """:func:`own_kernel_spec` for :data:`OWN_KERNEL`, else the installed kernelspec ``kernel_name``."""
+            if kernel_name == OWN_KERNEL:
+                return own_kernel_spec()
+            return super().get_kernel_spec(kernel_name)
+
+    return CinbKernelSpecManager
+
+
+def _describe(km, kernel_name: str | None) -> tuple[str, str]:
+    """(kernelspec, interpreter) of the kernel ``km`` starts, as an error names them."""
+    if kernel_name is None:
+        return OWN_KERNEL_LABEL, sys.executable
+    spec = km.kernel_spec  # NoSuchKernel when it is not installed
+    label = f"kernelspec {kernel_name!r} ({spec.resource_dir})"
+    argv0 = spec.argv[0] if spec.argv else "?"
+    if argv0 in {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}:
+        return label, sys.executable  # what jupyter_client substitutes for a bare "python"
+    return label, shutil.which(argv0) or argv0
 
 
 def warm_up() -> str:
@@ -90,6 +155,8 @@ class Kernel:
     _log_handle: object | None = None
     _owns_log_dir: bool = False
     forked: bool = False
+    kernelspec: str = OWN_KERNEL_LABEL  # what started it, as errors name it
+    interpreter: str = field(default_factory=lambda: sys.executable)
 
     @property
     def pid(self) -> int | None:
@@ -134,19 +201,26 @@ class Kernel:
                     ready = self._ready_mark()
                 if ready is None:
                     if not self.is_alive():
-                        raise KernelError(f"the kernel exited during start-up (exit status {self.exit_code})")
+                        raise self.failure(f"the kernel exited during start-up (exit status {self.exit_code})")
                     client = self._new_client()
-                    client.wait_for_ready(timeout=timeout)
+                    try:
+                        client.wait_for_ready(timeout=timeout)
+                    except Exception as exc:  # "Kernel died before replying to kernel_info", or no answer
+                        self._wait_exit(1.0)
+                        if self.exit_code is not None:
+                            raise self.failure(f"the kernel exited during start-up (exit status {self.exit_code})"
+                                               ) from None
+                        raise self.failure(f"the kernel did not answer ({exc})") from None
                     ready = self._ready_mark() or time.time()
                 self.timings.update(kernel_start=round(max(0.0, ready - self.launched), 3), imports=0.0)
             else:
                 reply = None
                 while reply is None:
                     if not self.is_alive():
-                        raise KernelError(f"the kernel exited during start-up (exit status {self.exit_code})")
+                        raise self.failure(f"the kernel exited during start-up (exit status {self.exit_code})")
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise KernelError(f"the kernel did not start within {timeout:g} s")
+                        raise self.failure(f"the kernel did not start within {timeout:g} s")
                     try:
                         msg = client.get_shell_msg(timeout=min(1.0, left))
                     except Exception:  # queue.Empty: keep polling so that a dead kernel is noticed
@@ -155,12 +229,12 @@ class Kernel:
                         reply = msg
                 content = reply["content"]
                 if content.get("status") != "ok":
-                    raise KernelError(f"the warm-up imports failed in the kernel: {content.get('ename')}: "
-                                       f"{content.get('evalue')}")
+                    raise self.failure(f"the warm-up imports failed in the kernel: {content.get('ename')}: "
+                                        f"{content.get('evalue')}")
                 expr = content.get("user_expressions", {}).get("t", {})
                 if expr.get("status") != "ok":
-                    raise KernelError(f"the warm-up imports failed in the kernel: {expr.get('ename')}: "
-                                       f"{expr.get('evalue')}")
+                    raise self.failure(f"the warm-up imports failed in the kernel: {expr.get('ename')}: "
+                                        f"{expr.get('evalue')}")
                 start, end = ast.literal_eval(ast.literal_eval(expr["data"]["text/plain"]))
                 self.timings.update(kernel_start=round(max(0.0, start - self.launched), 3),
                                     imports=round(max(0.0, end - start), 3))
@@ -172,6 +246,21 @@ class Kernel:
         self.timings["kernel_wait"] = round(time.perf_counter() - waited, 3)
         self.ready = True
         return self.timings
+
+    def failure(self, reason: str) -> KernelError:
+        """A :class:`KernelError` saying ``reason``, the kernelspec, the interpreter and the kernel's own error.
+
+        The kernel's error is the first meaningful line of its log (:func:`first_error_line`), e.g. ``/usr/bin/
+        python3: No module named ipykernel_launcher`` when the interpreter has no ipykernel.
+        """
+        text = f"{reason} (kernel: {self.kernelspec}; interpreter: {self.interpreter}"
+        line = first_error_line(self.read_log(20_000))
+        return KernelError(text + (f"; the kernel said: {line})" if line else ")"))
+
+    def _wait_exit(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.exit_code is None and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _ready_mark(self) -> float | None:
         try:
@@ -246,48 +335,71 @@ class Kernel:
             shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
 
-def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None,
+def start_kernel(*, warm: bool = True, kernel_name: str | None = None, log_dir: Path | None = None,
                  cwd: Path | None = None, zygote=None) -> Kernel:
     """Launch a new kernel and return at once; with ``warm`` it starts importing :data:`WARM_IMPORTS`.
 
-    With a ``zygote`` (:class:`cinb.zygote.Zygote`) the kernel is forked from it, imports already done, instead
-    of started as a new Python. The kernel's stdout and stderr go to a log file in ``log_dir`` (a new temporary
-    folder if not given). Call :meth:`Kernel.wait_ready` before use and :meth:`Kernel.shutdown` after.
+    The kernel runs in cinb's own interpreter (``sys.executable``, :func:`own_kernel_spec`) unless ``kernel_name``
+    names an installed kernelspec, which is then used as Jupyter finds it (``jupyter kernelspec list``). With a
+    ``zygote`` (:class:`cinb.zygote.Zygote`, itself running ``sys.executable``) the kernel is forked from it,
+    imports already done, instead of started as a new Python; a named kernel is never forked. The kernel's stdout
+    and stderr go to a log file in ``log_dir`` (a new temporary folder if not given). Call
+    :meth:`Kernel.wait_ready` before use and :meth:`Kernel.shutdown` after.
 
     Raises
     ------
     ZygoteError (a KernelError)
         With a ``zygote`` that has died or does not answer (the caller may fall back to an ordinary kernel).
-    jupyter_client.kernelspec.NoSuchKernel
-        When no kernel ``kernel_name`` is installed; other launch failures propagate as jupyter_client raises them.
+    KernelError
+        When no kernel ``kernel_name`` is installed or the kernel cannot be launched (e.g. its interpreter does not
+        exist); the message names the kernelspec and the interpreter.
     """
     import uuid
 
     from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import NoSuchKernel
     from jupyter_core.utils import run_sync
 
+    if kernel_name is not None:
+        zygote = None  # the zygote is cinb's own interpreter; a named kernel is started as its kernelspec says
     owns_dir = log_dir is None
     log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="cinb-kernel-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=log_dir, prefix="kernel-", suffix=".log")
     handle = os.fdopen(fd, "w", encoding="utf-8")
-    km = AsyncKernelManager(kernel_name=kernel_name, transport_encryption=_encryption())
-    if zygote is not None:
-        km.kernel_id = str(uuid.uuid4())
-        km.provisioner = provisioner_for(km, zygote)
-        km.cinb_log_path = name
-        warm = False  # a forked kernel has the zygote's imports already
-    launched = time.time()
+    km = AsyncKernelManager(kernel_name=kernel_name or OWN_KERNEL, kernel_spec_manager=_spec_manager_class()(),
+                            transport_encryption=_encryption())
     try:
-        run_sync(km.start_kernel)(stdout=handle, stderr=handle, stdin=None, env=_kernel_env(),
-                                  cwd=str(cwd) if cwd else os.getcwd())
+        try:
+            kernelspec, interpreter = _describe(km, kernel_name)
+        except NoSuchKernel:
+            raise KernelError(f"no kernel named {kernel_name!r} is installed (see `jupyter kernelspec list`; "
+                              "without a kernel name, packs run in cinb's own interpreter)") from None
+        if zygote is not None:
+            km.kernel_id = str(uuid.uuid4())
+            km.provisioner = provisioner_for(km, zygote)
+            km.cinb_log_path = name
+            warm = False  # a forked kernel has the zygote's imports already
+            kernelspec = f"{OWN_KERNEL_LABEL}, forked from the kernel zygote"
+        launched = time.time()
+        try:
+            run_sync(km.start_kernel)(stdout=handle, stderr=handle, stdin=None, env=_kernel_env(),
+                                      cwd=str(cwd) if cwd else os.getcwd())
+        except ZygoteError:
+            raise
+        except Exception as exc:  # e.g. the kernelspec's interpreter does not exist
+            with contextlib.suppress(Exception):
+                run_sync(km.cleanup_resources)()
+            raise KernelError(f"the kernel could not be launched: {type(exc).__name__}: {exc} (kernel: "
+                              f"{kernelspec}; interpreter: {interpreter})") from None
     except Exception:
         handle.close()
         if owns_dir:
             shutil.rmtree(log_dir, ignore_errors=True)
         raise
     kernel = Kernel(km=km, log_path=Path(name), launched=launched, warm=warm, _log_handle=handle,
-                    _owns_log_dir=owns_dir, forked=zygote is not None)
+                    _owns_log_dir=owns_dir, forked=zygote is not None, kernelspec=kernelspec,
+                    interpreter=interpreter)
     if warm:
         client = kernel._new_client()
         kernel._client = client
@@ -301,6 +413,10 @@ def start_kernel(*, warm: bool = True, kernel_name: str = "python3", log_dir: Pa
 class KernelSupply:
     """Kernels for the packs of one worker: one spare is kept warm, and no kernel is ever handed out twice.
 
+    Every kernel runs in cinb's own interpreter (forked from a zygote with ``fork``, else started as
+    ``sys.executable -m ipykernel_launcher``), unless ``kernel_name`` names an installed kernelspec (then no
+    zygote is used).
+
     Examples
     --------
     >>> supply = KernelSupply()                      # doctest: +SKIP
@@ -309,7 +425,7 @@ class KernelSupply:
     >>> kernel.shutdown(); supply.close()            # doctest: +SKIP
     """
 
-    def __init__(self, *, warm: bool = True, kernel_name: str = "python3", log_dir: Path | None = None,
+    def __init__(self, *, warm: bool = True, kernel_name: str | None = None, log_dir: Path | None = None,
                  fork: bool = False):
         self.warm = warm
         self.kernel_name = kernel_name
@@ -319,7 +435,7 @@ class KernelSupply:
         self._spare: Kernel | None = None
         self.started = 0
         self.zygote = None
-        if fork:
+        if fork and kernel_name is None:  # the zygote runs cinb's own interpreter: never for a named kernel
             self._start_zygote()
 
     def _start_zygote(self) -> None:

@@ -248,7 +248,8 @@ def data_hash(frames: dict[str, pd.DataFrame]) -> str:
             frame = frame.iloc[order]
         h.update(f"#{table}:{len(frame)}\n".encode())
         for col in cols:
-            if col not in frame:
+            # A version-2 column left empty hashes as if absent: a version-1 portfolio keeps its data version.
+            if col not in frame or (col in spec and spec[col].since > 1 and frame[col].isna().all()):
                 continue
             h.update(f"|{col}|".encode())
             s = frame[col]

@@ -26,6 +26,7 @@ import nbformat
 
 from . import __version__
 from .files import atomic_write_bytes, sha256_file  # noqa: F401  (re-exported for callers)
+from .branding import Brand, recorded_settings as branded_settings
 from .config import DEFAULTS, notebook_dir
 from .errors import CinbError, PackError
 from .execute import execute
@@ -79,7 +80,9 @@ class PackSpec:
 
     ``parameters`` holds the notebook's parameters; keys starting with ``_`` are not passed to the notebook but
     recorded in ``pack.json`` (``_parameter_files``: the parameter files read; ``_settings``: the merged batch
-    settings). ``input_hash`` (see :mod:`cinb.fingerprint`) lets a rerun skip an unchanged pack.
+    settings). ``input_hash`` (see :mod:`cinb.fingerprint`) lets a rerun skip an unchanged pack. ``notebook`` is
+    the path of a report template that the pack runs instead of the shipped notebook of its kind (``None``: the
+    shipped one); a worker, local or on a Dask node, runs exactly that file.
     """
 
     kind: str
@@ -87,6 +90,7 @@ class PackSpec:
     period: str
     parameters: dict[str, Any] = field(default_factory=dict)
     input_hash: str | None = None
+    notebook: str | None = None
 
     @property
     def audience(self) -> str:
@@ -120,6 +124,13 @@ class PackSpec:
         """``<root>/<period>/_failed/<key>``, where a failed pack keeps its diagnostics."""
         return self._inside(Path(root) / self.period / FAILED_DIR, self.key)
 
+    def notebook_file(self, notebooks: Path | None = None) -> Path:
+        """The notebook the pack runs: its template, else its kind's notebook in ``notebooks`` (default
+        :func:`cinb.config.notebook_dir`)."""
+        if self.notebook:
+            return Path(self.notebook)
+        return Path(notebooks or notebook_dir()) / KINDS[self.kind][0]
+
     def notebook_parameters(self) -> dict[str, Any]:
         """The papermill parameters of the pack's notebook: public parameters, ``period`` and the subject."""
         params = {k: v for k, v in self.parameters.items() if not k.startswith("_")}
@@ -148,6 +159,7 @@ class PackResult:
     audience: str = "internal"
     timings: dict[str, float] = field(default_factory=dict)
     failure: str | None = None  # folder of the diagnostics, relative to the month folder
+    template: dict[str, str] | None = None  # a report template run instead of the shipped notebook: path, sha256
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-able data (one manifest entry)."""
@@ -180,6 +192,32 @@ def _parameter_files(paths) -> list[dict[str, str | None]]:
     return out
 
 
+def template_record(spec: PackSpec) -> dict[str, str] | None:
+    """``{"path", "sha256"}`` of the report template ``spec`` runs, or ``None`` for a shipped notebook.
+
+    Raises
+    ------
+    PackError
+        When the template cannot be read (moved or deleted since the run was planned).
+    """
+    if not spec.notebook:
+        return None
+    try:
+        return {"path": str(spec.notebook), "sha256": sha256_file(spec.notebook)}
+    except OSError as exc:
+        raise PackError(f"template {spec.notebook}: cannot read it: {exc.strerror or exc}") from None
+
+
+def _title_of(nb) -> str | None:
+    """The first markdown heading of an executed notebook (the title of a template's pack without figures)."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            for line in str(cell.get("source", "")).splitlines():
+                if line.startswith("#") and line.lstrip("#").strip():
+                    return line.lstrip("#").strip()
+    return None
+
+
 def published_names(stem: str, formats, keep_notebook: bool) -> list[str]:
     """The file names a pack publishes, in publication order (``pack.json`` last: it marks a complete set)."""
     names = [f"{stem}.{fmt}" for fmt in ("html", "pdf") if fmt in formats]
@@ -209,13 +247,15 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
     kernels : cinb.kernels.KernelSupply, optional
         Where the pack's (fresh, pre-started) kernel comes from; without it a kernel is started here.
     notebooks : Path, optional
-        Folder of the pack notebooks (default :func:`cinb.config.notebook_dir`).
+        Folder of the pack notebooks (default :func:`cinb.config.notebook_dir`); a pack with a report template
+        (``spec.notebook``) runs that file instead.
 
     Returns
     -------
     PackResult
         ``status="ok"`` with the published files and their sha256, or ``status="failed"`` with the error; the
-        executed notebook, error and kernel output of a failure are in ``<period>/_failed/<key>/``.
+        executed notebook, error and kernel output of a failure are in ``<period>/_failed/<key>/``. A template's
+        path and sha256 are in ``template`` (and in ``pack.json``'s ``reproducibility``).
     """
     from .render import render_html, render_pdf
 
@@ -234,7 +274,11 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
     nb = None
     try:
         out_dir = spec.out_dir(out_root)
-        notebook = Path(notebooks or notebook_dir()) / kind_nb
+        # The authority's branding, from the recorded settings (checked again: the logo is read here).
+        settings = spec.parameters.get("_settings", {})
+        brand = Brand.from_settings(settings)
+        notebook = spec.notebook_file(notebooks)
+        result.template = template_record(spec)
         kernel = kernels.take() if kernels is not None else None
         try:
             nb = execute(notebook, params, timeout=timeout, kernel=kernel, timings=timings)
@@ -242,14 +286,20 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
             if kernels is not None:
                 kernels.prepare()  # the next pack's kernel starts and imports while this pack renders
         data = pack_data(nb)
-        if not data:
+        if not data and not spec.notebook:
             raise PackError(f"{kind_nb} ran but emitted no pack figures ({PACK_MIMETYPE} display missing)")
+        if not data:  # a template that does not call sections.emit_pack: a pack of what it shows, no figures
+            data = {"render": {"title": _title_of(nb) or notebook.stem,
+                               "subtitle": " · ".join(str(x) for x in (spec.subject, spec.period) if x)}}
         published = _strip_pack_outputs(nb)
         # What is recorded never holds a database password (the notebook itself needed it to connect).
-        meta = _redacted({"cinb_version": __version__, "kind": spec.kind, "key": spec.key, "parameters": params,
-                          "parameter_files": _parameter_files(spec.parameters.get("_parameter_files")),
-                          "settings": spec.parameters.get("_settings", {}), "input_hash": spec.input_hash,
-                          "notebook": kind_nb})
+        record = {"cinb_version": __version__, "kind": spec.kind, "key": spec.key, "parameters": params,
+                  "parameter_files": _parameter_files(spec.parameters.get("_parameter_files")),
+                  "settings": branded_settings(settings, brand), "input_hash": spec.input_hash,
+                  "notebook": notebook.name}
+        if result.template:
+            record["template"] = result.template
+        meta = _redacted(record)
         data.setdefault("reproducibility", {}).update(meta)
         data = _redacted(data)
         render = data.get("render", {})
@@ -261,7 +311,7 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         if {"html", "pdf"} & set(formats):
             page = render_html(published, title=render.get("title", spec.key), subtitle=render.get("subtitle"),
                                marking=params.get("marking", "OFFICIAL"),
-                               running_header=render.get("running_header"), meta=meta)
+                               running_header=render.get("running_header"), meta=meta, brand=brand)
         if page is not None:
             page = redact(page)
         if "html" in formats:

@@ -15,6 +15,7 @@ what the notebooks import (:mod:`cinb.zygote`), one per pack, and it keeps the n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -23,7 +24,8 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .pack import PackResult, PackSpec, build_pack, fail_pack
+from .errors import PackError
+from .pack import PackResult, PackSpec, build_pack, fail_pack, template_record
 
 #: How many workers may die building the same pack before it is reported failed.
 WORKER_ATTEMPTS = 2
@@ -50,6 +52,29 @@ def _context(pdf_backend: str | None = None):
         return ctx
     except ValueError:  # pragma: no cover - platforms without fork (Windows)
         return mp.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+    """Start processes without re-running the caller's ``__main__`` script in them.
+
+    A fork-server or spawned child normally imports the parent's main script again (as ``__mp_main__``), so a
+    plain script calling ``cinb.run_month(...)`` without an ``if __name__ == "__main__":`` guard would run
+    itself again in every worker. cinb's workers need nothing from ``__main__`` (their code is in this module),
+    so the main module's path and spec are hidden from multiprocessing while a worker starts.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if main is not None and hasattr(main, name)}
+    try:
+        for name in saved:
+            if name == "__spec__":
+                main.__spec__ = None
+            else:
+                delattr(main, name)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def prestart(pdf_backend: str | None = None) -> None:
@@ -144,7 +169,8 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, env, str(log_dir), options),
                                    name="cinb-worker", daemon=True)
-        self.process.start()
+        with _main_not_reimported():
+            self.process.start()
         child.close()
         self.spec: PackSpec | None = None
         self.retired = False  # built its share of packs and is leaving
@@ -177,6 +203,10 @@ def _died(spec: PackSpec, exitcode: int | None, out_root: Path) -> PackResult:
                         input_hash=spec.input_hash, audience=spec.audience,
                         error=f"the worker process building this pack {how}, {WORKER_ATTEMPTS} times "
                               "(what it printed, if anything, is kept in _failed/_workers/)")
+    try:
+        result.template = template_record(spec)
+    except PackError:
+        pass
     fail_pack(out_root, spec, result)
     return result
 

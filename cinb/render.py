@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import nbformat
 
+from cinb.branding import Brand, check_accent, check_text
 from cinb.errors import PackError, UsageError
 from cinb.files import atomic_write_text
 from cinb.pdf import (
@@ -87,6 +88,7 @@ def render_html(
     marking: str = "OFFICIAL",
     running_header: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    brand: Brand | Mapping[str, Any] | None = None,
 ) -> str:
     """Render an executed notebook as one self-contained, accessible HTML review pack.
 
@@ -111,6 +113,11 @@ def render_html(
         Data embedded as ``<script type="application/json" id="cinb-meta">`` (JSON; dates become ISO strings,
         NaN becomes null). ``meta["generated"]`` or ``meta["generated_at"]`` (ISO date-time) sets the date on the
         cover; otherwise today's date is shown.
+    brand : Brand or mapping, optional
+        The authority's branding (:class:`cinb.branding.Brand`, or a mapping of the ``brand_*`` parameters,
+        checked here): name and logo on the cover, name in the printed pages' running header, footer text at the
+        foot of every printed page and at the end of the page, accent colour for rules, borders, the cover band
+        and links. Without it (or with every value empty) the page is exactly as before branding existed.
 
     Returns
     -------
@@ -120,7 +127,8 @@ def render_html(
     Raises
     ------
     UsageError
-        When `title` or `marking` is empty, or `nb` is not a notebook (or a readable ``.ipynb`` file).
+        When `title` or `marking` is empty, `nb` is not a notebook (or a readable ``.ipynb`` file), or a
+        branding value is refused (see :mod:`cinb.branding`).
     PackError
         When the template fails (a damaged ``cinb/templates``).
 
@@ -135,6 +143,8 @@ def render_html(
     for name, value in (("title", title), ("marking", marking)):
         if not isinstance(value, str) or not value.strip():
             raise UsageError(f"render_html: {name} must be a non-empty string, got {value!r}.")
+    if not isinstance(brand, Brand):
+        brand = Brand.from_settings(brand)
     notebook = _pack_notebook(_as_notebook(nb))
     generated = _generated_at(meta)
     resources = {
@@ -151,6 +161,7 @@ def render_html(
             "component_css": _component_css(),
             # A constant, written into a double-quoted attribute as it is (it holds no " < > &).
             "csp": CONTENT_SECURITY_POLICY,
+            "brand": _brand_resources(brand),
         }
     }
     try:
@@ -158,6 +169,17 @@ def render_html(
     except Exception as exc:  # a template error is a defect, but the caller needs to know which pack failed
         raise PackError(f"Could not render the HTML pack {title!r}: {type(exc).__name__}: {exc}") from exc
     return _finish(page)
+
+
+def _brand_resources(brand: Brand) -> dict[str, str] | None:
+    """What the template needs of the branding (None: no branding, the template adds nothing)."""
+    if not brand:
+        return None
+    # Checked again, for a Brand built by hand: the accent goes into a stylesheet as it is.
+    accent = check_accent(brand.accent)
+    return {"name": check_text("brand_name", brand.name) or "",
+            "footer": check_text("brand_footer", brand.footer) or "", "accent": accent or "",
+            "logo_src": brand.logo.data_uri() if brand.logo else "", "logo_alt": brand.logo_alt}
 
 
 @functools.lru_cache(maxsize=1)

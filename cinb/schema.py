@@ -1,4 +1,4 @@
-"""The input data contract (version 1) as data: tables, columns, kinds, allowed values, keys.
+"""The input data contract (version 1 and the version-2 columns read today) as data: tables, columns, kinds.
 
 The contract itself, for people, is the data contract (docs/data-contract.md); this module is what the
 readers (`cinb.sources`), the cell parsers (`cinb.cells`) and the validator (`cinb.validate`) check against.
@@ -58,10 +58,21 @@ class Column:
     choices: tuple[str, ...] = ()
     default: object = None
     pct_sign: bool = False
+    #: For ``text`` columns: a regular expression a given value must match in full (see `pattern_issues`).
+    pattern: str | None = None
+    #: What ``pattern`` asks for, in words, for messages ("an email address").
+    pattern_label: str = ""
+    #: The contract version that introduced the column (1, or 2 for the version-2 columns read today).
+    since: int = 1
 
 
 def _c(name, kind, required=False, **kw) -> Column:
     return Column(name, kind, required, **kw)
+
+
+#: An email address, shape only: one ``@``, no spaces, a dot in the domain (deliverability is not checked).
+EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+_EMAIL = {"pattern": EMAIL_PATTERN, "pattern_label": "an email address (name@example.org)"}
 
 
 TABLES: dict[str, tuple[Column, ...]] = {
@@ -80,6 +91,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("service_credit_cap_pct", "number", minimum=0, maximum=100, pct_sign=True),
         _c("contract_manager", "text"),
         _c("procurement_id", "text"),
+        # Version 2, read today: the details a Contract Performance Notice needs (Procurement Regulations 2024
+        # reg. 39 and, for the authority, reg. 13). Optional: `cinb cpn` reports the missing ones.
+        _c("supplier_address", "text", since=2),
+        _c("supplier_email", "text", since=2, **_EMAIL),
+        _c("authority_id", "text", since=2),
+        _c("authority_address", "text", since=2),
+        _c("authority_email", "text", since=2, **_EMAIL),
+        _c("authority_contact", "text", since=2),
+        _c("procurement_title", "text", since=2),
     ),
     "kpis": (
         _c("contract_id", "id", True),
@@ -157,6 +177,26 @@ def column_names(table: str) -> list[str]:
 def columns_by_name(table: str) -> dict[str, Column]:
     """The contract's columns of ``table`` keyed by name."""
     return {c.name: c for c in TABLES[table]}
+
+
+def pattern_issues(a, col: Column) -> list[tuple]:
+    """Cells of a text column that do not have the column's ``pattern`` (e.g. an email without ``@``).
+
+    ``a`` is an array of n text cells (``''``, None or NaN = not given, never an issue). Returns ``[]`` when the
+    column has no pattern or every given cell matches; otherwise one issue ``(mask, problem, fix, "warning",
+    shown values)`` in the convention of `cinb.cells` (a warning: a bad email must not reject a contract's row
+    and with it every pack; `cinb.cpn` makes it an error, because a notice cannot be published with it).
+    """
+    if not col.pattern:
+        return []
+    s = pd.Series(list(a), dtype=object)
+    given = s.map(lambda v: isinstance(v, str) and v.strip() != "")
+    bad = (given & ~s.where(given, "").astype(str).str.strip().str.fullmatch(col.pattern)).to_numpy(dtype=bool)
+    if not bad.any():
+        return []
+    shown = s.where(pd.Series(bad), None).to_numpy(dtype=object)
+    return [(bad, f"is not {col.pattern_label}", f"write {col.pattern_label}, or leave the cell empty", "warning",
+             shown)]
 
 
 def output_columns(table: str) -> list[str]:

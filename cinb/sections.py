@@ -459,8 +459,8 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
     The method notes state the rating bands, the scorecard rule, the XmR rules, the trend test, the CI
     commitment rules, the ratchet rule, the service-credit rules, the initiative-effect rule and the late-return
     rule. The stamp gives the data hash, the data source (file name only in supplier packs), the parameters
-    (:func:`public_parameters`: no password, no private keys), the parameter files, software versions and the
-    time the pack was generated (UTC).
+    (:func:`public_parameters`: no password, no private keys), the parameter files, software versions, the
+    Python interpreter that computed the pack (:func:`interpreter`) and the time it was generated (UTC).
 
     Parameters
     ----------
@@ -504,6 +504,7 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         "Parameters": json.dumps(public_parameters(parameters), default=str, sort_keys=True),
         "Parameter files": ", ".join((parameters or {}).get("_parameter_files", []) or []) or NONE,
         "Software": ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "Python interpreter": interpreter(r.audience)["executable"],
         "Generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     return [Heading("Method notes", 3), Paragraphs(method), Heading("Reproducibility stamp", 3), KeyFacts(stamp)]
@@ -518,6 +519,22 @@ def _versions() -> dict[str, str]:
             "numpy": numpy.__version__, "scipy": scipy.__version__, "matplotlib": matplotlib.__version__}
 
 
+def interpreter(audience: str = "internal") -> dict[str, str]:
+    """The Python computing this pack (called in the pack's kernel): ``executable``, ``prefix`` and the versions.
+
+    Recorded as ``pack.json`` → ``reproducibility.kernel`` (:func:`emit_pack`) and printed in the appendix's stamp,
+    so that a pack says which interpreter and libraries computed it. A supplier pack gets the executable's file
+    name only and no prefix, as it gets only the data source's file name: local paths are internal.
+    """
+    import sys
+
+    internal = audience == "internal"
+    facts = {"executable": sys.executable if internal else Path(sys.executable).name}
+    if internal:
+        facts["prefix"] = sys.prefix
+    return facts | _versions()
+
+
 def emit_pack(data: dict) -> None:
     """Emit the pack's figures as a machine-readable display (the pack writer turns it into ``pack.json``)."""
     from IPython.display import display
@@ -525,4 +542,6 @@ def emit_pack(data: dict) -> None:
     if "parameters" in data:
         data = {**data, "parameters": public_parameters(data["parameters"])}
     payload = json.loads(json.dumps(data, default=str))
+    audience = data.get("audience") or (data.get("parameters") or {}).get("audience") or "internal"
+    payload.setdefault("reproducibility", {})["kernel"] = interpreter(audience)  # which Python computed it
     display({PACK_MIMETYPE: payload, "text/plain": "(pack figures recorded)"}, raw=True)

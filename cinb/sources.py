@@ -9,8 +9,11 @@ found while reading are collected as dicts (the problem columns of `cinb.errors`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+import threading
+import warnings
 from decimal import Decimal
 from pathlib import Path
 
@@ -106,11 +109,33 @@ def cell_text(value, kind: str = "text", number_format: str | None = None, excel
             return from_excel(f, excel_epoch).strftime("%Y-%m-%d")
         if kind == "number" and number_format and "%" in number_format and np.isfinite(f):
             return repr(round(f * 100, 10)).removesuffix(".0") + "%"
+        if kind in ("id", "text") and number_format and (shown := _padded(f, number_format)) is not None:
+            return shown  # 451 formatted 0000 shows, and is, 0451
         if isinstance(value, (int, np.integer)) or (np.isfinite(f) and f.is_integer() and abs(f) < 1e15):
             return str(int(f))
         return repr(f)
     text = str(value)
     return text.strip()
+
+
+#: An Excel number format that pads whole numbers with zeros (``0000``, ``"C-"0000``): quoted or escaped
+#: literal text around a run of zeros.
+_PADDED_FORMAT = re.compile(r'((?:"[^"]*"|\\.)*)(0+)((?:"[^"]*"|\\.)*)')
+
+
+def _padded(f: float, number_format: str) -> str | None:
+    """The text Excel shows for the whole number ``f`` in a zero-padded format (451 in ``0000`` is ``0451``).
+
+    None when the format does not pad or ``f`` is not a whole number from 0 to 10**15.
+    """
+    m = _PADDED_FORMAT.fullmatch(number_format.split(";")[0])
+    if m is None or not (np.isfinite(f) and f.is_integer() and 0 <= f < 1e15):
+        return None
+
+    def literal(part: str) -> str:
+        return re.sub(r'"([^"]*)"|\\(.)', lambda x: x[1] if x[1] is not None else x[2], part)
+
+    return literal(m[1]) + str(int(f)).zfill(len(m[2])) + literal(m[3])
 
 
 def norm_header(name) -> str:
@@ -234,6 +259,53 @@ def raw_from_records(name, header, records, source, sheet, row_numbers=None, ext
     rows = list(zip(*text_cols)) if records else []
     numbers = row_numbers if row_numbers is not None else list(range(2, len(rows) + 2))
     return raw_from_rows(name, header, [list(r) for r in rows], numbers, source, sheet, list(extra_problems or []))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Library warnings
+
+
+#: Library warnings that say nothing about the values read (formatting, charts, extensions dropped on reading).
+_IGNORED_WARNINGS = re.compile(
+    r"extension is not supported|conditional formatting|default style|no stylesheet|header or footer|DrawingML|"
+    r"Unable to read chart|Print area|Defined names|Unknown type for|Data Validation|is marked as a date", re.IGNORECASE)
+#: One warnings.catch_warnings at a time: it swaps process-wide state, which two threads would mix up.
+_WARNINGS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def library_warnings():
+    """Catch the warnings libraries raise while a source is read, so that none reaches the user's terminal.
+
+    Yields the list the warnings are recorded in; pass it to `warning_problems` to report those that matter.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def warning_problems(caught: list) -> list[dict]:
+    """Problems (dicts, severity warning) for the caught library warnings that may concern the values read.
+
+    A sheet openpyxl dropped is named as such; any other warning not known to be harmless is reported once,
+    in the library's words, with a fix to check the values.
+    """
+    out, seen = [], set()
+    for w in caught:
+        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else type(w.message).__name__
+        if _IGNORED_WARNINGS.search(text) or text in seen:
+            continue
+        seen.add(text)
+        if "invalid specification" in text:  # openpyxl drops a sheet it cannot locate
+            out.append({"severity": "warning", "row": None,
+                        "problem": "the workbook lists a sheet that cannot be found in the file; it was not read",
+                        "fix": "open the workbook in Excel and save it again as Excel Workbook (.xlsx)"})
+            continue
+        out.append({"severity": "warning", "row": None,
+                    "problem": f"while reading: {text[:300]}",
+                    "fix": "check the values read from this source; if a value is wrong, save the file again from "
+                           "the program that made it"})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from .schema import OPTIONAL_TABLES, TABLE_ORDER, RawTable
-from .sources import absent_table, kept_columns, missing_table_problem, raw_from_rows, warn_unheaded
+from .sources import (
+    absent_table,
+    kept_columns,
+    library_warnings,
+    missing_table_problem,
+    raw_from_rows,
+    warn_unheaded,
+    warning_problems,
+)
 
 
 def _may_need_strip(text: str, sep: str) -> bool:
@@ -63,6 +71,14 @@ def read_csv_table(path: Path, name: str) -> RawTable:
     OSError
         The file cannot be read (`cinb.load.read_raw` turns it into a UsageError).
     """
+    with library_warnings() as caught:  # no pandas warning reaches the terminal
+        table = _read_csv_table(path, name)
+    table.problems.extend(warning_problems(caught))
+    return table
+
+
+def _read_csv_table(path: Path, name: str) -> RawTable:
+    """`read_csv_table` without the warnings' capture."""
     source = str(path)
     text, enc_warning = _decode(path)
     problems: list[dict] = []

@@ -12,17 +12,30 @@ and surrounding spaces).
 * A formula cell is read as the value Excel last calculated, with a warning (paste values to silence it); a
   formula with no calculated value (a file written by a program and never opened in Excel) is an error.
 * Hidden sheets are read, with a warning. A sheet that cannot be parsed is a located error for that sheet.
+* A workbook saved as Strict Open XML Spreadsheet is read like an ordinary one (its namespaces translated in
+  memory); a numeric cell in a zero-padded format (``0000``) in an id or text column is read as shown (``0451``).
+* Warnings openpyxl raises are caught: none reaches the terminal; those that may concern the values read
+  become warnings.
 
 See `cinb.load` for the rules every source shares.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 from .schema import OPTIONAL_TABLES, TABLE_ORDER, RawTable, columns_by_name
-from .sources import absent_table, cell_text, missing_table_problem, norm_header, raw_from_rows
+from .sources import (
+    absent_table,
+    cell_text,
+    library_warnings,
+    missing_table_problem,
+    norm_header,
+    raw_from_rows,
+    warning_problems,
+)
 
 
 def read_excel(path: Path) -> dict[str, RawTable]:
@@ -31,7 +44,7 @@ def read_excel(path: Path) -> dict[str, RawTable]:
     Parameters
     ----------
     path : Path
-        The ``.xlsx`` or ``.xlsm`` file.
+        The ``.xlsx`` or ``.xlsm`` file (transitional or Strict Open XML).
 
     Returns
     -------
@@ -39,27 +52,49 @@ def read_excel(path: Path) -> dict[str, RawTable]:
         One per table of `cinb.schema.TABLE_ORDER`; a missing sheet gives ``present=False`` and a problem.
         A file that is not a readable workbook gives four absent tables and one error (on ``contracts``);
         an unreadable sheet, an absent table with an error located at that sheet. Nothing is raised for a
-        bad file: every problem is on ``RawTable.problems``.
+        bad file: every problem is on ``RawTable.problems``. Warnings openpyxl raises never reach the
+        terminal: those that may concern the values read are warnings on ``contracts``.
     """
+    with library_warnings() as caught:
+        tables = _read_workbook(path)
+    tables["contracts"].problems.extend(warning_problems(caught))
+    return tables
+
+
+def _whole_file_problem(path: Path, strict: bool, problem: str, fix: str) -> dict[str, RawTable]:
+    """Four absent tables and one error on ``contracts``: the workbook as a whole cannot be read."""
+    if strict:
+        problem, fix = ("the workbook is saved as Strict Open XML Spreadsheet, which cinb cannot read (" + problem
+                        + ")", "in Excel use File > Save As > Excel Workbook (.xlsx)")
+    error = {"severity": "error", "row": None, "problem": problem, "fix": fix}
+    return {name: absent_table(name, str(path), None, error if name == "contracts" else None)
+            for name in TABLE_ORDER}
+
+
+def _read_workbook(path: Path) -> dict[str, RawTable]:
+    """`read_excel` without the warnings' capture."""
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
     source = str(path)
+    strict = _strict_as_transitional(path)
+
+    def book():  # the file openpyxl and the merged-cell reader open: the translation of a Strict workbook
+        return io.BytesIO(strict) if strict is not None else path
+
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        wb = openpyxl.load_workbook(book(), read_only=True, data_only=False)
     except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        problem = {"severity": "error", "row": None,
-                   "problem": f"not a readable Excel workbook ({type(exc).__name__}: {exc})",
-                   "fix": "save it from Excel as .xlsx (not password-protected), or use a folder of CSV files"}
-        return {name: absent_table(name, source, None, problem if name == "contracts" else None)
-                for name in TABLE_ORDER}
+        return _whole_file_problem(path, strict is not None, f"not a readable Excel workbook ({type(exc).__name__}: "
+                                   f"{exc})", "save it from Excel as .xlsx (not password-protected), or use a folder "
+                                   "of CSV files")
     except Exception as exc:  # zipfile.BadZipFile and friends: a corrupt or non-Excel file
-        problem = {"severity": "error", "row": None, "problem": f"not a readable Excel workbook ({exc})",
-                   "fix": "save it from Excel as .xlsx, or use a folder of CSV files"}
-        return {name: absent_table(name, source, None, problem if name == "contracts" else None)
-                for name in TABLE_ORDER}
+        return _whole_file_problem(path, strict is not None, f"not a readable Excel workbook ({exc})",
+                                   "save it from Excel as .xlsx, or use a folder of CSV files")
     cached_wb = None
     try:
+        if strict is not None and not wb.sheetnames:
+            return _whole_file_problem(path, True, "its sheets could not be found", "")
         sheets = {s.strip().lower(): s for s in wb.sheetnames}
         tables = {}
         for name in TABLE_ORDER:
@@ -78,24 +113,64 @@ def read_excel(path: Path) -> dict[str, RawTable]:
                 rows, formulas = _sheet_cells(ws)
                 if formulas:
                     if cached_wb is None:
-                        cached_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+                        cached_wb = openpyxl.load_workbook(book(), read_only=True, data_only=True)
                     _apply_cached(cached_wb[sheet_name], rows, formulas, problems)
             except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a corrupt sheet
                 tables[name] = absent_table(name, source, sheet_name, _unreadable_sheet(exc))
                 continue
-            _fill_merged(path, getattr(ws, "_worksheet_path", None), rows, problems)
+            _fill_merged(book(), getattr(ws, "_worksheet_path", None), rows, problems)
             tables[name] = _sheet_table(name, rows, source, sheet_name, problems, wb.epoch)
         return tables
     except Exception as exc:  # noqa: BLE001 - a fault outside any one sheet (the workbook's own parts)
-        problem = {"severity": "error", "row": None,
-                   "problem": f"the workbook cannot be read ({type(exc).__name__}: {exc}); none of its rows were read",
-                   "fix": "open the workbook in Excel and save it again as .xlsx, or use a folder of CSV files"}
-        return {name: absent_table(name, source, None, problem if name == "contracts" else None)
-                for name in TABLE_ORDER}
+        return _whole_file_problem(path, strict is not None, f"the workbook cannot be read ({type(exc).__name__}: "
+                                   f"{exc}); none of its rows were read", "open the workbook in Excel and save it "
+                                   "again as .xlsx, or use a folder of CSV files")
     finally:
         wb.close()
         if cached_wb is not None:
             cached_wb.close()
+
+
+#: Strict Open XML (Excel's "Strict Open XML Spreadsheet") names its XML namespaces and relationship types
+#: under purl.oclc.org; openpyxl knows only those of an ordinary (transitional) .xlsx, so it finds no sheet.
+_STRICT = re.compile(rb"http://purl\.oclc\.org/ooxml/(spreadsheetml|drawingml|officeDocument)/(\w+)(/\w+)?")
+#: The Strict names that are not the transitional names with ``2006/`` inserted.
+_STRICT_NAMES = {b"extendedProperties": b"extended-properties", b"customProperties": b"custom-properties"}
+
+
+def _transitional(m: re.Match) -> bytes:
+    """The transitional URI of a Strict one (a namespace, or a relationship type under it)."""
+    rest = b"/" + _STRICT_NAMES.get(m[3][1:], m[3][1:]) if m[3] else b""
+    return b"http://schemas.openxmlformats.org/" + m[1] + b"/2006/" + _STRICT_NAMES.get(m[2], m[2]) + rest
+
+
+def _strict_as_transitional(path: Path) -> bytes | None:
+    """A Strict Open XML workbook rewritten in memory with transitional namespaces; None for any other file.
+
+    The two forms hold the same cells: only the namespace and relationship-type URIs differ, so the XML
+    parts are translated URI by URI and every other part is copied as is. The file is never changed.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            probe = z.read("_rels/.rels") if "_rels/.rels" in names else b""
+            if "xl/workbook.xml" in names:
+                with z.open("xl/workbook.xml") as fh:
+                    probe += fh.read(4096)
+            if b"purl.oclc.org/ooxml/" not in probe:
+                return None
+            out = io.BytesIO()
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as w:
+                for info in z.infolist():
+                    data = z.read(info)
+                    if info.filename.lower().endswith((".xml", ".rels", ".vml")):
+                        data = _STRICT.sub(_transitional, data)
+                    w.writestr(info.filename, data)
+            return out.getvalue()
+    except Exception:  # noqa: BLE001 - not a zip, or a corrupt one: openpyxl reports it
+        return None
 
 
 def _unreadable_sheet(exc: Exception) -> dict:
@@ -129,10 +204,11 @@ def _sheet_cells(ws):
     return rows, formulas
 
 
-def _fill_merged(path: Path, sheet_xml: str | None, rows: dict, problems: list[dict]) -> None:
+def _fill_merged(path, sheet_xml: str | None, rows: dict, problems: list[dict]) -> None:
     """Give every cell of a merged range the range's value (what the reader sees), with a warning.
 
-    Read-only openpyxl does not expose merged ranges, so they are read from the sheet's XML.
+    Read-only openpyxl does not expose merged ranges, so they are read from the sheet's XML (``path`` is the
+    workbook's file, or a file object of its bytes).
     """
     import zipfile
 

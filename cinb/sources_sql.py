@@ -18,7 +18,16 @@ import pandas as pd
 
 from .errors import UsageError
 from .schema import KEYS, TABLE_ORDER, RawTable
-from .sources import absent_table, engine_for, missing_table_problem, raw_from_records, safe_url, short_path
+from .sources import (
+    absent_table,
+    engine_for,
+    library_warnings,
+    missing_table_problem,
+    raw_from_records,
+    safe_url,
+    short_path,
+    warning_problems,
+)
 
 #: The table of ingest batches that marks a database as a cinb store (one row per ingest).
 BATCHES = "cinb_batches"
@@ -48,7 +57,18 @@ def read_sql(url: str, as_of=None) -> tuple[dict[str, RawTable], str]:
     UsageError
         The URL cannot be used, the SQLite file does not exist, the database cannot be read, or ``as_of``
         is given for a database that is not a store (or names no batch of it).
+
+    Warnings SQLAlchemy raises (e.g. a column type it does not know) never reach the terminal: those that may
+    concern the values read are warnings on ``contracts``.
     """
+    with library_warnings() as caught:
+        tables, label = _read_sql(url, as_of)
+    tables["contracts"].problems.extend(warning_problems(caught))
+    return tables, label
+
+
+def _read_sql(url: str, as_of=None) -> tuple[dict[str, RawTable], str]:
+    """`read_sql` without the warnings' capture."""
     import sqlalchemy as sa
 
     label = safe_url(url)

@@ -135,8 +135,10 @@ def ensure_store(conn) -> None:
     """
     import sqlalchemy as sa
 
-    names = {n.lower() for n in sa.inspect(conn).get_table_names()}
+    inspector = sa.inspect(conn)
+    names = {n.lower() for n in inspector.get_table_names()}
     if BATCHES in names:
+        _add_new_columns(conn, inspector)
         return
     clash = sorted(names & set(TABLE_ORDER))
     if clash:
@@ -145,6 +147,23 @@ def ensure_store(conn) -> None:
     _metadata().create_all(conn)
     for ddl in _append_only_ddl(conn.dialect.name):
         conn.execute(sa.text(ddl))  # text() escapes the % of the message for pyformat drivers
+
+
+def _add_new_columns(conn, inspector) -> None:
+    """Give a store made by an earlier cinb the columns the data contract has gained since (empty for old rows).
+
+    Adding a nullable column changes no stored row, so the store stays append-only; without it, values in the
+    new columns would be dropped silently on ingest.
+    """
+    import sqlalchemy as sa
+
+    meta = _metadata()
+    for name in TABLE_ORDER:
+        have = {c["name"].lower() for c in inspector.get_columns(name)}
+        for column in meta.tables[name].columns:
+            if column.name.lower() not in have:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def batches(store) -> pd.DataFrame:

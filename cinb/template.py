@@ -274,7 +274,7 @@ def read_return_table(path, today=None) -> RawTable:
         raise UsageError(f"{source}: not a readable Excel workbook ({exc})") from None
     if META_SHEET not in wb.sheetnames or RETURN_SHEET not in wb.sheetnames:
         raise UsageError(f"{source} is not a cinb return template (no {META_SHEET!r} or {RETURN_SHEET!r} sheet); "
-                         "write one with: cinb template --contract ID --period YYYY-MM --out FILE.xlsx")
+                         "write one with: cinb supplier-return --contract ID --period YYYY-MM --out FILE.xlsx")
     info, rows = _meta(wb, source)
     ws, wc = wb[RETURN_SHEET], cached[RETURN_SHEET]
     contract_id, period = str(info["contract_id"]), str(info["period"])

@@ -56,6 +56,7 @@ from .cells import (
     parse_number,
     parse_period,
 )
+from .excel_forms import month_guess
 from .hints import close_matches, did_you_mean
 from .problems import PROBLEM_FRAME_COLUMNS, Collector, empty_problems
 from .schema import (
@@ -67,6 +68,7 @@ from .schema import (
     RawTable,
     column_names,
     output_columns,
+    pattern_issues,
 )
 
 #: A first return submitted more than this many days after its month ends is reported as late (a warning).
@@ -129,6 +131,7 @@ def _parse_table(t: RawTable, col_issues: Collector) -> dict[str, object]:
             out[col.name + "__pct"] = pct
         elif col.kind == "text":
             out[col.name], issues = clean_text(s)
+            issues = issues + pattern_issues(out[col.name], col)
         else:
             values, issues = PARSERS[col.kind](s, col)
             out[col.name] = values
@@ -611,7 +614,11 @@ def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: C
             same_next[:-1] = (cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1]) & (ho[1:] == ho[:-1])
         history["superseded"] = same_next
         superseded_count = int(same_next.sum())
-        _measurement_warnings(t, c, history, (cc, kc, ho, hr), kpis, late_after_days, raw["kpis"])
+        # A rejected row's month was reported (its error says what to fix): it is not also a missing month.
+        rej = np.flatnonzero(c.rejected["measurements"] & (cid != "") & (kid != ""))
+        tried = set(zip(cid[rej], kid[rej], [int(o) if ok else month_guess(v) for o, ok, v in zip(
+            per_ord[rej], per_ok[rej], t.frame["period"].to_numpy(dtype=object)[rej])]))
+        _measurement_warnings(t, c, history, (cc, kc, ho, hr), kpis, late_after_days, raw["kpis"], tried)
     measurements = history[~history["superseded"].to_numpy()].drop(columns="superseded").reset_index(drop=True)
     front = output_columns("history")
     history = history[front + [x for x in history.columns if x not in front]]
@@ -698,8 +705,11 @@ def _merge_reference(new: pd.DataFrame, ref: pd.DataFrame | None, keys) -> pd.Da
     return pd.concat([new, ref[~ref_keys.isin(new_keys)]], ignore_index=True)
 
 
-def _measurement_warnings(t, c, history, codes, kpis, late_after_days, kpi_table):
-    """Missing months, empty values, late first returns and KPIs never reported (warnings, nothing rejected)."""
+def _measurement_warnings(t, c, history, codes, kpis, late_after_days, kpi_table, tried=frozenset()):
+    """Missing months, empty values, late first returns and KPIs never reported (warnings, nothing rejected).
+
+    ``tried`` holds the (contract, KPI, month ordinal) of rejected rows: those months are not reported missing.
+    """
     cc, kc, ho, hr = codes
     sup = history["superseded"].to_numpy()
     win_mask = ~sup
@@ -748,7 +758,7 @@ def _measurement_warnings(t, c, history, codes, kpis, late_after_days, kpi_table
                 ci, ki = ids[first_row[int(key)]]
                 have = have_by[key]
                 for o in range(int(row["lo"]), int(row["hi"]) + 1):
-                    if o not in have:
+                    if o not in have and (ci, ki, o) not in tried:
                         per = pd.Period(ordinal=o, freq="M")
                         recs.append({"severity": "warning", "source": t.source, "sheet": t.sheet, "table": t.name,
                                      "row": None, "column": "period", "value": str(per),

@@ -6,6 +6,9 @@ Starting a kernel the usual way costs a Python start-up, ipykernel's imports and
 work. A forked kernel starts in about 0.4 s with all of that already in memory (shared copy-on-write between
 kernels).
 
+The zygote is ``sys.executable -m cinb.zygote``: its kernels run cinb's own interpreter, whatever kernelspecs
+``JUPYTER_PATH`` holds (as the kernels :mod:`cinb.kernels` starts without it do).
+
 Isolation is kept: the zygote never runs pack code and never reads data; it imports modules and forks. Each
 kernel is a new process, in its own session, that runs one pack and is killed. After the fork, the kernel
 re-seeds numpy's global random generator (Python's ``random`` re-seeds itself), so forked kernels do not share
@@ -23,6 +26,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,7 +36,8 @@ from pathlib import Path
 
 from .errors import ZygoteError
 
-__all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "ForkedProcess", "Zygote", "ZygoteError", "provisioner_for"]
+__all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "ForkedProcess", "Zygote", "ZygoteError", "first_error_line",
+           "provisioner_for"]
 
 #: Modules a kernel has imported before it is given a pack: exactly those the pack notebooks import. The zygote
 #: imports them once (and every kernel forked from it has them); an ordinary spare kernel imports them in its
@@ -43,6 +48,34 @@ WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "
 
 #: Seconds the zygote may take to import everything before a fork request gives up on it.
 READY_TIMEOUT = 120.0
+
+_NOISE = re.compile(r"warning|^\d+\.\d+s - |^\s*$|^To connect another client", re.IGNORECASE)
+
+
+def first_error_line(log: str) -> str | None:
+    r"""The first meaningful line of what a kernel (or the zygote) wrote: a traceback's exception line, else the
+    first line that is not a warning or a debugger note (None when there is none). At most 300 characters.
+
+    Errors about a kernel that could not start quote it (:meth:`cinb.kernels.Kernel.failure`), so that the cause
+    (e.g. ``No module named ipykernel_launcher`` in another Python) is on screen, not only in a log file.
+
+    Examples
+    --------
+    >>> first_error_line("/usr/bin/python3: No module named ipykernel_launcher\n")
+    '/usr/bin/python3: No module named ipykernel_launcher'
+    >>> first_error_line("Traceback (most recent call last):\n  File \"x\", line 1\nImportError: no pandas\n")
+    'ImportError: no pandas'
+    """
+    lines = [line.rstrip() for line in log.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            for later in lines[i + 1:]:
+                if not later[:1].isspace():
+                    return later.strip()[:300]
+    for line in lines:
+        if not _NOISE.search(line):
+            return line.strip()[:300]
+    return None
 
 
 class Zygote:
@@ -65,6 +98,7 @@ class Zygote:
     """
 
     def __init__(self, env: dict[str, str], log_path: Path, cwd: str | None = None):
+        self.log_path = Path(log_path)
         try:
             self._log = open(log_path, "ab")
         except OSError as exc:
@@ -105,10 +139,23 @@ class Zygote:
             if ready:
                 line = out.readline()
                 if not line:
-                    raise ZygoteError(f"the kernel zygote ended (exit status {self.proc.poll()})")
+                    raise self._ended()
                 return line.decode("utf-8")
             if self.proc.poll() is not None:
-                raise ZygoteError(f"the kernel zygote ended (exit status {self.proc.returncode})")
+                raise self._ended()
+
+    def _ended(self) -> ZygoteError:
+        """The error for a zygote that has ended: its exit status and the first line of its error, if any."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(1)
+        try:
+            with contextlib.suppress(Exception):
+                self._log.flush()
+            said = first_error_line(self.log_path.read_text(encoding="utf-8", errors="replace")[-20_000:])
+        except OSError:
+            said = None
+        return ZygoteError(f"the kernel zygote ({sys.executable}) ended (exit status {self.proc.poll()})"
+                           + (f": {said}" if said else ""))
 
     def _ask(self, request: dict, timeout: float = 30.0) -> dict:
         with self._lock:

@@ -406,8 +406,9 @@ def test_good_parameter_files_layer_under_the_command_line(tmp_path):
     (["batch", "--period", "2026-10", "--jobs", "-1"], 2),
     (["batch", "--period", "2026-10", "--contracts", "NB-SD-001", "../../x"], 2),
     (["cpn", "--from", "2026-10", "--to", "2026-01", "--out", "x.csv"], 2),
-    (["template", "--contract", "../x", "--period", "2026-10", "--out", "x.xlsx"], 2),
-    (["template", "--contract", "NB-SD-001", "--period", "2026-10", "--out", "x.exe"], 2),
+    (["supplier-return", "--contract", "../x", "--period", "2026-10", "--out", "x.xlsx"], 2),
+    (["supplier-return", "--contract", "NB-SD-001", "--period", "2026-10", "--out", "x.exe"], 2),
+    (["template", "--contract", "NB-SD-001", "--period", "2026-10", "--out", "x.exe"], 2),  # the old name
     (["validate", "--data", ""], (1, 2)),  # an empty path: no tables found here, or refused outright
     (["no-such-command"], 2),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))

@@ -103,3 +103,42 @@ def test_run_pack_from_python_writes_the_pack_the_cli_writes(tmp_path, capsys):
         manifest = json.loads((tmp_path / side / PERIOD / "manifest.json").read_text())
         assert manifest["last_run"]["command"] == "run"
     assert figures[0] == figures[1]
+
+
+def test_one_contract_id_as_text_is_one_contract(captured, tmp_path):
+    api.run_month(PERIOD, contracts="NB-SD-001", kinds="contract", out=tmp_path / "r")
+    assert [s.key for s in captured["specs"]] == ["NB-SD-001"]
+
+
+def test_a_month_before_the_data_is_refused_before_any_kernel(captured, tmp_path):
+    with pytest.raises(UsageError, match="before the earliest month in the data"):
+        api.run_pack("NB-SD-001", "2020-01", out=tmp_path / "r")
+    with pytest.raises(UsageError, match="before the earliest month"):
+        api.run_month("2020-01", out=tmp_path / "r")
+    assert "specs" not in captured and not (tmp_path / "r").exists()
+
+
+def test_messages_name_the_python_arguments_and_suggest_the_name(captured, tmp_path):
+    with pytest.raises(UsageError, match=r"window_months .*\(from the arguments\)"):
+        api.run_month(PERIOD, window_months=0, out=tmp_path)
+    with pytest.raises(UsageError, match=r"'docx'.*\(from the arguments\)"):
+        api.run_month(PERIOD, formats=["docx"], out=tmp_path)
+    with pytest.raises(UsageError, match="did you mean 'window_months'"):
+        api.run_month(PERIOD, window_month=6, out=tmp_path)
+
+
+@pytest.mark.slow
+def test_a_plain_script_without_a_main_guard_runs_a_batch(tmp_path):
+    # Worker processes must not re-run the caller's script (multiprocessing re-imports __main__ by default).
+    import subprocess
+    import sys
+
+    script = tmp_path / "monthly.py"
+    script.write_text("import cinb\n"
+                      f"b = cinb.run_month('{PERIOD}', contracts=['NB-NET-003'], kinds='contract', "
+                      f"out={str(tmp_path / 'r')!r}, formats=['html'])\n"
+                      "print('STATUSES', [r.status for r in b.results])\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "CINB_PARAMETERS"})
+    assert "STATUSES ['ok']" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.count("STATUSES") == 1 and "freeze_support" not in done.stderr

@@ -47,7 +47,7 @@ def test_unknown_option_exits_2():
 
 
 def test_every_command_has_help():
-    for command in ("demo", "run", "batch", "validate", "cpn", "template", "ingest"):
+    for command in ("demo", "run", "batch", "validate", "cpn", "supplier-return", "template", "ingest", "templates"):
         result = subprocess.run([sys.executable, "-m", "cinb.cli", command, "--help"], capture_output=True, text=True)
         assert result.returncode == 0, (command, result.stderr)
         assert "usage:" in result.stdout

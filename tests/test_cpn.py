@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cinb.cpn import CPN_COLUMNS, cpn_rows, term_years, write_cpn_csv
+from cinb.cpn import CPN_COLUMNS, CPN_DETAIL_COLUMNS, NOTICE_FIELDS, cpn_rows, term_years, write_cpn_csv
 from cinb.errors import PROBLEM_COLUMNS, UsageError
 from cinb.ratings import RatingBands
 
@@ -97,11 +97,12 @@ def test_problems_reported_not_guessed(portfolio):
     _, problems = cpn_rows(*portfolio, "2025-04", "2026-03")
     assert list(problems.columns) == PROBLEM_COLUMNS
     errors = problems[problems.severity == "error"]
-    assert sorted(errors["column"]) == ["procurement_id", "supplier_id"]
-    assert errors["problem"].str.startswith("contract C2:").all()
-    addresses = problems[problems.column == "supplier_address"]
+    addresses = errors[errors.column == "supplier_address"]
+    assert sorted(errors.loc[errors.column != "supplier_address", "column"]) == ["procurement_id", "supplier_id"]
+    assert errors.loc[errors.column != "supplier_address", "problem"].str.startswith("contract C2:").all()
+    # version 1 (no reg. 39 contact details at all): one error per contract naming the columns to add
     assert sorted(addresses["problem"].str[:11]) == ["contract C1", "contract C2"]
-    assert addresses["fix"].str.contains("by hand").all()
+    assert addresses["fix"].str.contains("supplier_address, supplier_email, authority_id").all()
     kpi_problems = problems[problems.problem.str.contains("statutory KPI")]
     assert len(kpi_problems) == 2
     assert any("C2, statutory KPI NT has no target or SLA" in p for p in kpi_problems["problem"])
@@ -222,3 +223,69 @@ def test_basis_explains_other_ratings(portfolio):
     assert r.loc[("C1", "AV"), "basis"] == "Too few months to rate: 2 of 12 months reported, at least 3 needed."
     assert r.loc[("C2", "NT"), "basis"].startswith("No target set, and the rating bands in force")
     assert problems["problem"].str.contains("statutory KPI NT has no target, so").any()
+
+
+# --- version-2 contract columns (reg. 39 supplier and authority details) ----------------------------------------
+
+V2 = {"supplier_address": "1 Supplier Street, Leeds LS1 4AP", "supplier_email": "bids@acme.example",
+      "authority_id": "GB-PPON-ABCD-1234-EFGH", "authority_address": "Town Hall, Testville TE1 1ST",
+      "authority_email": "procurement@lbtest.example.gov.uk", "authority_contact": "Commercial team",
+      "procurement_title": "Service desk services"}
+
+
+def test_v1_portfolio_gives_the_v1_columns_first_and_empty_v2_columns(portfolio, tmp_path):
+    rows, _ = cpn_rows(*portfolio, "2025-04", "2026-03")
+    assert CPN_COLUMNS[:12] == ["authority", "procurement_id", "contract_id", "contract_title", "supplier_name",
+                                "supplier_id", "period_start", "period_end", "kpi_id", "kpi_name", "rating", "basis"]
+    assert CPN_COLUMNS[12:] == [name for name, _ in NOTICE_FIELDS] == list(V2)
+    assert rows[CPN_COLUMNS[12:]].isna().all().all()
+    got = _read(write_cpn_csv(rows, tmp_path / "cpn.csv"))
+    assert all(r[12:] == [""] * 7 for r in got[1:])
+
+
+def test_v2_columns_are_carried_and_each_missing_one_is_an_error(portfolio):
+    contracts, kpis, meas = portfolio
+    contracts = contracts.assign(**V2)
+    contracts.loc[contracts.contract_id == "C1", "supplier_email"] = np.nan
+    contracts.loc[contracts.contract_id == "C1", "procurement_title"] = "  "
+    contracts = contracts.assign(source="contracts.csv", row=[2, 3, 4])
+    rows, problems = cpn_rows(contracts, kpis, meas, "2025-04", "2026-03")
+    c2 = rows[rows.contract_id == "C2"].iloc[0]
+    assert {k: c2[k] for k in V2} == V2
+    assert rows.loc[rows.contract_id == "C1", "supplier_email"].isna().all()
+    notice = problems[problems.column.isin(list(V2))]
+    assert notice[["severity", "row", "column"]].values.tolist() == [
+        ["error", 2, "supplier_email"], ["error", 2, "procurement_title"]]
+    assert notice["problem"].tolist() == [
+        "contract C1: the supplier's email address is required in a Contract Performance Notice and is missing",
+        "contract C1: the procurement title is required in a Contract Performance Notice and is missing"]
+    assert (notice["source"] == "contracts.csv").all()
+
+
+@pytest.mark.parametrize("email, ok", [("bids@acme.example", True), ("Bids.Team+cpn@acme.co.uk", True),
+                                       ("bids at acme.example", False), ("bids@acme", False),
+                                       ("bids@@acme.example", False), ("bids@acme.example.", False)])
+def test_email_shape(portfolio, email, ok):
+    contracts, kpis, meas = portfolio
+    contracts = contracts.assign(**V2, row=[2, 3, 4], source="contracts.csv")
+    contracts.loc[contracts.contract_id == "C2", "authority_email"] = email
+    _, problems = cpn_rows(contracts, kpis, meas, "2025-04", "2026-03")
+    bad = problems[problems.column == "authority_email"]
+    if ok:
+        assert bad.empty
+    else:
+        (e,) = bad.to_dict("records")
+        assert (e["severity"], e["source"], e["row"], e["value"]) == ("error", "contracts.csv", 3, email)
+        assert e["problem"] == "contract C2: the authority's email address is not an email address (name@example.org)"
+
+
+def test_detail_columns_for_the_ocds_export(portfolio):
+    rows, _ = cpn_rows(*portfolio, "2025-04", "2026-03", detail=True)
+    assert list(rows.columns) == CPN_COLUMNS + CPN_DETAIL_COLUMNS
+    r = rows.set_index(["contract_id", "kpi_id"])
+    assert r.loc[("C1", "AV"), "value"] == 96.5 and r.loc[("C1", "AV"), "target"] == 98
+    assert r.loc[("C1", "FIX"), "unit"] == "hours" and r.loc[("C1", "FIX"), "direction"] == "lower"
+    assert r.loc[("C2", "UP"), "contract_start"] == pd.Timestamp("2025-06-15")
+    contracts, kpis, meas = portfolio
+    empty, _ = cpn_rows(contracts, kpis.assign(statutory=False), meas, "2025-04", "2026-03", detail=True)
+    assert empty.empty and list(empty.columns) == list(rows.columns)

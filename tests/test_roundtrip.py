@@ -18,7 +18,7 @@ def test_template_fill_ingest_run(tmp_path, capsys):
     # The evidence store starts with the sample portfolio's history.
     assert main(["ingest", "cinb/data/sample", "--into", str(store)]) == 0
     xlsx = tmp_path / "return.xlsx"
-    assert main(["template", "--contract", "NB-HOST-002", "--period", "2026-11", "--out", str(xlsx)]) == 0
+    assert main(["supplier-return", "--contract", "NB-HOST-002", "--period", "2026-11", "--out", str(xlsx)]) == 0
 
     # The supplier fills in the Value column (a % with its sign, as people type it) and a note.
     wb = openpyxl.load_workbook(xlsx)
@@ -56,7 +56,7 @@ def test_a_return_with_errors_is_rejected_whole(tmp_path, capsys):
     store = tmp_path / "store.sqlite"
     assert main(["ingest", "cinb/data/sample", "--into", str(store)]) == 0
     xlsx = tmp_path / "return.xlsx"
-    assert main(["template", "--contract", "NB-HOST-002", "--period", "2026-11", "--out", str(xlsx)]) == 0
+    assert main(["supplier-return", "--contract", "NB-HOST-002", "--period", "2026-11", "--out", str(xlsx)]) == 0
     wb = openpyxl.load_workbook(xlsx)
     ws = wb[RETURN_SHEET]
     header = next(r for r in range(1, 20) if ws.cell(r, 1).value == "KPI id")

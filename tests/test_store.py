@@ -236,3 +236,30 @@ def test_postgres_store_ingest_as_of_and_append_only(pg_url, tmp_path):
         (bad / "measurements.csv").write_text("contract_id,kpi_id,period,value\nC-001,FTF,2025-07,abc\n")
         ingest(bad, pg_url, today=TODAY)
     assert len(batches(pg_url)) == 2
+
+
+def test_a_store_made_before_new_columns_gains_them_and_keeps_their_values(tmp_path):
+    # A store created by an earlier cinb has no supplier_email column: ingesting must not drop the value.
+    import sqlalchemy as sa
+
+    from cinb.load import load_portfolio, save_portfolio
+    from cinb.store import ingest
+
+    store = tmp_path / "old.sqlite"
+    ingest(None, store)  # the sample portfolio
+    engine = sa.create_engine(f"sqlite:///{store}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER IF EXISTS cinb_no_update_contracts"))
+        conn.execute(sa.text("ALTER TABLE contracts DROP COLUMN supplier_email"))
+    engine.dispose()
+    data = tmp_path / "data"
+    portfolio = load_portfolio(None)
+    for frame in (portfolio.contracts, portfolio.kpis, portfolio.history, portfolio.measurements,
+                  portfolio.initiatives):
+        frame["contract_id"] = frame["contract_id"] + "-NEW"  # new contracts: nothing already stored
+    portfolio.contracts["supplier_email"] = "contracts@example.org"
+    save_portfolio(portfolio, data)
+    ingest(data, store)
+    stored = load_portfolio(f"sqlite:///{store}").contracts.set_index("contract_id")["supplier_email"]
+    assert set(stored[stored.index.str.endswith("-NEW")]) == {"contracts@example.org"}
+    assert stored[~stored.index.str.endswith("-NEW")].isna().all()

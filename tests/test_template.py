@@ -175,7 +175,8 @@ def test_cli_validate_prints_problems_and_accounting(tmp_path, capsys):
 def test_cli_template_fill_ingest_round_trip(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = str(corpus.BASE)
-    assert _cli("template", "--contract", "C-002", "--period", "2025-07", "--out", "r.xlsx", "--data", data) == 0
+    assert _cli("supplier-return", "--contract", "C-002", "--period", "2025-07", "--out", "r.xlsx", "--data",
+                data) == 0
     _fill(tmp_path / "r.xlsx", {"AVAIL": 99.95})
     # The default store (reports/store.sqlite) is empty: the definitions come from --data in the same batch.
     assert _cli("ingest", "r.xlsx", "--data", data) == 0
@@ -197,7 +198,7 @@ def test_cli_usage_errors(tmp_path):
     with pytest.raises(UsageError):
         _cli("ingest", str(tmp_path / "missing.xlsx"))
     with pytest.raises(UsageError):
-        _cli("template", "--contract", "NOPE", "--period", "2025-07", "--out", str(tmp_path / "x.xlsx"),
+        _cli("supplier-return", "--contract", "NOPE", "--period", "2025-07", "--out", str(tmp_path / "x.xlsx"),
              "--data", str(corpus.BASE))
 
 

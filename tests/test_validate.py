@@ -145,10 +145,12 @@ def test_number_accepts_plain_decimals_and_percent_sign(text, value, pct):
     assert bool(has_pct[0]) is pct
 
 
-@pytest.mark.parametrize("text,words", [("98,5", "decimal comma"), ("1,200,000", "contains a comma"),
+@pytest.mark.parametrize("text,words", [("98,5", "decimal comma"), ("1,200,000", "uses a thousands separator"),
+                                        ("1,234", "thousands separator or a decimal comma"),
                                         ("nan", "not a finite number"), ("Infinity", "not a finite number"),
                                         ("1e999", "too large"), ("12 hours", "not a number"),
-                                        ("#DIV/0!", "not a finite number"), ("£12", "currency sign")])
+                                        ("#DIV/0!", "Excel error marker"), ("N/A", "'not available' marker"),
+                                        ("£12", "currency sign")])
 def test_number_rejects_what_is_ambiguous_or_not_a_number(text, words):
     values, _, issues = parse_number(np.array(["1", text], dtype=object), PCT)
     assert len(issues) == 1
