@@ -129,10 +129,11 @@ def execute(notebook: Path, parameters: dict[str, Any], *, timeout: float | None
     from papermill.exceptions import PapermillExecutionError
 
     from .kernels import start_kernel
+    from .packdata import with_cell_ids
 
     _register_engine()
     timings = {} if timings is None else timings
-    nb = nbformat.read(str(notebook), as_version=4)
+    nb = with_cell_ids(notebook, is_text=False)  # a template without cell ids: filled quietly
     if kernel is None:
         try:
             kernel = start_kernel(warm=False, kernel_name=kernel_name, cwd=cwd)

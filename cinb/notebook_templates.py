@@ -31,6 +31,7 @@ from .errors import UsageError
 from .files import atomic_write_bytes
 from .hints import did_you_mean
 from .pack import KINDS
+from .packdata import with_cell_ids
 
 #: The shipped notebooks by name: one per kind of pack, and ``explore`` for analysts in JupyterLab.
 SHIPPED: dict[str, str] = {**{kind: notebook for kind, (notebook, _) in KINDS.items()}, "explore": "explore.ipynb"}
@@ -91,7 +92,7 @@ def _read(path: Path, where: str):
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise UsageError(f"{where}: not a Jupyter notebook (.ipynb): JSON without a list of cells; {advice}")
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = with_cell_ids(text)  # cinb.packdata: cells without ids get one, quietly
         if not all(isinstance(c, Mapping) and "source" in c for c in nb.cells):
             raise ValueError("a cell has no source")
     except Exception as exc:  # an unknown nbformat version, a malformed cell …
@@ -366,3 +367,4 @@ def template_options(values: Iterable[str] | None) -> dict[str, str] | None:
             raise UsageError(f"--template: two templates for {kind} packs ({out[kind]} and {path}); give one")
         out[kind] = path
     return out or None
+

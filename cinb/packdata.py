@@ -8,6 +8,7 @@ machinery (papermill, nbclient) of :mod:`cinb.execute` for that.
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,3 +46,23 @@ def pack_data(nb: nbformat.NotebookNode) -> dict[str, Any]:
             if payload is not None:
                 data.update(json.loads(payload) if isinstance(payload, str) else dict(payload))
     return data
+
+
+def with_cell_ids(source: str | os.PathLike, *, is_text: bool = True):
+    """Read a notebook (JSON text, or a path with ``is_text=False``) as nbformat 4, giving cells without an ``id``
+    one, quietly.
+
+    Notebooks written by scripts or older tools often lack cell ids; nbformat fills them in but warns
+    (``MissingIDFieldWarning``) on every read and write. cinb fills them once, here, so no library warning
+    reaches the user. Returns a ``NotebookNode``; raises what ``nbformat.reads`` raises for a non-notebook.
+    """
+    import warnings
+
+    import nbformat
+    from nbformat.validator import normalize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = nbformat.reads(source, as_version=4) if is_text else nbformat.read(os.fspath(source), as_version=4)
+        _, fixed = normalize(nb)
+    return nbformat.from_dict(fixed)

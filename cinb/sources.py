@@ -22,7 +22,7 @@ import pandas as pd
 
 from .errors import UsageError
 from .hints import did_you_mean
-from .schema import OPTIONAL_TABLES, RawTable, columns_by_name
+from .schema import OPTIONAL_TABLES, TABLE_ORDER, RawTable, columns_by_name
 
 #: File suffixes read as Excel workbooks (an old ``.xls`` is refused with a hint to save as ``.xlsx``).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -223,7 +223,9 @@ def missing_table_problem(name: str, where: str, available: list[str], kind: str
 
     An error, with the close matches among ``available``; a warning for an optional table (initiatives).
     """
-    hint = did_you_mean(name, available)
+    # Only a name that is not itself one of the tables can be a misspelling of this one.
+    tables = {t.lower() for t in TABLE_ORDER} | {f"{t.lower()}.csv" for t in TABLE_ORDER}
+    hint = did_you_mean(name, [a for a in available if str(a).lower() not in tables])
     optional = name.removesuffix(".csv") in OPTIONAL_TABLES
     return {"severity": "warning" if optional else "error", "row": None, "column": None,
             "problem": (f"no {kind} {name!r}" + (" (optional: no initiatives loaded)" if optional else "")),
@@ -269,6 +271,8 @@ def raw_from_records(name, header, records, source, sheet, row_numbers=None, ext
 _IGNORED_WARNINGS = re.compile(
     r"extension is not supported|conditional formatting|default style|no stylesheet|header or footer|DrawingML|"
     r"Unable to read chart|Print area|Defined names|Unknown type for|Data Validation|is marked as a date", re.IGNORECASE)
+#: Warning categories about code (a deprecated call), never about the values read.
+_ABOUT_CODE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
 #: One warnings.catch_warnings at a time: it swaps process-wide state, which two threads would mix up.
 _WARNINGS_LOCK = threading.RLock()
 
@@ -292,6 +296,8 @@ def warning_problems(caught: list) -> list[dict]:
     """
     out, seen = [], set()
     for w in caught:
+        if issubclass(w.category, _ABOUT_CODE):  # about the library's own code, not the data
+            continue
         text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else type(w.message).__name__
         if _IGNORED_WARNINGS.search(text) or text in seen:
             continue

@@ -10,11 +10,13 @@ the usual way.
 
 An empty value followed on its line by ``#`` and text with no space between (``accent: #1D70B8``, which YAML
 reads as a comment) is refused with "quote it", naming the setting, the file and the line; an ordinary comment
-(``data:  # the sample``) is not.
+(``data:  # the sample``) is not. A number setting written so that YAML 1.1 reads it in another base
+(``window_months: 012`` is 10) is refused too.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,6 +25,8 @@ import yaml
 from .errors import UsageError
 
 _NULL = "tag:yaml.org,2002:null"
+_INT = "tag:yaml.org,2002:int"
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 
 def read_settings(path: str | Path, *, typed: Iterable[str] = (), what: str | None = None) -> dict[str, Any]:
@@ -56,9 +60,14 @@ def read_settings(path: str | Path, *, typed: Iterable[str] = (), what: str | No
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{where}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not valid YAML: it is not UTF-8 text ({exc}); save it as UTF-8") from None
+    except OSError as exc:
         raise UsageError(f"{where}: cannot read it ({exc})") from None
     try:
+        # Constructed once with the safe loader first: a tag such as !!python/object is refused here, as before,
+        # and nothing is built from it; then composed again for the source text of each scalar.
+        yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise UsageError(f"{where}: not valid YAML ({exc})") from None
@@ -70,13 +79,23 @@ def read_settings(path: str | Path, *, typed: Iterable[str] = (), what: str | No
     typed = set(typed)
     lines = text.splitlines()
     out: dict[str, Any] = {}
+    seen: dict[int, Any] = {}  # an alias is the same object, never a copy: a "billion laughs" file stays small
     for key_node, value_node in root.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(_construct(key_node))
         if key in typed:
+            _plain_number(value_node, key, where)
             out[key] = _construct(value_node)
         else:
-            out[key] = _as_written(value_node, key, where, lines)
+            out[key] = _as_written(value_node, key, where, lines, seen)
     return out
+
+
+def _plain_number(node: yaml.Node, key: str, where: str) -> None:
+    """Refuse a whole number YAML 1.1 would read in another base (``012`` is 10, ``0x1F``, ``1:30`` is 90)."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _INT and not _DECIMAL.fullmatch(node.value.strip()):
+        raise UsageError(f"{where}, line {node.start_mark.line + 1}: {key}: {node.value} is not a plain whole number "
+                         f"(YAML would read it as {_construct(node)}); write it in decimal digits without a leading "
+                         "zero")
 
 
 def _construct(node: yaml.Node) -> Any:
@@ -87,12 +106,24 @@ def _construct(node: yaml.Node) -> Any:
         loader.dispose()
 
 
-def _as_written(node: yaml.Node, key: str, where: str, lines: list[str]) -> Any:
-    """The node's scalars as their source text (``None`` for a null), keeping lists and mappings."""
+def _as_written(node: yaml.Node, key: str, where: str, lines: list[str], seen: dict[int, Any]) -> Any:
+    """The node's scalars as their source text (``None`` for a null), keeping lists and mappings.
+
+    A node reached again through an alias gives the object already built (``seen``), so aliases cost nothing.
+    """
+    if id(node) in seen:
+        return seen[id(node)]
     if isinstance(node, yaml.SequenceNode):
-        return [_as_written(item, key, where, lines) for item in node.value]
+        items: list[Any] = []
+        seen[id(node)] = items
+        items.extend(_as_written(item, key, where, lines, seen) for item in node.value)
+        return items
     if isinstance(node, yaml.MappingNode):
-        return {str(_as_written(k, key, where, lines)): _as_written(v, key, where, lines) for k, v in node.value}
+        mapping: dict[str, Any] = {}
+        seen[id(node)] = mapping
+        for k, v in node.value:
+            mapping[str(_as_written(k, key, where, lines, seen))] = _as_written(v, key, where, lines, seen)
+        return mapping
     if node.tag == _NULL:
         line = lines[node.start_mark.line] if node.start_mark.line < len(lines) else ""
         after = line.split(":", 1)[-1].lstrip()

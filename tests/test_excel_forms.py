@@ -429,3 +429,19 @@ def test_leading_zero_ids_stay_from_a_sqlite_text_column(tmp_path):
     assert sorted(p.contracts["contract_id"]) == ["0451", "C-002"]
     assert set(p.measurements["contract_id"]) == {"0451", "C-002"}
     assert p.data_hash == load_portfolio(corpus.build("csv", _zero_id_tables(), tmp_path), today=TODAY).data_hash
+
+
+def test_library_warnings_are_caught_and_only_those_about_data_reported(capfd):
+    import warnings
+
+    from cinb.sources import library_warnings, warning_problems
+
+    with library_warnings() as caught:
+        warnings.warn("Workbook contains no default style, apply openpyxl's default", UserWarning)
+        warnings.warn("call_me() is deprecated", DeprecationWarning)
+        warnings.warn("Did not recognize type 'geometry' of column 'site'", RuntimeWarning)
+        warnings.warn("Did not recognize type 'geometry' of column 'site'", RuntimeWarning)
+    problems = warning_problems(caught)
+    assert [p["problem"] for p in problems] == ["while reading: Did not recognize type 'geometry' of column 'site'"]
+    assert problems[0]["severity"] == "warning"
+    assert capfd.readouterr().err == ""

@@ -88,3 +88,16 @@ def test_a_batch_definition_selects_contracts_with_leading_zeros(tmp_path, monke
     monkeypatch.setenv("CINB_PARAMETERS", str(tmp_path / "none"))
     api.run_month(config=config, out=tmp_path / "r")
     assert seen["keys"] == ["0451", "0123"]
+
+
+@pytest.mark.parametrize("written", ["012", "0x0C", "1:30"])
+def test_a_number_yaml_would_read_in_another_base_is_refused(tmp_path, written):
+    path = _write(tmp_path / "n.yml", f"window_months: {written}\n")
+    with pytest.raises(UsageError, match=rf"line 1: window_months: {written} is not a plain whole number"):
+        read_settings(path, typed={"window_months"})
+
+
+def test_plain_numbers_are_read_as_numbers(tmp_path):
+    path = _write(tmp_path / "n.yml", "window_months: 12\nratchet_share: 0.5\ntimeout: 90\n")
+    assert read_settings(path, typed={"window_months", "ratchet_share", "timeout"}) == {
+        "window_months": 12, "ratchet_share": 0.5, "timeout": 90}

@@ -399,7 +399,8 @@ case("csv_text_in_numeric_column", "csv", Located("measurements", 3, "value", "n
      cli=True)(_csv_with(lambda t: setcell(t, "measurements", 3, "value", "ninety-nine")))
 for _i, _text in enumerate(["nan", "NaN", "inf", "-inf", "Infinity", "#DIV/0!", "#N/A"]):
     case(f"csv_nonfinite_{_i}_{_text.strip('#/!').lower()}", "csv",
-         Located("measurements", 3 + _i, "value", _text, "finite"))(
+         Located("measurements", 3 + _i, "value", _text,
+                 {"#DIV/0!": "Excel error marker", "#N/A": "#N/A marker"}.get(_text, "finite")))(
         _csv_with(lambda t, i=_i, x=_text: setcell(t, "measurements", 3 + i, "value", x)))
 case("csv_nan_in_contract_amount", "csv", Located("contracts", 2, "annual_value_gbp", "NaN"))(
     _csv_with(lambda t: setcell(t, "contracts", 2, "annual_value_gbp", "NaN")))
