@@ -65,10 +65,11 @@ def read_settings(path: str | Path, *, typed: Iterable[str] = (), what: str | No
     except OSError as exc:
         raise UsageError(f"{where}: cannot read it ({exc})") from None
     try:
-        # Constructed once with the safe loader first: a tag such as !!python/object is refused here, as before,
-        # and nothing is built from it; then composed again for the source text of each scalar.
-        yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # Built once by the safe constructor: a tag such as !!python/object is refused here and nothing is made
+        # from it. The composed nodes then give each scalar's source text.
+        if root is not None:
+            _construct(root)
     except yaml.YAMLError as exc:
         raise UsageError(f"{where}: not valid YAML ({exc})") from None
     if root is None:
