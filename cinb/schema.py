@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-#: Version of the input data contract this module describes.
-CONTRACT_VERSION = 1
+#: Version of the input data contract this module describes (version 1 portfolios stay valid unchanged).
+CONTRACT_VERSION = 2
 
 #: Identifiers are safe in file names and URLs: ASCII letter or digit first, then letters, digits, ``._-``.
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
@@ -23,6 +23,15 @@ UNITS = ("%", "hours", "days", "minutes", "count", "score", "GBP")
 NON_NEGATIVE_UNITS = ("%", "hours", "days", "minutes", "count", "GBP")
 DIRECTIONS = ("higher", "lower")
 CREDIT_METHODS = ("none", "shortfall", "fixed")
+#: How often a KPI's value is due (version 2; empty = monthly).
+FREQUENCIES = ("monthly", "quarterly", "annual")
+#: How a window of values becomes one rated value (version 2; empty = volume_weighted when volumes are given,
+#: else the portfolio's ``rating_bands.aggregation``).
+AGGREGATIONS = ("volume_weighted", "mean", "median", "sum", "latest", "worst")
+#: What a contract's service credit cap is counted over (version 2; empty = month).
+CAP_PERIODS = ("month", "contract_year", "rolling_12")
+#: Where a measurement came from (version 2; empty = reported).
+ORIGINS = ("reported", "derived")
 STATUSES = ("proposed", "agreed", "in_progress", "delivered", "rejected", "withdrawn")
 RAISED_BY = ("supplier", "authority")
 
@@ -100,6 +109,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("authority_email", "text", since=2, **_EMAIL),
         _c("authority_contact", "text", since=2),
         _c("procurement_title", "text", since=2),
+        _c("service_credit_cap_period", "choice", choices=CAP_PERIODS, since=2),
     ),
     "kpis": (
         _c("contract_id", "id", True),
@@ -125,6 +135,12 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("owner", "text"),
         _c("agreed_with_supplier", "agreed"),
         _c("statutory", "bool", default=False),
+        # Version 2: real KPI regimes (frequency, life span, volumes, aggregation).
+        _c("frequency", "choice", choices=FREQUENCIES, since=2),
+        _c("start_period", "period", since=2),
+        _c("end_period", "period", since=2),
+        _c("volume_unit", "text", since=2),
+        _c("aggregation", "choice", choices=AGGREGATIONS, since=2),
     ),
     "measurements": (
         _c("contract_id", "id", True),
@@ -135,6 +151,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("submitted_on", "date"),
         _c("revision", "int", minimum=0, default=1),
         _c("note", "text"),
+        # Version 2: how many items the value was measured over, provisional figures, derived figures.
+        _c("volume", "number", minimum=0, since=2),
+        _c("complete", "bool", since=2),
+        _c("origin", "choice", choices=ORIGINS, since=2),
     ),
     "initiatives": (
         _c("contract_id", "id", True),
@@ -150,11 +170,21 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("realised_benefit_gbp", "number", minimum=0),
         _c("owner", "text"),
     ),
+    # Version 2: a KPI's process changed from ``period`` on; SPC limits are recalculated from each change.
+    "process_changes": (
+        _c("contract_id", "id", True, since=2),
+        _c("kpi_id", "id", True, since=2),
+        _c("period", "period", True, since=2),
+        _c("reason", "text", True, since=2),
+        _c("baseline_months", "int", minimum=1, since=2),
+    ),
 }
 
-TABLE_ORDER = ("contracts", "kpis", "measurements", "initiatives")
+TABLE_ORDER = ("contracts", "kpis", "measurements", "initiatives", "process_changes")
 #: Tables a source may leave out (then the frame is empty with the contract's columns).
-OPTIONAL_TABLES = ("initiatives",)
+OPTIONAL_TABLES = ("initiatives", "process_changes")
+#: Optional tables whose absence is not even a warning (version-2 tables: a version-1 portfolio has none).
+QUIET_OPTIONAL_TABLES = ("process_changes",)
 
 #: The key of each table: two rows with the same key are duplicates.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -162,6 +192,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "kpis": ("contract_id", "kpi_id"),
     "measurements": ("contract_id", "kpi_id", "period", "revision"),
     "initiatives": ("contract_id", "initiative_id"),
+    "process_changes": ("contract_id", "kpi_id", "period"),
 }
 
 #: Columns cinb adds to measurements and history; input columns with these names are ignored.
