@@ -39,7 +39,7 @@ from .render import resolve_backend
 
 #: Parameters the notebooks take; the rest of the merged parameters steer the run (formats, jobs, backend …).
 NOTEBOOK_PARAMETERS = ("data", "marking", "audience", "window_months", "ratchet_months", "ratchet_share",
-                       "_parameter_files")
+                       "default_tolerance_pct", "spc_min_points", "_parameter_files")
 
 
 def settings(parameters: dict[str, Any] | None = None, *, config: str | Path | BatchDefinition | None = None,

@@ -313,7 +313,9 @@ def parse_bool(a: np.ndarray, col: Column):
     ``a`` is an object array of n stripped text cells (``''`` = empty) and ``col`` their column; issues are
     ``(mask, problem, fix)`` tuples as described in the module notes. Never raises for bad cells.
 
-    Returns ``(values, issues)``: a bool array (``col.default`` when empty, False when bad) and the issues.
+    Returns ``(values, issues)``: a bool array (``col.default`` when empty, False when bad) and the issues. A
+    column without a default (``complete``, version 2: empty means "not said") gives an object array instead,
+    None where the cell is empty or bad.
     """
     a = _text(a)
     low = [v.lower() for v in a]
@@ -321,9 +323,14 @@ def parse_bool(a: np.ndarray, col: Column):
     no = np.array([v in _NO for v in low], dtype=bool)
     empty = is_empty(a)
     bad = ~(yes | no | empty)
-    values = np.where(empty, bool(col.default), yes)
-    issues = [(bad, "is not yes or no", f"write yes or no (empty means {'yes' if col.default else 'no'})")] \
-        if bad.any() else []
+    if col.default is None:
+        values = yes.astype(object)
+        values[empty | bad] = None
+        fix = "write yes or no, or leave the cell empty"
+    else:
+        values = np.where(empty, bool(col.default), yes)
+        fix = f"write yes or no (empty means {'yes' if col.default else 'no'})"
+    issues = [(bad, "is not yes or no", fix)] if bad.any() else []
     return values, issues
 
 

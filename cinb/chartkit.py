@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from cinb.errors import UsageError
+from cinb.formatting import NATURAL_BOUNDS, value_text, within_bounds
+from cinb.regimes import step_of
 
 __all__ = [
     "OKABE_ITO",
@@ -38,6 +40,12 @@ __all__ = [
     "month_x",
     "monthly_series",
     "set_month_axis",
+    "set_period_axis",
+    "period_tick_label",
+    "bounded",
+    "bounds_phrase",
+    "trim_ticks_to_bounds",
+    "minus",
     "right_labels",
     "balanced_columns",
 ]
@@ -193,6 +201,104 @@ def set_month_axis(ax, first: int, last: int, max_ticks: int = 12) -> None:
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(label))
     ax.set_xlim(first - 0.6, last + 0.6)
+
+
+def period_tick_label(x: int, frequency: str | None) -> str:
+    """The x-tick label of a due month ``x`` (months since Jan 1970) for a KPI of this frequency, on two lines.
+
+    Monthly: ``Oct\\n2026``; quarterly: the quarter's months and year, ``Jul–Sep\\n2026`` (``Nov–Jan\\n2025–26``
+    when it spans a new year: UK public bodies count financial quarters, so never "Q1"); annual: ``year to\\nMar
+    2026``. Raises KeyError for a frequency outside the data contract.
+    """
+    p = EPOCH_MONTH + int(x)
+    step = step_of(frequency)
+    if step == 1:
+        return f"{p:%b}\n{p:%Y}"
+    if step == 3:
+        first = p - 2
+        if first.year == p.year:
+            return f"{first:%b}–{p:%b}\n{p:%Y}"
+        return f"{first:%b}–{p:%b}\n{first:%Y}–{p:%y}"
+    return f"year to\n{p:%b %Y}"
+
+
+def set_period_axis(ax, due_x: list[int], frequency: str | None, first: int, last: int, max_ticks: int = 8) -> None:
+    """Ticks at a KPI's due months, labelled by the period each value covers (:func:`period_tick_label`).
+
+    ``due_x`` are the due months (months since Jan 1970) the chart shows; ``first``..``last`` the months the x
+    axis must span (a trajectory may run beyond the values). When there are more than ``max_ticks`` due months
+    (8 two-line labels such as ``Oct–Dec 2024`` fit the A4 width), every second (third, …) is labelled, counting
+    back from the latest so the latest period is always labelled; every due month keeps a minor tick. The axis
+    runs from a little before ``first`` to a little after ``last`` (0.4 of a period, at least 0.6 month).
+    Raises KeyError for a frequency outside the data contract.
+    """
+    step = step_of(frequency)
+    every = sorted({int(v) for v in due_x})
+    ticks = every
+    if len(ticks) > max_ticks:
+        k = -(-len(ticks) // max_ticks)
+        ticks = ticks[::-1][::k][::-1]
+        ax.xaxis.set_minor_locator(FixedLocator(every))
+    labels = {t: period_tick_label(t, frequency) for t in ticks}
+
+    def label(x, _pos=None):
+        return labels.get(int(round(x)), "")
+
+    ax.xaxis.set_major_locator(FixedLocator(ticks or [first]))
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
+    pad = max(0.6, 0.4 * step)
+    ax.set_xlim(first - pad, last + pad)
+
+
+# ---------------------------------------------------------------------------------------------- natural bounds
+
+
+def minus(text: str) -> str:
+    """A number's text with a true minus sign in place of a hyphen: ``−8.9``, ``−£1,630`` (from ``£-1,630``)."""
+    if text.startswith("-"):
+        return "−" + text[1:]
+    return "−£" + text[2:] if text.startswith("£-") else text
+
+
+def bounded(values, unit: str | None) -> tuple[list, list[tuple[int, float, float]]]:
+    """``values`` truncated to the unit's natural bounds, and which were truncated.
+
+    Returns ``(shown, cut)``: ``shown`` the values as :func:`cinb.formatting.within_bounds` returns them (None and
+    NaN kept), ``cut`` a list of ``(position, computed value, shown value)`` for each value that moved.
+    """
+    shown, cut = [], []
+    for i, v in enumerate(values):
+        w = within_bounds(v, unit)
+        shown.append(w)
+        if v is not None and not pd.isna(v) and float(w) != float(v):
+            cut.append((i, float(v), float(w)))
+    return shown, cut
+
+
+def bounds_phrase(bound: float, unit: str | None) -> str:
+    """``below zero`` or ``above 100%``: where a computed value lies outside the unit's bound ``bound``."""
+    lo, hi = NATURAL_BOUNDS.get(unit, (None, None))
+    if lo is not None and bound == lo:
+        return "below zero" if lo == 0 else f"below {value_text(lo, unit)}"
+    return f"above {value_text(hi, unit)}"
+
+
+def trim_ticks_to_bounds(ax, unit: str | None) -> None:
+    """Drop y ticks beyond the unit's natural bounds (no ``−500`` hours), when the axis runs past a bound.
+
+    Called after the y limits are set; the axis keeps its limits (a little room beyond a bound keeps a limit
+    line drawn at the bound off the axis spine) and its tick formatter. Nothing changes when the axis stays
+    within the bounds or the unit has none.
+    """
+    lo_b, hi_b = NATURAL_BOUNDS.get(unit, (None, None))
+    y0, y1 = ax.get_ylim()
+    if not ((lo_b is not None and y0 < lo_b) or (hi_b is not None and y1 > hi_b)):
+        return
+    eps = 1e-9 * max(abs(y0), abs(y1), 1.0)
+    ticks = [t for t in ax.get_yticks() if y0 - eps <= t <= y1 + eps
+             and (lo_b is None or t >= lo_b - eps) and (hi_b is None or t <= hi_b + eps)]
+    ax.set_yticks(ticks)
+    ax.set_ylim(y0, y1)
 
 
 def right_labels(ax, items: list[tuple[float, str]], fig_height_in: float) -> None:

@@ -26,15 +26,18 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from cinb.chartkit import (
-    A4_TEXT_WIDTH_IN, EPOCH_MONTH, GREY, HOUSE_RC, INK, OKABE_ITO, SERIES_COLOURS, balanced_columns, clip,
-    house_figure, house_style, month_x, monthly_series, right_labels, set_month_axis, to_period, wrap,
+    A4_TEXT_WIDTH_IN, EPOCH_MONTH, GREY, HOUSE_RC, INK, OKABE_ITO, SERIES_COLOURS, balanced_columns, bounded,
+    bounds_phrase, clip, house_figure, house_style, minus, month_x, monthly_series, right_labels, set_month_axis,
+    to_period, trim_ticks_to_bounds, wrap,
 )
-from cinb.display import RATING_STYLES, Chart, Table
+from cinb.display import RATING_STYLES, Chart, RatingStyle, Table
 from cinb.errors import UsageError
 from cinb.formatting import (
-    NOT_APPLICABLE, chart_number, day_label, day_label_short, money, money_short, month_label, pence, unit_symbol,
+    NATURAL_BOUNDS, NOT_APPLICABLE, chart_number, day_label, day_label_short, money, money_short, month_label, pence,
+    unit_symbol, value_text,
 )
 from cinb.charts_xmr import POINT_STYLES, xmr_chart
+from cinb.regimes import STATUS_WORD
 
 __all__ = [
     "OKABE_ITO",
@@ -44,6 +47,7 @@ __all__ = [
     "house_style",
     "house_figure",
     "xmr_chart",
+    "STATUS_STYLES",
     "rating_heatmap",
     "timeline",
     "commitment_chart",
@@ -54,6 +58,21 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------- heat map
 
+#: How the heat map draws a KPI whose review month has no rating (:data:`cinb.regimes.STATUS_WORD`): a pale
+#: grey cell (never a RAG colour), italic text, and a symbol and short word of its own, so no two statuses, and
+#: no status and rating, look alike without colour.
+STATUS_STYLES: dict[str, RatingStyle] = {
+    word: RatingStyle(word, css_class, symbol, "#F4F4F4", "#3D3D3D", short)
+    for word, css_class, symbol, short in (
+        (STATUS_WORD["not_reported"], "status-not-reported", "?", "Not rep."),
+        (STATUS_WORD["not_due"], "status-not-due", "◌", "Not due"),
+        (STATUS_WORD["no_activity"], "status-no-activity", "∅", "No activ."),
+        (STATUS_WORD["incomplete"], "status-provisional", "≈", "Prov."),
+        (STATUS_WORD["not_started"], "status-not-started", "▷", "Not yet"),
+        (STATUS_WORD["ended"], "status-ended", "◁", "Ended"),
+    )
+}
+
 
 def rating_heatmap(ratings: pd.DataFrame, *, title: str, caption: str | None = None, format: str = "svg") -> Chart:
     """Contracts × KPIs grid of statutory ratings: each cell coloured AND labelled with symbol and word.
@@ -62,8 +81,11 @@ def rating_heatmap(ratings: pd.DataFrame, *, title: str, caption: str | None = N
     ----------
     ratings : DataFrame
         Index: contracts (labels shown as rows); columns: KPIs; values: rating words ("Good",
-        "Approaching target", "Requires improvement", "Inadequate", "Other") or missing where a contract
-        has no such KPI.
+        "Approaching target", "Requires improvement", "Inadequate", "Other"), the words of a review month
+        without a rating (:data:`cinb.regimes.STATUS_WORD`: "Not reported", "Not due", "No activity",
+        "Provisional", "Not yet in force", "No longer in force"; drawn on pale grey in italics with a symbol
+        and short word each, :data:`STATUS_STYLES`, and in the legend only when present), or missing where a
+        contract has no such KPI. Words are matched ignoring case and surrounding spaces.
     title : str
     caption : str, optional
     format : {"svg", "png"}
@@ -75,16 +97,18 @@ def rating_heatmap(ratings: pd.DataFrame, *, title: str, caption: str | None = N
     Raises
     ------
     UsageError
-        ``ratings`` is not a DataFrame, or holds a value that is not a rating word.
+        ``ratings`` is not a DataFrame, or holds a value that is neither a rating word nor a status word.
     """
     if not isinstance(ratings, pd.DataFrame):
         raise UsageError(f"rating_heatmap needs a DataFrame of rating words, got {type(ratings).__name__}.")
-    lookup = {k.lower(): k for k in RATING_STYLES}
+    styles = {**RATING_STYLES, **STATUS_STYLES}
+    lookup = {k.lower(): k for k in styles}
     words = ratings.map(lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v))
                         else lookup.get(str(v).strip().lower(), f"?{v}"))
     bad = sorted({w[1:] for w in words.to_numpy().ravel() if isinstance(w, str) and w.startswith("?")})
     if bad:
-        raise UsageError(f"rating_heatmap: {bad} are not rating words; use one of {list(RATING_STYLES)}.")
+        raise UsageError(f"rating_heatmap: {bad} are not rating words; use one of {list(RATING_STYLES)} "
+                         f"or a status word {list(STATUS_STYLES)}.")
     n_rows, n_cols = words.shape
     # Row labels wrap onto two lines so the grid keeps most of the page width for its cells.
     row_labels = [wrap(r, 20, 2) for r in ratings.index.astype(str)]
@@ -110,14 +134,16 @@ def rating_heatmap(ratings: pd.DataFrame, *, title: str, caption: str | None = N
                     ax.text(j + 0.5, i + 0.5, NOT_APPLICABLE, ha="center", va="center", fontsize=7, color=GREY,
                             bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none"))
                     continue
-                st = RATING_STYLES[w]
+                st = styles[w]
                 ax.add_patch(Rectangle((j, i), 1, 1, fc=st.background, ec="white", lw=1.5))
+                extra = {"style": "italic"} if w in STATUS_STYLES else {}
                 if two_line:
                     ax.text(j + 0.5, i + 0.5, st.symbol, ha="center", va="bottom", fontsize=8.5, color=st.color)
-                    ax.text(j + 0.5, i + 0.53, st.short, ha="center", va="top", fontsize=6.5, color=st.color)
+                    ax.text(j + 0.5, i + 0.53, st.short, ha="center", va="top", fontsize=6.5, color=st.color,
+                            **extra)
                 else:
                     ax.text(j + 0.5, i + 0.5, f"{st.symbol} {st.short}", ha="center", va="center", fontsize=7.5,
-                            color=st.color)
+                            color=st.color, **extra)
         ax.set_xlim(0, n_cols)
         ax.set_ylim(n_rows, 0)
         ax.set_yticks([i + 0.5 for i in range(n_rows)], row_labels)
@@ -131,11 +157,14 @@ def rating_heatmap(ratings: pd.DataFrame, *, title: str, caption: str | None = N
             lab.set_fontsize(7.5)
         handles = [Patch(fc=s.background, ec="#9E9E9E", lw=0.5, label=f"{s.symbol} {w}") for w, s in
                    RATING_STYLES.items()]
+        present = {w for w in words.to_numpy().ravel() if isinstance(w, str)}
+        handles += [Patch(fc=s.background, ec="#9E9E9E", lw=0.5, label=f"{s.symbol} {w}") for w, s in
+                    STATUS_STYLES.items() if w in present]
         if words.isna().to_numpy().any():
             handles.append(Patch(fc="white", ec="#BDBDBD", hatch="////", label=f"{NOT_APPLICABLE}: no such KPI"))
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3))
 
-        counts = {w: int((words == w).to_numpy().sum()) for w in RATING_STYLES}
+        counts = {w: int((words == w).to_numpy().sum()) for w in styles}
         summary = ", ".join(f"{n} {w}" for w, n in counts.items() if n) or "no ratings"
         alt = (f"Heat map of statutory ratings for {n_rows} contract{'s' if n_rows != 1 else ''} and "
                f"{n_cols} KPI{'s' if n_cols != 1 else ''}: {summary}.")
@@ -331,6 +360,11 @@ def commitment_chart(
         Forecast per month: a Series, or a frame with ``forecast`` (or ``value``) and optional ``lower`` and
         ``upper`` columns drawn as a band.
     title, unit : str
+        The chart's title and the KPI's unit. Trajectory, forecast and forecast range are drawn and tabled
+        within the unit's natural bounds (:data:`cinb.formatting.NATURAL_BOUNDS`: 0–100 for ``%``, from 0 for
+        counts, durations and ``GBP``): a truncated forecast is labelled on the chart with its computed value
+        ("Forecast 104.0%, drawn at 100%"), and the alt text and the data table's caption say once what was
+        truncated. No y tick lies beyond a bound.
     ci_target : float, optional
         The committed level, drawn as a line and marked at ``due``.
     due : month-like, optional
@@ -362,6 +396,13 @@ def commitment_chart(
                         monthly_series(forecast["upper"], "forecast upper"))
         else:
             fc = monthly_series(forecast, "forecast")
+    traj, cut = _bound_series(traj, unit, "trajectory", {})
+    if fc is not None:
+        fc, cut = _bound_series(fc, unit, "forecast", cut)
+    if band is not None:
+        lo_s, cut = _bound_series(band[0], unit, "forecast range", cut)
+        hi_s, cut = _bound_series(band[1], unit, "forecast range", cut)
+        band = (lo_s, hi_s)
     due_p = to_period(due) if due is not None and not (isinstance(due, float) and pd.isna(due)) else None
     months = [p for s in (act, traj, fc) if s is not None for p in s.index]
     if due_p is not None:
@@ -397,10 +438,21 @@ def commitment_chart(
                         mew=0.6, ls="none", zorder=4, label=f"Target due {month_label(due_p)}")
         if due_p is not None:
             ax.axvline(month_x(due_p), color="#7A7A7A", lw=0.9, ls=(0, (2, 2)), zorder=1)
+        if "forecast" in cut:
+            # The truncated forecast furthest from its bound carries the label, just inside the plot.
+            p, computed, shown = max(cut["forecast"], key=lambda c: abs(c[1] - c[2]))
+            many = len(cut["forecast"]) > 1
+            ax.annotate(f"Forecast {'up to ' if many and computed > shown else 'down to ' if many else ''}"
+                        f"{minus(value_text(computed, unit))}, drawn at {value_text(shown, unit)}",
+                        xy=(month_x(p), shown), xytext=(-4, -4 if computed > shown else 4), textcoords="offset points",
+                        ha="right", va="top" if computed > shown else "bottom", fontsize=7.5, color=INK,
+                        bbox=dict(boxstyle="square,pad=0.15", fc="white", ec="none", alpha=0.85), zorder=5)
         set_month_axis(ax, first, last)
         ax.set_ylabel(f"{wrap(title, 40, 1)} ({unit_symbol(unit)})")
+        trim_ticks_to_bounds(ax, unit)
         right_labels(ax, labels, height)
         fig.legend(loc="outside lower center", ncols=5)
+        bounds_note = _series_bounds_sentence(cut, unit)
 
         alt = f"Commitment chart of {title} ({unit_symbol(unit)})"
         alt += f" from {month_label(EPOCH_MONTH + first)} to {month_label(EPOCH_MONTH + last)}"
@@ -416,7 +468,7 @@ def commitment_chart(
             alt += f"; commitment {chart_number(ci_target, unit)}" + (f" by {month_label(due_p)}" if due_p else "")
         if fc is not None and due_p is not None and due_p in fc.index and not pd.isna(fc.loc[due_p]):
             alt += f"; forecast {chart_number(fc.loc[due_p], unit)} at the due date"
-        alt += "."
+        alt += "." + (f" {bounds_note}" if bounds_note else "")
         idx = pd.period_range(EPOCH_MONTH + first, EPOCH_MONTH + last, freq="M")
         data = pd.DataFrame({"Month": [month_label(p) for p in idx],
                              "Actual": act.reindex(idx).to_numpy(),
@@ -426,8 +478,44 @@ def commitment_chart(
         if band is not None:
             data["Forecast lower"] = band[0].reindex(idx).to_numpy()
             data["Forecast upper"] = band[1].reindex(idx).to_numpy()
-        table = Table(data, caption="Actual, trajectory and forecast by month", row_header="Month")
+        table = Table(data, caption="Actual, trajectory and forecast by month" + (f". {bounds_note}" if bounds_note
+                                                                                  else ""), row_header="Month")
         return Chart(fig, title=title, alt=alt, data=table, caption=caption, format=format)
+
+
+def _bound_series(series: pd.Series, unit, what: str, cut: dict) -> tuple[pd.Series, dict]:
+    """``series`` within the unit's natural bounds; ``cut[what]`` gains (month, computed, shown) per value moved."""
+    shown, moved = bounded(series.to_numpy(), unit)
+    if moved:
+        cut = {**cut, what: [*cut.get(what, []), *((series.index[i], v, w) for i, v, w in moved)]}
+    return pd.Series(shown, index=series.index, dtype=float), cut
+
+
+def _series_bounds_sentence(cut: dict, unit) -> str:
+    """``Forecast and trajectory are shown within what the quantity can be: the forecast for Jan 2026, 104.0%, is
+    above 100%.`` — empty when nothing was truncated."""
+    if not cut:
+        return ""
+    lo_b = NATURAL_BOUNDS[unit][0]
+    parts = []
+    for what in ("forecast", "forecast range", "trajectory"):
+        items = cut.get(what)
+        if not items:
+            continue
+        below = [c for c in items if lo_b is not None and c[1] < lo_b]
+        for side in (below, [c for c in items if c not in below]):
+            if not side:
+                continue
+            p, v, w = max(side, key=lambda c: abs(c[1] - c[2]))
+            phrase = bounds_phrase(w, unit)
+            n_months = len({c[0] for c in side})
+            if n_months == 1:
+                parts.append(f"the {what} for {month_label(p)}, {minus(value_text(v, unit))}, is {phrase}")
+            else:
+                way = "down" if side is below else "up"
+                parts.append(f"the {what} is {phrase} in {n_months} months, {way} to "
+                             f"{minus(value_text(v, unit))} ({month_label(p)})")
+    return f"Forecast and trajectory are shown within what the quantity can be: {'; '.join(parts)}."
 
 
 # ---------------------------------------------------------------------------------------------- credits

@@ -6,12 +6,23 @@ from dataclasses import replace
 
 import pandas as pd
 
-from cinb.formatting import decimal, iso_date, list_and, money, month_label, plural, value_text
+from cinb.formatting import (
+    capitalised,
+    decimal,
+    iso_date,
+    list_and,
+    money,
+    month_label,
+    plural,
+    value_text,
+    within_bounds,
+)
 from cinb.labels import ASSURANCE_SENTENCE, POINT_SENTENCE, RATINGS, RULE_SENTENCE
+from cinb.regimes import STATUS_LABEL, STATUS_WORD, period_label, status_word
 
 __all__ = [
     "POINT_WORDS", "RULE_WORDS", "ASSURANCE_WORDS", "fmt_value", "money", "plural",
-    "kpi_paragraph", "annotate", "summary_sentences", "meeting_questions",
+    "kpi_paragraph", "spc_sentences", "annotate", "summary_sentences", "meeting_questions",
 ]
 
 # The words and number rules live in cinb.labels and cinb.formatting; these names stay importable from here.
@@ -25,14 +36,46 @@ ASSURANCE_WORDS = ASSURANCE_SENTENCE
 fmt_value = value_text
 
 
+#: How a window's combined value is described, by the aggregation used (ratings.window_ratings).
+AGGREGATION_PHRASE = {
+    "mean": "averaged",
+    "median": "had a median of",
+    "latest": "ended at",
+    "worst": "was at worst",
+    "sum": "totalled",
+    "volume_weighted": "was, weighted by volume,",
+}
+
+
+def _window_phrase(k) -> str:
+    """``over the review window (May–Oct 2026, 5 of 6 months reported) it averaged 97.1% (Good)``."""
+    w = k.window
+    word = {"monthly": "month", "quarterly": "quarter", "annual": "year"}.get(k.frequency, "month")
+    due, got = int(w.get("periods_due") or 0), int(w.get("months_reported") or 0)
+    span = ""
+    if w.get("window_start") is not None and not pd.isna(w.get("window_start")):
+        span = f"{month_label(w['window_start'])} to {month_label(w['window_end'])}, "
+    used = w.get("aggregation_used")
+    verb = AGGREGATION_PHRASE.get(used, "averaged")
+    if used == "mean" and k.kpi.get("unit") == "%":
+        verb = "averaged (an unweighted mean: no volumes given)"
+    extra = "".join(f", {int(w.get(col) or 0)} {what}" for col, what in
+                    (("periods_no_activity", "with no activity"), ("periods_incomplete", "provisional"))
+                    if int(w.get(col) or 0))
+    return (f"over the review window ({span}{got} of {plural(due, word)} reported{extra}) it {verb} "
+            f"{value_text(w.get('value'), k.kpi.get('unit'))} ({w.get('rating')})")
+
+
 def kpi_paragraph(k) -> str:
-    """Two or three sentences on one KPI: latest value and rating, variation, assurance, trend, commitment.
+    """Two or three sentences on one KPI: the review month's result, variation, assurance, trend, commitment.
 
     Parameters
     ----------
     k : KpiReview
-        One KPI of a :class:`cinb.review.ContractReview`: reads ``name``, ``kpi["unit"]``, ``window``
-        (``latest_period``, ``latest_value``, ``latest_rating``, ``value``, ``rating``), ``spc`` (the
+        One KPI of a :class:`cinb.review.ContractReview`: reads ``name``, ``kpi["unit"]``, ``status`` (the review
+        month's status, :data:`cinb.regimes.PERIOD_STATUSES`), ``frequency``, ``window`` (``period_value``,
+        ``period_rating``, ``period_note``, ``latest_period``, ``latest_value``, ``latest_rating``, ``value``,
+        ``rating``, ``aggregation_used``, ``periods_due``, ``months_reported``), ``spc`` (the
         :class:`cinb.spc.XmrResult`: latest point's variation and rule, limits, assurance — NHS England "Making
         Data Count"), ``trend.sentence`` (Mann–Kendall and Theil–Sen, :mod:`cinb.trends`) and ``commitment``.
 
@@ -40,30 +83,99 @@ def kpi_paragraph(k) -> str:
     -------
     str
         The sentences joined by spaces; values in the KPI's unit as :func:`cinb.formatting.value_text` writes
-        them, the words of :data:`cinb.labels.POINT_SENTENCE`, ``RULE_SENTENCE`` and ``ASSURANCE_SENTENCE``.
+        them (process limits within the unit's natural bounds, :func:`cinb.formatting.within_bounds`), the words
+        of :data:`cinb.labels.POINT_SENTENCE`, ``RULE_SENTENCE`` and ``ASSURANCE_SENTENCE``. A value from an
+        earlier period is written as "last reported … in <period>", never as the review month's.
     """
     unit = k.kpi.get("unit")
     w = k.window
     parts = []
+    month = month_label(w["window_end"]) if w.get("window_end") is not None and not pd.isna(w.get("window_end")) \
+        else None
+    last = ""
     if w.get("latest_period") is not None and not pd.isna(w.get("latest_period")):
-        parts.append(f"{k.name} was {value_text(w.get('latest_value'), unit)} in {month_label(w['latest_period'])} "
-                     f"({w.get('latest_rating')}); over the review window it averaged "
-                     f"{value_text(w.get('value'), unit)} ({w.get('rating')}).")
+        last = (f"last reported {value_text(w.get('latest_value'), unit)} "
+                f"{'in' if k.frequency == 'monthly' else 'for'} {period_label(w['latest_period'], k.frequency)} "
+                f"({w.get('latest_rating')})")
+    note = w.get("period_note")
+    noted = f" (supplier's note: \u201c{note}\u201d)" if note else ""
+    status = k.status
+    if status == "reported":
+        head = (f"{k.name} was {value_text(w.get('period_value'), unit)} "
+                f"{'in' if k.frequency == 'monthly' else 'for'} {period_label(w['window_end'], k.frequency)} "
+                f"({w.get('period_rating')}){noted}")
+    elif status == "incomplete":
+        head = (f"{k.name}'s figure for {period_label(w['window_end'], k.frequency)}, "
+                f"{value_text(w.get('period_value'), unit)}, is provisional (the period was incomplete when "
+                f"measured) and is not rated{noted}" + (f"; {last}" if last else ""))
+    elif status == "no_activity":
+        head = (f"{k.name} had nothing to measure in {period_label(w['window_end'], k.frequency)} "
+                f"(no activity){noted}" + (f"; {last}" if last else ""))
+    elif status == "not_due":
+        word = {"quarterly": "quarterly", "annual": "annual"}.get(k.frequency, k.frequency)
+        head = f"{k.name} is reported {'yearly' if word == 'annual' else word} and no value is due for the review month" \
+            + (f"; {last}" if last else "; it has no value yet")
+    elif status in ("not_started", "ended"):
+        head = f"{k.name} is {STATUS_LABEL[status]} in the review month" + (f"; {last}" if last else "")
     else:
-        parts.append(f"{k.name} has no reported value in the review window.")
-    last = k.spc.points.dropna(subset=["value"])
-    if len(last):
-        rule = last["rule"].iloc[-1]
-        variation = POINT_WORDS.get(k.spc.variation, k.spc.variation)
-        because = f" ({RULE_WORDS[rule]})" if rule in RULE_WORDS else ""
-        parts.append(f"The latest point shows {variation}{because}; on current limits "
-                     f"({value_text(k.spc.lpl, unit)} to {value_text(k.spc.upl, unit)}) the process "
-                     f"{ASSURANCE_WORDS.get(k.spc.assurance, ASSURANCE_WORDS[None])}.")
+        head = f"{k.name} has no value for {month or 'the review month'} (not reported){noted}" \
+            + (f"; {last}" if last else "")
+    if w.get("months_reported"):
+        parts.append(f"{head}; {_window_phrase(k)}.")
+    else:
+        parts.append(f"{head}; it has no reported value in the review window.")
+    if w.get("aggregation_note"):
+        parts.append(capitalised(w["aggregation_note"]) + ".")
+    parts += spc_sentences(k)
     parts.append(k.trend.sentence)
     c = k.commitment
     if c is not None:
         parts.append(f"CI commitment: {c.get('status')} — {c.get('reason')}")
     return " ".join(p for p in parts if p)
+
+
+def spc_sentences(k) -> list[str]:
+    """What the KPI's XmR chart says, in sentences a reader can act on (NHS England "Making Data Count").
+
+    ``k`` is a :class:`cinb.review.KpiReview`. With too few points (``k.too_few``) no variation or assurance
+    verdict is given; a recorded process change says since when the limits run; a suggested rebase
+    (``k.suggested_rebase``) replaces the assurance verdict of limits that mix an old and a new process. Process
+    limits are written within the unit's natural bounds. Returns a list of str (possibly empty).
+    """
+    unit = k.kpi.get("unit")
+    points = k.spc.points.dropna(subset=["value"])
+    if not len(points):
+        return []
+    if k.too_few is not None:
+        n, needed = k.too_few
+        return [f"There are too few points on the chart for reliable process limits ({n}; at least {needed} are "
+                f"needed), so no judgement of variation or of the chance of meeting the target is drawn yet."]
+    out = []
+    rule = points["rule"].iloc[-1]
+    variation = POINT_WORDS.get(k.spc.variation, k.spc.variation)
+    because = f" ({RULE_WORDS[rule]})" if rule in RULE_WORDS else ""
+    lpl, upl = within_bounds(k.spc.lpl, unit), within_bounds(k.spc.upl, unit)
+    since = ""
+    if k.rebase is not None and k.rebase.periods:
+        since = (f" since the process change in {month_label(k.rebase.periods[-1])} "
+                 f"({k.rebase.reasons[-1]})")
+    suggestion = k.suggested_rebase
+    if lpl is None or upl is None or pd.isna(lpl) or pd.isna(upl):
+        out.append(f"The latest point shows {variation}{because}; there are too few points for process limits "
+                   f"yet{since}.")
+    elif suggestion is not None:
+        out.append(f"The latest point shows {variation}{because}. The process appears to have changed: "
+                   f"{suggestion['evidence']}. Limits computed across the change "
+                   f"({value_text(lpl, unit)} to {value_text(upl, unit)}) mix the old and the new process, so no "
+                   f"judgement of the chance of meeting the target is drawn from them; rebased at "
+                   f"{month_label(suggestion['period'])} they would be {value_text(within_bounds(suggestion['lpl'], unit), unit)} "
+                   f"to {value_text(within_bounds(suggestion['upl'], unit), unit)} and the process "
+                   f"{ASSURANCE_WORDS.get(suggestion['assurance'], ASSURANCE_WORDS[None])}.")
+    else:
+        out.append(f"The latest point shows {variation}{because}; on current limits{since} "
+                   f"({value_text(lpl, unit)} to {value_text(upl, unit)}) the process "
+                   f"{ASSURANCE_WORDS.get(k.spc.assurance, ASSURANCE_WORDS[None])}.")
+    return out
 
 
 def annotate(review):
@@ -89,12 +201,18 @@ def summary_sentences(r) -> list[str]:
     """
     out = []
     month = month_label(r.period)
-    ratings = [k.window.get("latest_rating") or "Other" for k in r.kpis]
-    counts = {w: ratings.count(w) for w in RATINGS if ratings.count(w)}
-    out.append(f"In {month}, of {len(ratings)} KPIs: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + ".")
+    results = [status_word(k.window) for k in r.kpis]
+    order = [*RATINGS, *STATUS_WORD.values()]
+    counts = {w: results.count(w) for w in order if results.count(w)}
+    out.append(f"In {month}, of {plural(len(results), 'KPI')}: "
+               + ", ".join(f"{n} {w if w in RATINGS else w.lower()}" for w, n in counts.items()) + ".")
+    n_months = len(pd.period_range(r.window_start, r.period, freq="M"))
+    if n_months < r.window_months:
+        out.append(f"The review window is {month_label(r.window_start)} to {month}, {plural(n_months, 'month')}: "
+                   f"the contract began in {month_label(r.window_start)}.")
     score = r.scorecard.get("score")
     if score is not None and not pd.isna(score):
-        out.append(f"The weighted scorecard over the {len(pd.period_range(r.window_start, r.period, freq='M'))}-month "
+        out.append(f"The weighted scorecard over the {n_months}-month "
                    f"review window is {decimal(score)} out of 100 ({r.scorecard.get('rating')}).")
     concern = [k.name for k in r.kpis if k.spc.variation == "special_cause_concern"]
     improve = [k.name for k in r.kpis if k.spc.variation == "special_cause_improvement"]
@@ -104,7 +222,7 @@ def summary_sentences(r) -> list[str]:
         out.append(f"Special-cause improvement in the latest month: {list_and(improve)}.")
     if not concern and not improve:
         out.append("No KPI shows special-cause variation in the latest month.")
-    fail = [k.name for k in r.kpis if k.spc.assurance == "consistent_fail"]
+    fail = [k.name for k in r.kpis if k.spc.assurance == "consistent_fail" and k.suggested_rebase is None]
     if fail:
         out.append(f"On current process limits these KPIs will consistently miss their target unless the process "
                    f"changes: {list_and(fail)}.")
@@ -161,7 +279,7 @@ def meeting_questions(r) -> list[str]:
         if k.spc.variation == "special_cause_concern":
             qs.append(f"{k.name}: what changed to cause the special-cause concern, and what is the rectification "
                       f"plan and date?")
-        elif k.spc.assurance == "consistent_fail":
+        elif k.spc.assurance == "consistent_fail" and k.suggested_rebase is None:
             qs.append(f"{k.name}: the process cannot meet its target of "
                       f"{value_text(k.kpi.get('target'), k.kpi.get('unit'))}"
                       f" as it runs; what change to the process will the supplier make?")

@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "timeout": 600,  # seconds per pack
     "ratchet_months": 12,
     "ratchet_share": 0.5,
+    # Rating and SPC rules (cinb.ratings.RatingBands, cinb.spc_rebase).
+    "default_tolerance_pct": None,  # % of the target within which a KPI with no SLA/tolerance is Approaching target
+    "spc_min_points": 13,  # fewest values a KPI's XmR chart needs before its limits carry a verdict
     # The authority's branding (cinb.branding); None or "" = none, and the packs look as without these keys.
     "brand_name": None,  # name on the cover, the printed pages' running header and the month's index page
     "brand_logo": None,  # a local PNG, JPEG, GIF, WebP or SVG file, embedded in the pages (never fetched)
@@ -65,7 +68,8 @@ AUDIENCES = ("internal", "supplier")
 
 #: Settings read from YAML as numbers or booleans; every other setting is text (or a list of texts) as written,
 #: so that YAML 1.1 never turns an identifier such as 0451 into the octal number 297.
-TYPED_SETTINGS = frozenset({"window_months", "jobs", "timeout", "ratchet_months", "ratchet_share", "force"})
+TYPED_SETTINGS = frozenset({"window_months", "jobs", "timeout", "ratchet_months", "ratchet_share", "force",
+                            "default_tolerance_pct", "spc_min_points"})
 FORMATS = ("html", "pdf")
 
 
@@ -202,6 +206,9 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "timeout": (lambda v: v is None or (_real(v) and v > 0), "a number of seconds above 0"),
     "ratchet_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),
     "ratchet_share": (lambda v: _real(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+    "default_tolerance_pct": (lambda v: v is None or (_real(v) and 0 <= v <= 100),
+                              "a number from 0 to 100 (a % of the target), or empty for none"),
+    "spc_min_points": (lambda v: _whole(v) and 2 <= v <= 120, "a whole number of points from 2 to 120"),
     # The branding's checks raise their own message (the file, the contrast ratio …); see cinb.branding.
     "brand_name": (lambda v: branding.check_text("brand_name", v) or True, "one line of text"),
     "brand_logo": (lambda v: branding.read_logo(v) or True, "the path of a PNG, JPEG, GIF, WebP or SVG file"),

@@ -65,10 +65,17 @@ def term_years(start_date, end_date) -> float:
     return d.years + d.months / 12.0 + rest / 365.25
 
 
+#: How the basis column names the window's value, by aggregation (cinb.ratings.window_ratings).
+AGGREGATION_WORD = {"mean": "Mean", "median": "Median", "latest": "Latest", "worst": "Worst", "sum": "Total",
+                    "volume_weighted": "Volume-weighted mean"}
+
+
 def _basis(r) -> str:
     """Plain-text reason for one rating: aggregate vs levels, months reported."""
     unit = r["unit"]
-    months = f"{int(r['months_reported'])} of {int(r['months_in_period'])} months reported"
+    word = {"quarterly": "quarter", "annual": "year"}.get(r.get("frequency"), "month")
+    due = int(r["months_in_period"])
+    months = f"{int(r['months_reported'])} of {due} {word}{'' if due == 1 else 's'} reported"
     if r["rated_against"] is None or pd.isna(r["rated_against"]):
         if pd.notna(r["sla"]):
             return f"No target set, and the rating bands in force do not rate against the SLA alone; {months}."
@@ -237,7 +244,7 @@ def cpn_rows(
 
     keys = ["contract_id", "kpi_id"]
     m = measurements.merge(k[keys], on=keys, how="inner")
-    w = window_ratings(k, m, p0, p1, bands)
+    w = window_ratings(k, m, p0, p1, bands, contracts=c)
     w = w.merge(k[["contract_id", "kpi_id", "row", "source"]], on=["contract_id", "kpi_id"], how="left")
     w = w.merge(k[["contract_id", "kpi_id"]].assign(kpi_description=k["description"] if "description" in k
                                                      else np.nan), on=["contract_id", "kpi_id"], how="left")
@@ -249,9 +256,11 @@ def cpn_rows(
                      "end_date": "contract_end"}),
         on="contract_id", how="left",
     )
-    w["months_in_period"] = [(e - s).n + 1 for s, e in zip(w["period_start"], w["period_end"], strict=True)]
+    # Due periods in force within the notice's period (a quarterly KPI's quarters; from the KPI's start).
+    w["months_in_period"] = w["periods_due"]
     w["min_months"] = bands.min_months_reported
-    w["aggregation"] = {"mean": "Mean", "median": "Median", "latest": "Latest", "worst": "Worst"}[bands.aggregation]
+    w["aggregation"] = w["aggregation_used"].map(AGGREGATION_WORD).fillna(
+        AGGREGATION_WORD.get(bands.aggregation, "Mean"))
 
     for r in w.to_dict("records"):
         where = f"contract {r['contract_id']}, statutory KPI {r['kpi_id']}"

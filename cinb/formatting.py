@@ -46,7 +46,7 @@ __all__ = [
     "NOT_REPORTED", "NOT_AVAILABLE", "NOT_APPLICABLE", "NONE", "NOT_GIVEN", "NOTHING", "DASH",
     "is_missing", "capitalised",
     "trimmed", "value_text", "value_text_apart", "reason_number", "sig_figs", "chart_number", "decimal",
-    "unit_symbol", "per_unit_words",
+    "unit_symbol", "per_unit_words", "NATURAL_BOUNDS", "within_bounds",
     "money", "money_short", "pence",
     "percent", "percent_value", "p_value_text",
     "month_label", "day_label", "day_label_short", "datetime_label", "iso_date",
@@ -393,3 +393,32 @@ def list_and(names: list[str]) -> str:
 def yes_no(flag) -> str:
     """``yes`` or ``no`` in a table column of text (a boolean cell of a table shows ``Yes``/``No``)."""
     return "yes" if flag else "no"
+
+
+#: The range a quantity of each unit can take: % from 0 to 100, counts, durations and money from 0 up; a
+#: score is unbounded (a net promoter score can be negative). Limits and forecasts are shown within it.
+NATURAL_BOUNDS = {"%": (0.0, 100.0), "hours": (0.0, None), "days": (0.0, None), "minutes": (0.0, None),
+                  "count": (0.0, None), "GBP": (0.0, None)}
+
+
+def within_bounds(value, unit: str | None):
+    """``value`` truncated to the unit's natural bounds (`NATURAL_BOUNDS`); None/NaN and unbounded units unchanged.
+
+    Process limits are computed as NHS Making Data Count computes them (mean ± 2.66 × mean moving range) and may
+    fall outside what the quantity can be (a lower limit of −8.9%); packs show them truncated, pack.json keeps
+    them as computed.
+
+    Examples
+    --------
+    >>> within_bounds(-8.9, "%"), within_bounds(104.6, "%"), within_bounds(-3.0, "score")
+    (0.0, 100.0, -3.0)
+    """
+    if value is None or pd.isna(value) or unit not in NATURAL_BOUNDS:
+        return value
+    lo, hi = NATURAL_BOUNDS[unit]
+    v = float(value)
+    if lo is not None and v < lo:
+        return lo
+    if hi is not None and v > hi:
+        return hi
+    return v

@@ -3,7 +3,8 @@
 One argument chooses the source everywhere (``--data`` on the command line, ``data`` in the notebooks):
 
 * ``None``: the embedded sample portfolio (``cinb/data/sample/``);
-* a folder: ``contracts.csv``, ``kpis.csv``, ``measurements.csv`` and optionally ``initiatives.csv``;
+* a folder: ``contracts.csv``, ``kpis.csv``, ``measurements.csv`` and optionally ``initiatives.csv`` and
+  ``process_changes.csv`` (version 2);
 * a ``.xlsx``/``.xlsm`` workbook with sheets of those names (any case);
 * a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql://user@host/db``) with tables of those names, or a
   cinb store written by `cinb.store.ingest` (then ``as_of`` picks a past data version).
@@ -62,7 +63,7 @@ from .sources import (
 from .sources_csv import read_csv_folder, read_csv_table
 from .sources_excel import read_excel
 from .sources_sql import read_sql
-from .validate import LATE_AFTER_DAYS, empty_problems, validate
+from .validate import LATE_AFTER_DAYS, empty_frame, empty_problems, validate
 from .writers import plain_records, save_portfolio
 
 
@@ -78,18 +79,30 @@ class Portfolio:
     ----------
     contracts, kpis, measurements, history, initiatives : DataFrame
         Typed frames with the columns of the data contract (docs/data-contract.md; `cinb.schema`):
-        ``measurements`` holds the winning revision of each contract, KPI and month, plus ``source`` and
-        ``row``; ``history`` every accepted row with a ``superseded`` flag. Amounts in GBP, % KPIs in
-        percentage points, dates as datetime64, months as ``period[M]``.
+        ``measurements`` holds the winning revision of each contract, KPI and month among the *reported* rows
+        (``origin`` empty or ``reported``: the supplier's return), plus ``source`` and ``row``; ``history``
+        every accepted row of either origin with a ``superseded`` flag (a derived row never supersedes a
+        reported one: the origin is part of the key). Amounts in GBP, % KPIs in percentage points, dates as
+        datetime64, months as ``period[M]``; ``complete`` (version 2) is a nullable boolean, <NA> when not
+        given (which means complete).
+    derived : DataFrame
+        The winning revision of each contract, KPI and month among the rows whose ``origin`` is ``derived``
+        (computed by the authority from records), with the columns of ``measurements``; empty for a portfolio
+        without such rows. Ratings use ``measurements``; ``derived`` is there to reconcile against it.
+    process_changes : DataFrame
+        The version-2 table ``process_changes`` (``contract_id, kpi_id, period, reason, baseline_months``),
+        sorted by key; empty with those columns when the source has none.
     accounting : DataFrame
-        Per table: ``read``, ``used``, ``superseded``, ``rejected`` (read = used + superseded + rejected).
+        Per table of `cinb.schema.TABLE_ORDER`: ``read``, ``used``, ``superseded``, ``rejected`` (read = used +
+        superseded + rejected). Measurements count the winning reported and derived rows as used.
     warnings, problems : DataFrame
         Warnings and errors found while loading (problem columns plus ``contract_id``). ``problems`` is empty
         unless the portfolio was loaded with ``strict=False``.
     source : str
         Where the data came from (folder, workbook or URL without password).
     data_hash : str
-        sha256 of the canonical data (contract columns only, independent of the source format).
+        sha256 of the canonical data (contract columns only, independent of the source format; a portfolio
+        without version-2 data hashes as it did under version 1).
     as_of : str or None
         The store batch the data was read as of, when read from a store.
     """
@@ -105,6 +118,8 @@ class Portfolio:
     data_hash: str
     problems: pd.DataFrame = field(default_factory=empty_problems)
     as_of: str | None = None
+    process_changes: pd.DataFrame = field(default_factory=lambda: empty_frame("process_changes"))
+    derived: pd.DataFrame = field(default_factory=lambda: empty_frame("measurements"))
 
     @property
     def contract_ids(self) -> list[str]:
@@ -176,7 +191,8 @@ class Portfolio:
         problems = keep(self.problems)
         accounting = _subset_accounting(self, ids, history, problems)
         frames = dict(contracts=keep(self.contracts), kpis=keep(self.kpis), measurements=measurements,
-                      history=history, initiatives=keep(self.initiatives))
+                      history=history, initiatives=keep(self.initiatives),
+                      process_changes=keep(self.process_changes), derived=keep(self.derived))
         return replace(self, **frames, accounting=accounting, warnings=keep(self.warnings), problems=problems,
                        data_hash=data_hash(frames))
 
@@ -228,8 +244,9 @@ def data_hash(frames: dict[str, pd.DataFrame]) -> str:
     Parameters
     ----------
     frames : dict of str to DataFrame
-        Typed frames ``contracts``, ``kpis``, ``history`` and ``initiatives`` (as in a `Portfolio`; other
-        keys are ignored).
+        Typed frames ``contracts``, ``kpis``, ``history``, ``initiatives`` and optionally ``process_changes``
+        (as in a `Portfolio`; other keys are ignored). A table ``process_changes`` without rows, and a
+        version-2 column without a value, are left out: version-1 data keep their version-1 hash.
 
     Returns
     -------
@@ -237,7 +254,10 @@ def data_hash(frames: dict[str, pd.DataFrame]) -> str:
         64 hexadecimal digits.
     """
     h = hashlib.sha256()
-    for table in ("contracts", "kpis", "history", "initiatives"):
+    for table in ("contracts", "kpis", "history", "initiatives", "process_changes"):
+        frame = frames.get(table)
+        if table == "process_changes" and (frame is None or not len(frame)):
+            continue
         frame = frames[table]
         spec = columns_by_name("measurements" if table == "history" else table)
         cols = list(spec) + (["superseded"] if table == "history" else [])
@@ -261,8 +281,9 @@ def data_hash(frames: dict[str, pd.DataFrame]) -> str:
                                               .astype("<i8")).tobytes())
             elif kind == "period":
                 h.update(np.ascontiguousarray(s.array.asi8.astype("<i8")).tobytes())
-            elif kind == "bool":
-                h.update(s.to_numpy(dtype=bool).astype("u1").tobytes())
+            elif kind == "bool":  # a nullable flag (complete): 0 no, 1 yes, 2 not given
+                h.update(np.where(s.isna().to_numpy(), 2, s.fillna(False).to_numpy(dtype=bool)).astype("u1")
+                         .tobytes())
             else:
                 h.update("\x1f".join(s.astype(object).fillna("\x00").astype(str).tolist()).encode("utf-8"))
     return h.hexdigest()
@@ -375,7 +396,7 @@ def load_portfolio(data=None, *, strict: bool = True, as_of=None, today=None,
     if strict and len(v.problems):
         raise DataError(v.problems[PROBLEM_COLUMNS], accounting=v.accounting, warnings=v.warnings)
     frames = dict(contracts=v.contracts, kpis=v.kpis, measurements=v.measurements, history=v.history,
-                  initiatives=v.initiatives)
+                  initiatives=v.initiatives, process_changes=v.process_changes, derived=v.derived)
     return Portfolio(**frames, accounting=v.accounting, warnings=v.warnings, source=label,
                      data_hash=data_hash(frames), problems=v.problems,
                      as_of=None if as_of is None else str(as_of))
@@ -394,9 +415,12 @@ def restatements(portfolio: Portfolio) -> pd.DataFrame:
     DataFrame
         Columns ``contract_id, kpi_id, period, old_value, new_value, change, old_revision, revision,
         submitted_on, note, source, row`` (one row per revision after the first), sorted by key and revision;
-        values and ``change`` in the KPI's unit. Empty (object columns) when nothing was restated.
+        values and ``change`` in the KPI's unit. Empty (object columns) when nothing was restated. Reported
+        rows only: a derived figure is not a restatement of the supplier's.
     """
     h = portfolio.history
+    if "origin" in h:
+        h = h[(h["origin"] != "derived").to_numpy(dtype=bool)]
     cols = ["contract_id", "kpi_id", "period", "old_value", "new_value", "change", "old_revision", "revision",
             "submitted_on", "note", "source", "row"]
     if not len(h):

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .cpn import cpn_rows
 from .definitions import contract_definition_quality, portfolio_definition_quality
+from .regimes import status_word
 from .review import ContractReview, _plain_dict, _records, as_period, contract_review, month_name
 
 #: How far ahead the expiry and notice timeline looks.
@@ -19,9 +20,10 @@ TRIGGER_HORIZON_MONTHS = 18
 class PortfolioReview:
     """Reviews of several contracts for one month and the portfolio-wide tables built from them.
 
-    Built by :func:`portfolio_review`; the comment on each field names where it comes from. "Latest rating" is
-    each KPI's ``latest_rating`` from :func:`cinb.ratings.window_ratings`: the rating of the last month reported
-    in the review window.
+    Built by :func:`portfolio_review`; the comment on each field names where it comes from. A KPI's result is
+    :func:`cinb.regimes.status_word` of its window row: its rating when a value was reported for the review
+    month, else the month's status ("Not reported", "Not due", "No activity", …) — never an earlier month's
+    rating.
     """
 
     period: pd.Period  # the review month
@@ -67,7 +69,7 @@ class PortfolioReview:
         counts: dict[str, int] = {}
         for r in self.reviews:
             for k in r.kpis:
-                w = k.window.get("latest_rating") or "Other"
+                w = status_word(k.window)
                 counts[w] = counts.get(w, 0) + 1
         return {
             "contracts": len(self.reviews),
@@ -112,7 +114,7 @@ class PortfolioReview:
 
 def portfolio_review(portfolio, period, *, window_months: int = 12, audience: str = "internal",
                      ratchet_months: int = 12, ratchet_share: float = 0.5,
-                     supplier: str | None = None) -> PortfolioReview:
+                     supplier: str | None = None, bands=None, spc_min_points: int | None = None) -> PortfolioReview:
     """Review every contract of ``portfolio`` for ``period`` and build the cross-contract tables.
 
     Contracts that had not started by ``period`` or have no data up to it are left out (and named in
@@ -125,8 +127,8 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
         (``Portfolio.supplier(name)``).
     period : str or Period
         The review month, ``YYYY-MM``.
-    window_months, audience, ratchet_months, ratchet_share
-        Passed to :func:`cinb.review.contract_review` for every contract (default bands).
+    window_months, audience, ratchet_months, ratchet_share, bands, spc_min_points
+        Passed to :func:`cinb.review.contract_review` for every contract (None: its defaults).
     supplier : str, optional
         The supplier's name for a supplier scorecard (it titles the pack; it does not filter ``portfolio``).
 
@@ -148,7 +150,8 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
             skipped.append(cid)
             continue
         reviews.append(contract_review(portfolio, cid, p, window_months=window_months, audience=audience,
-                                       ratchet_months=ratchet_months, ratchet_share=ratchet_share))
+                                       ratchet_months=ratchet_months, ratchet_share=ratchet_share, bands=bands,
+                                       **({} if spc_min_points is None else {"spc_min_points": spc_min_points})))
     ranking = pd.DataFrame([{
         "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
         "score": r.scorecard.get("score"), "overall": r.scorecard.get("rating"),
@@ -161,11 +164,11 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
         ranking.insert(0, "rank", range(1, len(ranking) + 1))
     # KPI ids differ between contracts, so the grid's columns are each contract's KPIs in its own order
     # ("KPI 1", "KPI 2", …); rating_detail names every cell's KPI for the table beside the chart.
-    ratings = pd.DataFrame({r.contract["contract_id"]: {f"KPI {i + 1}": k.window.get("latest_rating") or "Other"
+    ratings = pd.DataFrame({r.contract["contract_id"]: {f"KPI {i + 1}": status_word(k.window)
                                                          for i, k in enumerate(r.kpis)} for r in reviews}).T
     rating_detail = pd.DataFrame([{
         "contract_id": r.contract["contract_id"], "slot": f"KPI {i + 1}", "kpi_id": k.kpi_id, "kpi": k.name,
-        "rating": k.window.get("latest_rating") or "Other",
+        "rating": status_word(k.window),
     } for r in reviews for i, k in enumerate(r.kpis)], columns=["contract_id", "slot", "kpi_id", "kpi", "rating"])
     concerns = pd.DataFrame([{
         "contract_id": r.contract["contract_id"], "supplier": r.contract["supplier"], "kpi_id": k.kpi_id,

@@ -11,6 +11,8 @@ import pandas as pd
 from cinb.errors import UsageError
 from cinb.labels import RATING_RAG, RATING_SYMBOL, RATINGS
 from cinb.periods import to_month
+from cinb.regimes import count_due, is_due, kpi_calendar, period_status
+from cinb.schema import AGGREGATIONS
 
 __all__ = [
     "RATINGS",
@@ -37,7 +39,7 @@ POINTS = {"Good": 100.0, "Approaching target": 67.0, "Requires improvement": 33.
 
 _RATING_ARRAY = np.array(RATINGS, dtype=object)
 _AGAINST_ARRAY = np.array(["target", "SLA", None], dtype=object)
-_AGGREGATIONS = ("mean", "median", "latest", "worst")
+_AGGREGATIONS = AGGREGATIONS
 _NO_TARGET = ("sla", "other")
 _DIRECTIONS = {"higher": 1.0, "lower": -1.0}
 
@@ -59,11 +61,17 @@ class RatingBands:
     no_target : {"sla", "other"}
         How to rate a KPI that has an SLA but no target. "sla" (default): the SLA serves as the target, so
         meeting it is Good. "other": the KPI is not assessable and rated Other.
-    aggregation : {"mean", "median", "latest", "worst"}
-        How the monthly values reported in a window are combined before rating the window (default "mean";
-        "worst" is the lowest value for higher-is-better KPIs and the highest for lower-is-better ones).
+    aggregation : {"mean", "median", "latest", "worst", "sum", "volume_weighted"}
+        How the values reported in a window are combined before rating the window when the KPI has no
+        ``aggregation`` of its own and its values have no volumes (default "mean"; "worst" is the lowest value
+        for higher-is-better KPIs and the highest for lower-is-better ones; "volume_weighted" falls back to the
+        mean where a value has no volume). Values with volumes are weighted by them unless the KPI says otherwise.
     min_months_reported : int
-        Fewest reported months a window needs to be rated at all (default 1); fewer gives Other.
+        Fewest reported values a window needs to be rated at all (default 1); fewer gives Other.
+    default_tolerance_pct : float or None
+        A tolerance around the target, as a % of the target, for KPIs with a target and neither an SLA nor a
+        tolerance of their own: within it a value missing the target is "Approaching target" (e.g. 5: within
+        5% of the target). Default None: such KPIs are Good or Requires improvement.
     """
 
     target_inclusive: bool = True
@@ -71,6 +79,7 @@ class RatingBands:
     no_target: str = "sla"
     aggregation: str = "mean"
     min_months_reported: int = 1
+    default_tolerance_pct: float | None = None
 
     def __post_init__(self):
         for name in ("target_inclusive", "critical_inclusive"):
@@ -87,6 +96,11 @@ class RatingBands:
         m = self.min_months_reported
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
             raise UsageError(f"rating bands: min_months_reported must be a whole number ≥ 1, not {m!r}")
+        t = self.default_tolerance_pct
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating))
+                              or not np.isfinite(t) or not 0 <= t <= 100):
+            raise UsageError(f"rating bands: default_tolerance_pct must be a number from 0 to 100 (a % of the "
+                             f"target), or empty for none; not {t!r}")
 
     @classmethod
     def from_dict(cls, options: dict | None) -> "RatingBands":
@@ -127,12 +141,19 @@ class RatingBands:
         else:
             no_target = "A KPI with an SLA but no target is not assessable and rated Other."
         agg = {
-            "mean": "the mean of the monthly values reported in the period",
-            "median": "the median of the monthly values reported in the period",
-            "latest": "the latest monthly value reported in the period",
-            "worst": "the worst monthly value reported in the period",
+            "mean": "the mean of the values reported in the period",
+            "median": "the median of the values reported in the period",
+            "latest": "the latest value reported in the period",
+            "worst": "the worst value reported in the period",
+            "sum": "the sum of the values reported in the period",
+            "volume_weighted": "the mean of the values reported in the period weighted by their volumes",
         }[self.aggregation]
         n = self.min_months_reported
+        tol = self.default_tolerance_pct
+        tolerance = ([f"A KPI with a target and neither an SLA nor a tolerance of its own is Approaching target "
+                      f"within {tol:g}% of the target."] if tol is not None else
+                     ["A KPI with a target and neither an SLA nor a tolerance is Good or Requires improvement "
+                      "(no default tolerance is set)."])
         return [
             f"Good: {meets} the target.",
             "Approaching target: misses the target but meets the SLA (the minimum level); "
@@ -142,7 +163,11 @@ class RatingBands:
             "Other: not assessable (no value reported, or no target or SLA).",
             no_target,
             "Meeting a level means at or above it where higher is better, at or below it where lower is better.",
-            f"A rating over a period uses {agg}; at least {n} reported month{'s' if n != 1 else ''} needed.",
+            *tolerance,
+            f"A rating over a period uses each KPI's own aggregation where it has one; otherwise values with "
+            f"volumes are weighted by them (total of value × volume over total volume) and other values use {agg}; "
+            f"only the KPI's due periods count (a quarterly KPI's quarters), provisional figures are not rated; at "
+            f"least {n} reported value{'s' if n != 1 else ''} needed.",
             "RAG: Good green, Approaching target amber, Requires improvement and Inadequate red, Other grey; "
             "every colour is shown with its word.",
         ]
@@ -194,6 +219,10 @@ def _rate_core(value, sign, sla, target, tolerance, critical, bands: RatingBands
     t = np.asarray(target, dtype=float) * sign
     c = np.asarray(critical, dtype=float) * sign
     tol = np.abs(np.asarray(tolerance, dtype=float))
+    if bands.default_tolerance_pct is not None:
+        # Only where the KPI has a target and neither an SLA nor a tolerance of its own.
+        no_own = np.isnan(tol) & np.isnan(s) & ~np.isnan(t)
+        tol = np.where(no_own, np.abs(t) * float(bands.default_tolerance_pct) / 100.0, tol)
 
     has_v = ~np.isnan(v)
     has_t = ~np.isnan(t)
@@ -343,75 +372,171 @@ def _monthly(kpis: pd.DataFrame, measurements: pd.DataFrame, bands: RatingBands)
     return j
 
 
-def window_ratings(kpis: pd.DataFrame, measurements: pd.DataFrame, start, end, bands=DEFAULT_BANDS) -> pd.DataFrame:
-    """Rate every KPI over the months ``start``..``end`` (inclusive).
+def window_ratings(kpis: pd.DataFrame, measurements: pd.DataFrame, start, end, bands=DEFAULT_BANDS, *,
+                   contracts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rate every KPI over the months ``start``..``end`` (inclusive), and give the status of month ``end``.
 
-    The monthly values reported in the window are aggregated (``bands.aggregation``, default the mean) and the
-    aggregate is rated with the same rules as a single month.
+    Each KPI's window is clipped to the months it is in force (its ``start_period``/``end_period`` and, with
+    ``contracts``, the contract term) and counts only its due months (:mod:`cinb.regimes`: a quarterly KPI's
+    quarter ends). The values reported for those months — complete ones only: a provisional figure is never
+    rated — are combined into one value and rated with the same rules as a single month. How they are combined
+    is the KPI's ``aggregation``; when it is empty, ``volume_weighted`` (Σ value × volume / Σ volume) if every
+    value in the window has a volume, else ``bands.aggregation`` (default the mean). A ``volume_weighted``
+    aggregation asked for without a volume for every value falls back to ``bands.aggregation`` and says so in
+    ``aggregation_note``.
 
     Parameters
     ----------
     kpis, measurements : DataFrame
+        As returned by :func:`cinb.load.load_portfolio` (version-2 columns optional).
     start, end : str or Period
         First and last month of the window, e.g. "2025-04" and "2026-03".
     bands : RatingBands or dict
+    contracts : DataFrame, optional
+        ``contract_id, start_date, end_date``: clips each KPI's window to its contract's term.
 
     Returns
     -------
     DataFrame
         One row per KPI of ``kpis`` (sorted by contract_id, kpi_id), with ``contract_id, kpi_id, name, unit,
-        direction, sla, target, tolerance, critical, rated_against, months_in_window`` (calendar months),
-        ``months_with_rows`` (months the supplier sent a row for), ``months_reported`` (rows with a value),
-        ``value`` (the aggregate), ``rating, rag, symbol``, ``compliance_sla`` and ``compliance_target``
-        (share 0–1 of reported months meeting each level; NaN with no such level or nothing reported), and
-        ``latest_period, latest_value, latest_rating, latest_rag`` for the last *reported* month in the window.
+        direction, sla, target, tolerance, critical, rated_against``; ``frequency`` and ``window_start`` /
+        ``window_end`` (the KPI's clipped window, Periods; NaT when it is not in force in the window);
+        ``months_in_window`` (calendar months from ``start`` to ``end``), ``periods_due`` (due months in the
+        clipped window), ``months_with_rows`` (due months with a row), ``months_reported`` (due months with a
+        complete value: the values rated), ``periods_no_activity``, ``periods_incomplete``; ``value`` (the
+        combined value), ``aggregation_used``, ``aggregation_note``, ``volume`` (Σ volume of the rated values,
+        NaN without volumes), ``rating, rag, symbol``; ``compliance_sla`` and ``compliance_target`` (share 0–1 of
+        rated values meeting each level, weighted by volume when the value is; NaN with no such level or nothing
+        rated) and ``periods_met_sla`` / ``periods_met_target`` (counts); ``latest_period, latest_value,
+        latest_volume, latest_rating, latest_rag`` for the last rated month in the window; and for the month
+        ``end``: ``period_status`` (:data:`cinb.regimes.PERIOD_STATUSES`), ``period_value`` (its value when
+        reported or provisional), ``period_rating`` (its rating when ``reported``, else None) and ``period_note``.
+
+    Raises
+    ------
+    UsageError
+        ``end`` before ``start``, a malformed month, an unknown direction or aggregation, duplicate KPIs or
+        measurements of unknown KPIs.
     """
     bands = RatingBands.from_dict(bands)
     p0, p1 = _month(start, "window start"), _month(end, "window end")
     if p1 < p0:
         raise UsageError(f"window end {p1} is before its start {p0}; give --from before --to")
     keys = ["contract_id", "kpi_id"]
+    cal = kpi_calendar(kpis, contracts, measurements).drop_duplicates(keys).set_index(keys)
 
-    m = measurements.reindex(columns=["contract_id", "kpi_id", "period", "value"])
+    cols = ["contract_id", "kpi_id", "period", "value", "volume", "complete", "note"]
+    m = measurements.reindex(columns=cols)
     in_window = m["period"].notna() & (m["period"] >= p0) & (m["period"] <= p1)
     m = m.loc[in_window].sort_values([*keys, "period"], kind="stable")
-    monthly = _monthly(kpis, m, bands)
+    monthly = _monthly(kpis, m.drop(columns=["volume", "complete", "note"]), bands)
+    monthly["volume"] = pd.to_numeric(m["volume"], errors="coerce").astype(float).to_numpy()
+    monthly["complete"] = _completeness(m["complete"])
+    monthly["note"] = m["note"].to_numpy(dtype=object)
+    idx = pd.MultiIndex.from_frame(monthly[keys].astype(object)) if len(monthly) else None
+    c = cal.reindex(idx) if idx is not None else cal.iloc[0:0]
+    o = monthly["period"].array.asi8 if len(monthly) else np.zeros(0, dtype=np.int64)
+    lo = np.fmax(float(p0.ordinal), c["life_lo"].to_numpy(dtype=float))
+    hi = np.fmin(float(p1.ordinal), c["life_hi"].to_numpy(dtype=float))
+    counted = (o >= np.nan_to_num(lo, nan=-np.inf)) & (o <= np.nan_to_num(hi, nan=np.inf)) \
+        & is_due(o, c["step"].to_numpy(dtype=np.int64), c["phase"].to_numpy(dtype=np.int64))
+    monthly = monthly.loc[counted].copy()
     monthly["signed"] = monthly["value"] * monthly["sign"]
+    has_value = monthly["value"].notna()
+    rated = has_value & monthly["complete"]
+    no_activity = ~has_value & (monthly["volume"] == 0)
 
-    rep = monthly.loc[monthly["value"].notna()]
+    rep = monthly.loc[rated]
     g = rep.groupby(keys, sort=False)
     agg = pd.DataFrame({"months_with_rows": monthly.groupby(keys, sort=False).size()})
     agg["months_reported"] = g.size()
-    if bands.aggregation == "mean":
-        agg["value"] = g["value"].mean()
-    elif bands.aggregation == "median":
-        agg["value"] = g["value"].median()
-    elif bands.aggregation == "latest":
-        agg["value"] = g["value"].last()
-    else:  # worst: the lowest in "higher is better" space, turned back to the KPI's own scale
-        agg["value"] = g["signed"].min() * g["sign"].first()
+    agg["periods_no_activity"] = no_activity.groupby([monthly["contract_id"], monthly["kpi_id"]], sort=False).sum()
+    agg["periods_incomplete"] = (has_value & ~monthly["complete"]).groupby(
+        [monthly["contract_id"], monthly["kpi_id"]], sort=False).sum()
+    candidates = {
+        "mean": g["value"].mean(), "median": g["value"].median(), "latest": g["value"].last(),
+        # worst: the lowest in "higher is better" space, turned back to the KPI's own scale
+        "worst": g["signed"].min() * g["sign"].first(), "sum": g["value"].sum(),
+    }
+    weighted = rep["value"] * rep["volume"]
+    vol_sum = rep["volume"].groupby([rep["contract_id"], rep["kpi_id"]], sort=False).sum(min_count=1)
+    all_vol = rep["volume"].notna().groupby([rep["contract_id"], rep["kpi_id"]], sort=False).all()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        candidates["volume_weighted"] = weighted.groupby([rep["contract_id"], rep["kpi_id"]], sort=False).sum() \
+            / vol_sum
+    agg["can_weight"] = all_vol & (vol_sum > 0)
+    agg["volume"] = vol_sum
     for col in ("met_sla", "met_target"):
-        x = rep[col].astype("Float64")
-        agg["compliance_" + col[4:]] = x.groupby([rep["contract_id"], rep["kpi_id"]], sort=False).mean()
+        x = rep[col].astype("Float64").astype(float)
+        by = [rep["contract_id"], rep["kpi_id"]]
+        agg["compliance_" + col[4:] + "_plain"] = x.groupby(by, sort=False).mean()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            agg["compliance_" + col[4:] + "_weighted"] = (x * rep["volume"]).groupby(by, sort=False).sum(
+                min_count=1) / rep["volume"].where(x.notna()).groupby(by, sort=False).sum(min_count=1)
+        agg["periods_" + col] = (x == 1).groupby(by, sort=False).sum()
+    for name, series in candidates.items():
+        agg["_" + name] = series
     last = rep.groupby(keys, sort=False).tail(1).set_index(keys)
     agg["latest_period"] = last["period"]
     agg["latest_value"] = last["value"]
+    agg["latest_volume"] = last["volume"]
     agg["latest_rating"] = last["rating"]
+    at_end = monthly.loc[monthly["period"] == p1].set_index(keys)
 
-    k = _kpi_levels(kpis, ["name", "unit"])
+    k = _kpi_levels(kpis, ["name", "unit", "aggregation"])
     out = k.merge(agg.reset_index(), on=keys, how="left").sort_values(keys, kind="stable").reset_index(drop=True)
+    kc = cal.reindex(pd.MultiIndex.from_frame(out[keys].astype(object))) if len(out) else cal.iloc[0:0]
+    out["frequency"] = kc["frequency"].to_numpy(dtype=object)
+    w_lo = np.fmax(float(p0.ordinal), kc["life_lo"].to_numpy(dtype=float))
+    w_hi = np.fmin(float(p1.ordinal), kc["life_hi"].to_numpy(dtype=float))
+    w_lo = np.where(np.isnan(w_lo), p0.ordinal, w_lo)
+    w_hi = np.where(np.isnan(w_hi), p1.ordinal, w_hi)
+    in_force = w_hi >= w_lo
+    out["window_start"] = _periods(np.where(in_force, w_lo, np.nan))
+    out["window_end"] = _periods(np.where(in_force, w_hi, np.nan))
     out["months_in_window"] = (p1 - p0).n + 1
-    out["months_with_rows"] = out["months_with_rows"].fillna(0).astype(int)
-    out["months_reported"] = out["months_reported"].fillna(0).astype(int)
-    for col in ("value", "latest_value", "compliance_sla", "compliance_target"):
+    out["periods_due"] = count_due(w_lo, w_hi, kc["step"].to_numpy(), kc["phase"].to_numpy()) if len(out) \
+        else np.zeros(0, dtype=np.int64)
+    for col in ("months_with_rows", "months_reported", "periods_no_activity", "periods_incomplete",
+                "periods_met_sla", "periods_met_target"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").fillna(0).astype(int)
+
+    asked = out["aggregation"].where(out["aggregation"].notna() & (out["aggregation"] != ""), None)
+    can_weight = out["can_weight"].fillna(False).astype(bool).to_numpy()
+    fallback = bands.aggregation if bands.aggregation != "volume_weighted" else "mean"
+    default = np.where(can_weight, "volume_weighted", fallback) if bands.aggregation != "volume_weighted" \
+        else np.where(can_weight, "volume_weighted", "mean")
+    want = np.where(asked.isna(), default, asked.astype(object))
+    unweightable = (want == "volume_weighted") & ~can_weight
+    used = np.where(unweightable, fallback, want).astype(object)
+    bad = sorted(set(used) - set(AGGREGATIONS))
+    if bad:
+        raise UsageError(f"KPI aggregation must be one of {', '.join(AGGREGATIONS)}, not {bad[0]!r}")
+    has_rated = out["months_reported"].to_numpy() > 0
+    out["aggregation_used"] = np.where(has_rated, used, None)
+    out["aggregation_note"] = np.where(
+        unweightable & has_rated & asked.notna().to_numpy(),
+        "volume_weighted was asked for, but not every value in the window has a volume: "
+        f"the {fallback} of the values is used", None)
+    value = np.full(len(out), np.nan)
+    for name in AGGREGATIONS:
+        pick = used == name
+        if pick.any():
+            value[pick] = pd.to_numeric(out["_" + name], errors="coerce").to_numpy(dtype=float)[pick]
+    out["value"] = value
+    weighted_c = used == "volume_weighted"
+    for lvl in ("sla", "target"):
+        out["compliance_" + lvl] = np.where(weighted_c, out["compliance_" + lvl + "_weighted"],
+                                            out["compliance_" + lvl + "_plain"]).astype(float)
+    for col in ("latest_value", "latest_volume", "volume"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     if "latest_period" not in out or out["latest_period"].isna().all():
         out["latest_period"] = pd.Series(pd.NaT, index=out.index).astype("period[M]")
-    value = out["value"].to_numpy(dtype=float).copy()
-    value[out["months_reported"].to_numpy() < bands.min_months_reported] = np.nan
+    rated_value = value.copy()
+    rated_value[out["months_reported"].to_numpy() < bands.min_months_reported] = np.nan
     sign = _signs(out["direction"]) if len(out) else np.array([], dtype=float)
     rating, _, _, against = _rate_core(
-        value, sign, out["sla"], out["target"], out["tolerance"], out["critical"], bands
+        rated_value, sign, out["sla"], out["target"], out["tolerance"], out["critical"], bands
     )
     out["rating"] = rating
     out["rag"] = out["rating"].map(RAG)
@@ -419,13 +544,55 @@ def window_ratings(kpis: pd.DataFrame, measurements: pd.DataFrame, start, end, b
     out["rated_against"] = against
     out["latest_rating"] = out["latest_rating"].where(out["latest_rating"].notna(), "Other")
     out["latest_rag"] = out["latest_rating"].map(RAG)
+    _period_columns(out, at_end, kc, p1)
     cols = [
         "contract_id", "kpi_id", "name", "unit", "direction", "sla", "target", "tolerance", "critical",
-        "rated_against", "months_in_window", "months_with_rows", "months_reported", "value", "rating", "rag",
-        "symbol", "compliance_sla", "compliance_target", "latest_period", "latest_value", "latest_rating",
-        "latest_rag",
+        "rated_against", "frequency", "window_start", "window_end", "months_in_window", "periods_due",
+        "months_with_rows", "months_reported", "periods_no_activity", "periods_incomplete", "value",
+        "aggregation_used", "aggregation_note", "volume", "rating", "rag", "symbol", "compliance_sla",
+        "compliance_target", "periods_met_sla", "periods_met_target", "latest_period", "latest_value",
+        "latest_volume", "latest_rating", "latest_rag", "period_status", "period_value", "period_rating",
+        "period_note",
     ]
     return out[cols]
+
+
+def _periods(ordinals: np.ndarray) -> pd.Series:
+    """Monthly Periods from float ordinals (NaN → NaT)."""
+    a = np.asarray(ordinals, dtype=float)
+    ints = np.where(np.isnan(a), np.iinfo(np.int64).min, a).astype(np.int64)
+    return pd.Series(pd.arrays.PeriodArray(ints, dtype="period[M]"))
+
+
+def _completeness(col: pd.Series) -> np.ndarray:
+    """The ``complete`` column as booleans: empty means complete (true)."""
+    s = pd.Series(col, dtype=object).reset_index(drop=True)
+    return np.array([True if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA else bool(x)
+                     for x in s], dtype=bool)
+
+
+def _period_columns(out: pd.DataFrame, at_end: pd.DataFrame, kc: pd.DataFrame, p1: pd.Period) -> None:
+    """Fill ``period_status``, ``period_value``, ``period_rating`` and ``period_note`` for the month ``p1``."""
+    status, values, ratings, notes = [], [], [], []
+    for i in range(len(out)):
+        key = (out["contract_id"].iat[i], out["kpi_id"].iat[i])
+        row = at_end.loc[key] if key in at_end.index else None
+        if isinstance(row, pd.DataFrame):
+            row = row.iloc[-1]
+        life = (kc["life_lo"].iat[i], kc["life_hi"].iat[i])
+        life = tuple(None if pd.isna(x) else int(x) for x in life)
+        st = period_status(p1, frequency=kc["frequency"].iat[i], phase=int(kc["phase"].iat[i]), life=life,
+                           row=None if row is None else {"value": row["value"], "volume": row["volume"],
+                                                         "complete": bool(row["complete"])})
+        status.append(st)
+        values.append(float(row["value"]) if row is not None and st in ("reported", "incomplete") else np.nan)
+        ratings.append(str(row["rating"]) if row is not None and st == "reported" else None)
+        note = row["note"] if row is not None else None
+        notes.append(None if note is None or (isinstance(note, float) and np.isnan(note)) else str(note))
+    out["period_status"] = status
+    out["period_value"] = np.array(values, dtype=float)
+    out["period_rating"] = ratings
+    out["period_note"] = notes
 
 
 # ----------------------------------------------------------------------------------------------------------

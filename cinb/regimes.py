@@ -42,6 +42,8 @@ __all__ = [
     "period_status",
     "period_label",
     "life_span",
+    "STATUS_WORD",
+    "status_word",
 ]
 
 #: The status of a KPI's review month (``period_status`` in pack.json), in the order summaries list them.
@@ -313,3 +315,26 @@ def period_label(period, frequency=None) -> str:
             return f"{first.strftime('%b')}–{p.strftime('%b %Y')}"
         return f"{first.strftime('%b %Y')}–{p.strftime('%b %Y')}"
     return f"year to {p.strftime('%b %Y')}"
+
+
+#: A status other than ``reported`` as a scorecard cell or a count in a summary ("2 Not due").
+STATUS_WORD = {
+    "incomplete": "Provisional",
+    "not_reported": "Not reported",
+    "no_activity": "No activity",
+    "not_due": "Not due",
+    "not_started": "Not yet in force",
+    "ended": "No longer in force",
+}
+
+
+def status_word(window_row: dict) -> str:
+    """The review month's result for a reader: its rating when ``reported``, else the status (`STATUS_WORD`).
+
+    ``window_row`` is a KPI's row of :func:`cinb.ratings.window_ratings` (``period_status``,
+    ``period_rating``). A value from an earlier period is never returned as this period's rating.
+    """
+    status = window_row.get("period_status") or "not_reported"
+    if status == "reported":
+        return window_row.get("period_rating") or "Other"
+    return STATUS_WORD.get(status, status)

@@ -6,6 +6,7 @@ so the numbers a reader sees and the machine-readable figures are the same numbe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from .errors import UsageError
 from .periods import month_name, to_month
 from .initiatives import InitiativeSummary, initiative_effects, initiative_summary
 from .ratings import DEFAULT_BANDS, RatingBands, scorecard, service_levels, window_ratings
+from .spc_rebase import MIN_POINTS, RebasePlan, rebase_plan, suggest_rebase, too_few_points
+from .regimes import due_months, kpi_calendar, period_status, status_word
 from .trends import TrendSummary, trend_summary
 
 #: A return received more than this many days after the end of its month counts as late.
@@ -54,8 +57,16 @@ class KpiReview:
     trajectory: pd.Series | None  # cinb.commitments.expected_level(kpi, charted months, contract); None: none
     ratchet: dict[str, Any] | None  # its row of cinb.commitments.ratchet_proposals(...); None: not eligible
     annotations: list[tuple[pd.Period, str]]  # (month, "Delivered: <title>") of its initiatives, charted months
-    missing_months: list[str]  # "YYYY-MM" months of the review window, from the contract start, with no row
-    not_reported_months: list[str]  # "YYYY-MM" months of the review window whose row has an empty value
+    missing_months: list[str]  # "YYYY-MM" due months of the KPI's window (in force, from its start) with no row
+    not_reported_months: list[str]  # "YYYY-MM" due months of the KPI's window whose row has an empty value
+    #   (not counting months with no activity: empty value and volume 0)
+    rebase: RebasePlan | None = None  # cinb.spc_rebase.rebase_plan(series months, the KPI's process_changes)
+    suggested_rebase: dict[str, Any] | None = None  # cinb.spc_rebase.suggest_rebase(...): a shift not recorded
+    too_few: tuple[int, int] | None = None  # cinb.spc_rebase.too_few_points: (values, needed) → no SPC verdict
+    status: str = "reported"  # window["period_status"]: the review month's status (cinb.regimes.PERIOD_STATUSES)
+    frequency: str = "monthly"  # the KPI's frequency (empty = monthly)
+    months: list[dict[str, Any]] = field(default_factory=list)  # per due month charted: period, status, value,
+    #   volume, note (every due month of the charted range in force, including those with no point on the chart)
     paragraph: str = ""  # cinb.commentary.kpi_paragraph(self), filled in by cinb.commentary.annotate
 
     @property
@@ -81,7 +92,8 @@ class ContractReview:
 
     contract: dict[str, Any]  # the contract's row of Portfolio.contracts, every column (extra ones as text)
     period: pd.Period  # the review month (as_period)
-    window_start: pd.Period  # first month of the review window: period - (window_months - 1)
+    window_start: pd.Period  # first month of the review window: period - (window_months - 1), or the contract's
+    #   first month when it started later (a window never runs before the contract)
     audience: str  # "internal" or "supplier" (cinb.config.AUDIENCES)
     bands: RatingBands  # the rating rules (cinb.ratings.DEFAULT_BANDS unless given)
     kpis: list[KpiReview]  # one per KPI, in the order of the kpis table
@@ -107,6 +119,7 @@ class ContractReview:
     source: str  # str(portfolio.source): folder, workbook or URL without password
     summary: list[str] = field(default_factory=list)  # cinb.commentary.summary_sentences, via annotate
     questions: list[str] = field(default_factory=list)  # cinb.commentary.meeting_questions, via annotate
+    window_months: int = 12  # the window length asked for (window_start may be later: see window_start)
 
     @property
     def title(self) -> str:
@@ -125,12 +138,25 @@ class ContractReview:
                 "latest_rating": w.get("latest_rating"), "window_value": _plain(w.get("value")),
                 "window_rating": w.get("rating"), "compliance_sla": _plain(w.get("compliance_sla")),
                 "compliance_target": _plain(w.get("compliance_target")),
-                "spc": k.spc.summary(), "trend": {"verdict": k.trend.verdict,
+                "spc": _spc_summary(k), "trend": {"verdict": k.trend.verdict,
                                                   "slope_per_month": _plain(k.trend.slope_per_month),
                                                   "p_value": _plain(k.trend.p_value), "n": k.trend.n},
                 "commitment": _plain_dict(k.commitment) if k.commitment else None,
                 "ratchet": _plain_dict(k.ratchet) if k.ratchet else None,
                 "missing_months": k.missing_months, "not_reported_months": k.not_reported_months,
+                "frequency": k.frequency, "period_status": k.status,
+                "period_value": _plain(w.get("period_value")), "period_rating": w.get("period_rating"),
+                "period_note": w.get("period_note"),
+                "window": {"start": _plain(w.get("window_start")), "end": _plain(w.get("window_end")),
+                           "periods_due": _plain(w.get("periods_due")),
+                           "periods_reported": _plain(w.get("months_reported")),
+                           "periods_no_activity": _plain(w.get("periods_no_activity")),
+                           "periods_incomplete": _plain(w.get("periods_incomplete")),
+                           "aggregation": w.get("aggregation_used"), "volume": _plain(w.get("volume")),
+                           "volume_unit": _plain(k.kpi.get("volume_unit")),
+                           "periods_met_sla": _plain(w.get("periods_met_sla")),
+                           "periods_met_target": _plain(w.get("periods_met_target"))},
+                "periods": [_plain_dict(x) for x in k.months],
                 "paragraph": k.paragraph,
             })
         ym = self.credits_monthly[self.credits_monthly["period"] == self.period]
@@ -139,7 +165,8 @@ class ContractReview:
             "schema": "cinb.contract-pack/1",
             "contract": _plain_dict(self.contract),
             "period": str(self.period),
-            "window": {"start": str(self.window_start), "end": str(self.period)},
+            "window": {"start": str(self.window_start), "end": str(self.period), "months_asked": self.window_months,
+                       "clipped_to_contract_start": bool(self.window_start > self.period - (self.window_months - 1))},
             "audience": self.audience,
             "headline": self.headline(),
             "scorecard": _plain_dict(self.scorecard),
@@ -170,7 +197,7 @@ class ContractReview:
 
     def headline(self) -> dict[str, Any]:
         """The few numbers an index page or a portfolio view needs."""
-        ratings = [k.window.get("latest_rating") or "Other" for k in self.kpis]
+        ratings = [status_word(k.window) for k in self.kpis]
         ym = self.credits_monthly[self.credits_monthly["period"] == self.period]
         return {
             "contract_id": self.contract["contract_id"],
@@ -188,7 +215,7 @@ class ContractReview:
 def contract_review(portfolio, contract_id: str, period, *, window_months: int = 12,
                     bands: RatingBands | dict | None = None, audience: str = "internal",
                     ratchet_months: int = 12, ratchet_share: float = 0.5,
-                    history_months: int = HISTORY_MONTHS) -> ContractReview:
+                    history_months: int = HISTORY_MONTHS, spc_min_points: int = MIN_POINTS) -> ContractReview:
     """Compute every analysis of one contract for the month ``period``.
 
     Only data up to and including ``period`` is used, so a past month's pack can be regenerated as it was.
@@ -211,6 +238,8 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
         Passed to :func:`cinb.commitments.ratchet_proposals` (default 12 months, halfway).
     history_months : int, default 36
         Months of history in each KPI's series and XmR chart.
+    spc_min_points : int, default :data:`cinb.spc_rebase.MIN_POINTS`
+        Fewest values a KPI's chart needs before its limits carry a variation or assurance verdict.
 
     Returns
     -------
@@ -242,10 +271,12 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     meas = sub.measurements[sub.measurements["period"] <= p].reset_index(drop=True)
     if meas.empty:
         raise UsageError(f"contract {contract_id} has no measurements up to {p}: choose a later period")
-    start = p - (window_months - 1)
+    contract_first = pd.Period(contract["start_date"], "M")
+    # A window never runs before the contract: a contract that began in January is reviewed from January.
+    start = max(p - (window_months - 1), contract_first)
 
     levels = service_levels(kpis, meas, bands)
-    windows = window_ratings(kpis, meas, start, p, bands)
+    windows = window_ratings(kpis, meas, start, p, bands, contracts=sub.contracts)
     card = scorecard(windows, kpis)
     card_row = card.iloc[0].to_dict() if len(card) else {}
     commitments = commitment_status(kpis, meas, sub.contracts, p)
@@ -257,21 +288,53 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     isum = initiative_summary(inits, p)
     effects = initiative_effects(inits, kpis, meas)
     dq = definition_quality(kpis)
+    calendar = kpi_calendar(kpis, sub.contracts, meas).set_index("kpi_id")
+    changes = getattr(sub, "process_changes", None)
+    if changes is None or not len(changes):
+        changes = pd.DataFrame({"kpi_id": pd.Series(dtype=object), "period": pd.Series(dtype="period[M]"),
+                                "reason": pd.Series(dtype=object), "baseline_months": pd.Series(dtype=float)})
+    changes = changes[changes["period"] <= p]
 
     first = max(p - (history_months - 1), meas["period"].min())
     months = pd.period_range(first, p, freq="M")
     kpi_reviews = []
     for _, k in kpis.iterrows():
         kid = k["kpi_id"]
-        m = meas[meas["kpi_id"] == kid].set_index("period")["value"]
-        series = m.reindex(months).astype(float)
+        cal = calendar.loc[kid]
+        life = tuple(None if pd.isna(x) else int(x) for x in (cal["life_lo"], cal["life_hi"]))
+        rows = meas[meas["kpi_id"] == kid].drop_duplicates("period", keep="last").set_index("period")
+        due = due_months(months[0], p, frequency=cal["frequency"], phase=int(cal["phase"]), life=life)
+        periods = []
+        for month in due:
+            row = rows.loc[month].to_dict() if month in rows.index else None
+            st = period_status(month, frequency=cal["frequency"], phase=int(cal["phase"]), life=life, row=row)
+            periods.append({"period": month, "status": st,
+                            "value": None if row is None else row.get("value"),
+                            "volume": None if row is None else row.get("volume"),
+                            "note": None if row is None else _note(row.get("note"))})
+        # The SPC series: due months in force; no-activity and provisional months are not points of the process.
+        charted = [x["period"] for x in periods if x["status"] not in ("no_activity", "incomplete")]
+        values = [x["value"] if x["status"] == "reported" else np.nan for x in periods
+                  if x["status"] not in ("no_activity", "incomplete")]
+        series = pd.Series(values, index=pd.PeriodIndex(charted, freq="M"), dtype=float, name="value")
         series.index.name = "period"
         improvement = "increase" if k["direction"] == "higher" else "decrease"
         target = None if pd.isna(k.get("target")) else float(k["target"])
-        xmr = spc.xmr(series, improvement=improvement, target=target)
-        window_series = series[series.index >= start]
-        trend = trend_summary(window_series, k["direction"], unit=k.get("unit"))
+        plan = rebase_plan(series.index, changes[changes["kpi_id"] == kid])
+        xmr = spc.xmr(series, improvement=improvement, target=target, rebase_at=plan.positions or None,
+                      fix_after=plan.fix_after)
+        suggestion = suggest_rebase(series, xmr, improvement=improvement, target=target)
+        too_few = too_few_points(xmr, spc_min_points)
+        if too_few is not None:
+            # Limits from a handful of points carry no verdict: no icon, no sentence, no question on them.
+            xmr = dataclasses.replace(xmr, variation=None, assurance=None)
+            suggestion = None
         wrow = windows[windows["kpi_id"] == kid].iloc[0].to_dict()
+        k_start = wrow.get("window_start")
+        window_series = series[series.index >= (k_start if k_start is not None and not pd.isna(k_start)
+                                                 else start)]
+        trend = trend_summary(window_series, k["direction"], unit=k.get("unit"),
+                              period_word=PERIOD_WORD[cal["frequency"]])
         crow = commitments[commitments["kpi_id"] == kid]
         commitment = crow.iloc[0].to_dict() if len(crow) and crow.iloc[0]["kind"] is not None \
             and not pd.isna(crow.iloc[0]["kind"]) else None
@@ -288,14 +351,16 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
                        for _, r in inits.iterrows()
                        if r.get("kpi_id") == kid and pd.notna(r.get("delivered_on"))
                        and months[0] <= pd.Period(r["delivered_on"], "M") <= p]
-        present = set(m.index)
-        missing = [str(x) for x in pd.period_range(start, p, freq="M") if x not in present
-                   and x >= pd.Period(contract["start_date"], "M")]
-        not_reported = [str(x) for x in m[m.isna()].index if x >= start]
+        annotations += [(period, f"Process change: {reason}") for period, reason in zip(plan.periods, plan.reasons)]
+        in_window = [x for x in periods if x["period"] >= start]
+        missing = [str(x["period"]) for x in in_window if x["status"] == "not_reported" and x["period"] not in rows.index]
+        not_reported = [str(x["period"]) for x in in_window if x["status"] == "not_reported" and x["period"] in rows.index]
         kpi_reviews.append(KpiReview(
             kpi=k.to_dict(), series=series, spc=xmr, trend=trend, window=wrow, commitment=commitment,
             trajectory=trajectory, ratchet=rrow.iloc[0].to_dict() if len(rrow) else None, annotations=annotations,
-            missing_months=missing, not_reported_months=not_reported,
+            missing_months=missing, not_reported_months=not_reported, status=wrow["period_status"],
+            rebase=plan, suggested_rebase=suggestion, too_few=too_few,
+            frequency=cal["frequency"], months=periods,
         ))
 
     late = _late_returns(meas, start, p)
@@ -309,9 +374,21 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
         credits_monthly=monthly, credits_ytd=ytd.iloc[0].to_dict() if len(ytd) else {}, initiatives=inits,
         initiative_summary=isum, initiative_effects=effects, definitions=dq, late_returns=late,
         restatements=restated, accounting=sub.accounting, data_warnings=warnings, trigger=trigger,
-        data_hash=sub.data_hash, source=str(portfolio.source),
+        data_hash=sub.data_hash, source=str(portfolio.source), window_months=int(window_months),
     )
     return _commentary.annotate(review)
+
+
+#: What a KPI's periods are called in sentences, by frequency.
+PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
+
+
+def _note(v) -> str | None:
+    """A measurement's note as text, None when empty."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return None
+    text = str(v).strip()
+    return text or None
 
 
 def _late_returns(meas: pd.DataFrame, start: pd.Period, end: pd.Period) -> pd.DataFrame:
@@ -358,6 +435,25 @@ def _trigger(contract: dict, p: pd.Period) -> dict[str, Any]:
         "months_elapsed": int(elapsed), "months_left": int(left),
         "days_to_notice": int((notice - month_end).days) if notice is not None else None,
     }
+
+
+def _spc_summary(k: KpiReview) -> dict[str, Any]:
+    """The KPI's ``spc`` block of pack.json: the limits as computed, rebases as months, every group's limits, the
+    rebase the data suggest and whether there were too few points for a verdict."""
+    out = k.spc.summary()
+    idx = k.spc.points.index
+    out["rebase_at"] = [str(idx[i]) if isinstance(idx, pd.PeriodIndex) else int(i) for i in k.spc.rebase_at]
+    out["rebase_reasons"] = list(k.rebase.reasons) if k.rebase else []
+    out["groups"] = [{"from": str(idx[int(g["start"])]) if isinstance(idx, pd.PeriodIndex) else int(g["start"]),
+                      "to": str(idx[int(g["end"])]) if isinstance(idx, pd.PeriodIndex) else int(g["end"]),
+                      "points": int(g["n"]), "mean": _plain(g["mean"]), "lpl": _plain(g["lpl"]),
+                      "upl": _plain(g["upl"])} for _, g in k.spc.groups.iterrows()] if len(idx) else []
+    s = k.suggested_rebase
+    out["suggested_rebase"] = None if s is None else {
+        "period": str(s["period"]), "points": s["points"], "side": s["side"], "mean": _plain(s["mean"]),
+        "lpl": _plain(s["lpl"]), "upl": _plain(s["upl"]), "assurance": s["assurance"], "evidence": s["evidence"]}
+    out["too_few_points"] = None if k.too_few is None else {"points": k.too_few[0], "needed": k.too_few[1]}
+    return out
 
 
 def _plain(v):

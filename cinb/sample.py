@@ -6,6 +6,24 @@ install has data to show. Every name is invented: the borough, the suppliers and
 The portfolio is built to exercise every analysis: noisy series, a step improvement after a delivered
 initiative, a slow decline, CI commitments (some well defined, some vague), restatements, missing months,
 months reported empty, initiatives in every status and one contract close to its end date.
+
+It also carries the KPI regimes of version 2 of the data contract (docs/data-contract.md):
+
+* **volumes** on the service desk contract (NB-SD-001): first-time fix rate over the incidents resolved,
+  calls answered within 30 seconds and abandoned calls over the calls offered (seasonal monthly volumes, in the
+  hundreds to thousands), with ``volume_unit`` on the KPI;
+* **a month with no activity**: NB-SD-001's "Priority 1 incidents resolved within 4 hours" (P1FIX4) is a
+  percentage of a handful of P1 incidents a month; in June 2026 there was none (``volume`` 0, no value, a note);
+* **a quarterly KPI**: NB-HOST-002's "Disaster recovery tests passed" (DRTEST), recorded against the quarter's
+  last month (March, June, September, December) only. The sample's review month, October 2026, is not one of its
+  due months, so the October packs show it as "not due";
+* **a KPI added by a contract variation**: NB-NET-003 (begun in 2020) gained "Network devices meeting the security
+  baseline" (NETSEC) from January 2026 (``start_period``), with values from that month only and one restatement;
+* supplier **notes** that explain a figure (a major outage, a restatement after a root-cause review).
+
+Columns a table does not use stay empty. The version-2 KPIs and the volumes draw their random numbers from
+generators of their own (``seed + offset``), so every figure of the version-1 KPIs is exactly what it was before
+version 2 was added to the sample.
 """
 
 from __future__ import annotations
@@ -63,6 +81,13 @@ class K:
     data_source: str | None = None
     owner: str | None = None
     agreed: str | None = None
+    # Version 2 of the data contract.
+    frequency: str | None = None  # monthly (empty), quarterly or annual
+    start_period: str | None = None  # first month in force (a KPI added by a contract variation)
+    volume_unit: str | None = None  # what the monthly volume counts
+    volumes: str | None = None  # key of VOLUME_SERIES: the monthly volumes the values were measured over
+    binomial: bool = False  # a % of a few items: value = share of `volume` items that passed (level = pass rate)
+    rng_offset: int | None = None  # draw from default_rng(seed + rng_offset), not the generator v1 KPIs share
 
 
 def _pct(kpi_id, name, sla, target, critical, level, noise, direction="higher", **kw):
@@ -78,10 +103,12 @@ CONTRACTS = [
         procurement_id="NB-PROC-2021-014",
         kpis=[
             _pct("FTF", "First-time fix rate", 68, 72, 60, 67.5, 1.6, step=("2025-03", 6.0), statutory=True,
+                 volume_unit="incidents", volumes="sd_incidents",
                  description="Share of incidents resolved at first contact by the service desk, from the ITSM tool",
                  commitment=dict(baseline=67.5, baseline_period="2023-11", ci_target=75, ci_target_date="2026-12"),
                  data_source="ITSM monthly extract", owner="Service desk manager", agreed="2023-10-12"),
             _pct("ANS30", "Calls answered within 30 seconds", 85, 90, 75, 88.0, 2.2, credit_method="fixed",
+                 volume_unit="calls", volumes="sd_calls",
                  credit_pct=2.0, statutory=True, description="Calls answered by an agent within 30 seconds of queueing",
                  data_source="Telephony platform", owner="Service desk manager", agreed="yes"),
             K("P1RES", "Priority 1 incident resolution time", "hours", "lower", 6, 4, 8, 4.6, 0.7,
@@ -93,7 +120,14 @@ CONTRACTS = [
             K("AGED", "Open tickets older than 30 days", "count", "lower", 60, 40, 100, 52, 6.0, drift=-0.4,
               decimals=0, description="Open tickets at month end older than 30 days"),
             _pct("ABND", "Abandoned call rate", None, 5, 12, 5.5, 0.9, tolerance=1.5, direction="lower",
-                 description="Inbound calls abandoned after 10 seconds in the queue"),
+                 description="Inbound calls abandoned after 10 seconds in the queue",
+                 volume_unit="calls", volumes="sd_calls"),
+            # Version 2: a % of a handful of incidents a month, with a month that had none.
+            _pct("P1FIX4", "Priority 1 incidents resolved within 4 hours", 90, 95, 75, 93.0, 0.0,
+                 volume_unit="incidents", volumes="sd_p1", binomial=True, rng_offset=1,
+                 description="Priority 1 incidents resolved within 4 hours of logging, as a share of the priority 1 "
+                             "incidents resolved in the month",
+                 data_source="ITSM monthly extract", owner="Head of IT operations", agreed="yes"),
         ],
     ),
     dict(
@@ -113,6 +147,12 @@ CONTRACTS = [
               data_source="ITSM monthly extract", owner="Infrastructure lead", agreed="2023-12-01"),
             _pct("CHG", "Change success rate", 95, 98, 90, 97.0, 0.9, description="Changes implemented without incident"),
             _pct("PATCH", "Security patches applied within 14 days", 90, 95, 80, 93.0, 1.8),
+            # Version 2: a quarterly KPI, recorded against the last month of each quarter.
+            _pct("DRTEST", "Disaster recovery tests passed", 90, 100, 75, 97.0, 3.5, frequency="quarterly",
+                 rng_offset=2,
+                 description="Share of the quarter's scheduled disaster recovery tests that met their recovery time "
+                             "and recovery point objectives",
+                 data_source="DR test reports", owner="Infrastructure lead", agreed="yes"),
         ],
     ),
     dict(
@@ -133,6 +173,12 @@ CONTRACTS = [
               commitment=dict(ci_target=25), owner="Network manager"),
             K("NETSAT", "Site user satisfaction", "score", "higher", 3.8, 4.2, 3.2, 4.0, 0.1, decimals=2, hi=5.0),
             K("MAJOR", "Major network incidents", "count", "lower", 2, 0, 4, 0.8, 0.0, decimals=0),
+            # Version 2: a KPI added by a contract variation in force from January 2026.
+            _pct("NETSEC", "Network devices meeting the security baseline", 95, 98, 90, 94.0, 0.8, drift=0.45,
+                 start_period="2026-01", rng_offset=3,
+                 description="Share of managed routers and switches passing the authority's security configuration "
+                             "baseline; added by contract variation 4 from January 2026",
+                 data_source="Configuration compliance scanner", owner="Network manager", agreed="2025-12-10"),
         ],
     ),
     dict(
@@ -358,6 +404,27 @@ EMPTY_VALUES = [("NB-SEC-008", "VULN", "2026-06"), ("NB-WEB-009", "FORMS", "2025
 # The supplier of these KPIs writes percentages with a % sign, which the data contract accepts.
 PERCENT_SIGN = {("NB-SD-001", "ANS30")}
 
+# Version 2. Monthly volumes: name -> (typical month, seed offset, kind). "seasonal" volumes follow the service
+# desk's year (busy in January and September, quiet in August and December); "poisson" ones are a few rare items.
+VOLUME_SERIES = {
+    "sd_incidents": (3200, 101, "seasonal"),  # incidents resolved by the service desk
+    "sd_calls": (5400, 102, "seasonal"),  # calls offered to the service desk
+    "sd_p1": (5, 103, "poisson"),  # priority 1 incidents resolved
+}
+SEASON = np.array([1.12, 1.03, 1.00, 0.96, 0.97, 0.94, 0.90, 0.82, 1.10, 1.06, 1.01, 0.84])  # January .. December
+# Months whose volume is set, not drawn: (contract, kpi, period) -> volume. 0 with no value = no activity.
+VOLUME_SET = {("NB-SD-001", "P1FIX4", "2026-03"): 14, ("NB-SD-001", "P1FIX4", "2026-06"): 0}
+# Months of a binomial KPI with another pass rate than its level (an incident that hit the figure).
+PASS_RATE_SET = {("NB-SD-001", "P1FIX4", "2026-03"): 0.55}
+# Supplier notes explaining a figure (version-2 KPIs only, so that the version-1 rows stay as they were).
+NOTES = {
+    ("NB-SD-001", "P1FIX4", "2026-03"): "Major outage 14 March, see incident report",
+    ("NB-SD-001", "P1FIX4", "2026-06"): "No priority-1 incidents this month",
+}
+# Restatements of version-2 KPIs: (contract, kpi, period) -> (revision-2 value change, note).
+RESTATEMENTS_V2 = {("NB-NET-003", "NETSEC", "2026-04"): (-1.6, "Restated after root-cause review: 37 switches "
+                                                                 "had been scanned against last year's baseline")}
+
 
 def _fmt(x: float | None, decimals: int) -> str:
     if x is None or (isinstance(x, float) and np.isnan(x)):
@@ -383,10 +450,45 @@ def _series(k: K, periods: pd.PeriodIndex, rng: np.random.Generator) -> np.ndarr
     return np.round(values, k.decimals)
 
 
+def _volumes(periods: pd.PeriodIndex, seed: int) -> dict[str, np.ndarray]:
+    """The monthly volume series of `VOLUME_SERIES` over ``periods`` (whole numbers, each from its own generator)."""
+    out = {}
+    for name, (level, offset, kind) in VOLUME_SERIES.items():
+        vrng = np.random.default_rng(seed + offset)
+        if kind == "poisson":
+            out[name] = np.maximum(vrng.poisson(level, len(periods)), 1)
+        else:
+            season = SEASON[np.asarray(periods.month) - 1]
+            out[name] = np.round(level * season * (1 + vrng.normal(0.0, 0.04, len(periods)))).astype(int)
+    return out
+
+
+def _kpi_periods(k: K, periods: pd.PeriodIndex) -> pd.PeriodIndex:
+    """The months a KPI has a value due: from its start_period, and only quarter ends for a quarterly KPI."""
+    if k.start_period:
+        periods = periods[periods >= pd.Period(k.start_period, "M")]
+    if k.frequency == "quarterly":
+        periods = periods[np.asarray(periods.month) % 3 == 0]
+    return periods
+
+
+def _binomial_values(k: K, keys: list[tuple], volumes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Percentages of a few items a month: the share of each month's ``volumes`` that passed (NaN with none)."""
+    rate = np.array([PASS_RATE_SET.get(key, k.level / 100) for key in keys])
+    passed = rng.binomial(volumes, rate)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(volumes > 0, np.round(100 * passed / np.maximum(volumes, 1), k.decimals), np.nan)
+
+
+def _text(x) -> str:
+    return "" if x is None else str(x)
+
+
 def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
     """Build the four tables of the sample portfolio as text-valued DataFrames, exactly as written to CSV."""
     rng = np.random.default_rng(seed)
     periods = pd.period_range(FIRST_PERIOD, LAST_PERIOD, freq="M")
+    volume_series = _volumes(periods, seed)
     contracts, kpis, measurements = [], [], []
     for c in CONTRACTS:
         supplier, supplier_id = SUPPLIERS[c["supplier"]]
@@ -397,6 +499,7 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
             "annual_value_gbp": c["annual_value_gbp"], "monthly_charge_gbp": "",
             "service_credit_cap_pct": "" if c["service_credit_cap_pct"] is None else c["service_credit_cap_pct"],
             "contract_manager": c["contract_manager"] or "", "procurement_id": c["procurement_id"] or "",
+            "service_credit_cap_period": "",
         })
         for k in c["kpis"]:
             cm = k.commitment
@@ -413,28 +516,45 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
                 "ci_annual_uplift_pct": cm.get("ci_annual_uplift_pct", ""), "data_source": k.data_source or "",
                 "owner": k.owner or "", "agreed_with_supplier": k.agreed or "",
                 "statutory": "yes" if k.statutory else "no",
+                "frequency": _text(k.frequency), "start_period": _text(k.start_period), "end_period": "",
+                "volume_unit": _text(k.volume_unit), "aggregation": "",
             })
-            values = _series(k, periods, rng)
-            for p, v in zip(periods, values):
-                key = (c["contract_id"], k.kpi_id, str(p))
+            # Version-1 KPIs share `rng` (their draws, in this order, are the committed figures); version-2 KPIs
+            # have generators of their own so that adding one never moves another KPI's figures.
+            krng = rng if k.rng_offset is None else np.random.default_rng(seed + k.rng_offset)
+            kperiods = _kpi_periods(k, periods)
+            keys = [(c["contract_id"], k.kpi_id, str(p)) for p in kperiods]
+            volumes = None
+            if k.volumes:
+                volumes = volume_series[k.volumes][periods.get_indexer(kperiods)].copy()
+                for i, key in enumerate(keys):
+                    volumes[i] = VOLUME_SET.get(key, volumes[i])
+            values = _binomial_values(k, keys, volumes, krng) if k.binomial else _series(k, kperiods, krng)
+            for i, (key, v) in enumerate(zip(keys, values)):
+                p = kperiods[i]
                 if key in MISSING_ROWS:
                     continue
                 # Returns arrive 5-12 days after the month ends.
-                submitted = (p + 1).start_time + pd.Timedelta(days=int(rng.integers(4, 12)))
+                submitted = (p + 1).start_time + pd.Timedelta(days=int(krng.integers(4, 12)))
                 text = "" if key in EMPTY_VALUES else _fmt(float(v), k.decimals)
                 if text and (c["contract_id"], k.kpi_id) in PERCENT_SIGN:
                     text += "%"
-                note = "Return not supplied: monitoring outage" if key in EMPTY_VALUES else ""
+                note = "Return not supplied: monitoring outage" if key in EMPTY_VALUES else NOTES.get(key, "")
+                volume = "" if volumes is None else str(int(volumes[i]))
                 measurements.append({"contract_id": key[0], "kpi_id": key[1], "period": key[2], "value": text,
-                                     "submitted_on": submitted.date().isoformat(), "revision": 1, "note": note})
-                for rc, rk, rp, delta in RESTATEMENTS:
-                    if (rc, rk, rp) == key:
-                        measurements.append({
-                            "contract_id": rc, "kpi_id": rk, "period": rp,
-                            "value": _fmt(float(v) + delta, k.decimals),
-                            "submitted_on": (submitted + pd.Timedelta(days=21)).date().isoformat(), "revision": 2,
-                            "note": "Restated after reconciliation with the authority's monitoring",
-                        })
+                                     "submitted_on": submitted.date().isoformat(), "revision": 1, "note": note,
+                                     "volume": volume, "complete": "", "origin": ""})
+                restated = [(delta, "Restated after reconciliation with the authority's monitoring")
+                            for rc, rk, rp, delta in RESTATEMENTS if (rc, rk, rp) == key]
+                if key in RESTATEMENTS_V2:
+                    restated.append(RESTATEMENTS_V2[key])
+                for delta, why in restated:
+                    measurements.append({
+                        "contract_id": key[0], "kpi_id": key[1], "period": key[2],
+                        "value": _fmt(float(v) + delta, k.decimals),
+                        "submitted_on": (submitted + pd.Timedelta(days=21)).date().isoformat(), "revision": 2,
+                        "note": why, "volume": volume, "complete": "", "origin": "",
+                    })
     initiatives = [dict(zip(["contract_id", "initiative_id", "title", "raised_by", "raised_on", "due", "delivered_on",
                              "status", "kpi_id", "expected_benefit_gbp", "realised_benefit_gbp", "owner"],
                             ["" if x is None else x for x in row])) for row in INITIATIVES]

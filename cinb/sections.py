@@ -17,12 +17,15 @@ import pandas as pd
 from . import __version__, charts
 from .display import Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .formatting import (
-    DASH, NONE, NOT_GIVEN, NOT_REPORTED, NOTHING, decimal, iso_date, money, percent, percent_value, value_text, yes_no,
+    DASH, NONE, NOT_GIVEN, NOT_REPORTED, NOTHING, decimal, iso_date, money, percent, percent_value, value_text,
+    within_bounds, yes_no,
 )
 from .labels import ASSURANCE_SCORECARD as ASSURANCE_LABEL  # the scorecard's words (names kept for callers)
 from .labels import COMMITMENT_STATUS_SCORECARD as STATUS_LABEL
 from .labels import POINT_SCORECARD as VARIATION_LABEL
 from .packdata import PACK_MIMETYPE
+from .regimes import STATUS_WORD, period_label, status_word
+from .spc_xmr import SHORT_GROUP
 from .review import ContractReview, month_name
 
 
@@ -54,7 +57,9 @@ def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
         "Supplier": c["supplier"],
         "Authority": c["authority"],
         "Review month": month_name(r.period),
-        "Review window": f"{month_name(r.window_start)} to {month_name(r.period)}",
+        "Review window": f"{month_name(r.window_start)} to {month_name(r.period)}"
+                         + (" (from the contract's start)" if r.window_start > r.period - (r.window_months - 1)
+                            else ""),
         "Protective marking": marking,
         "Contract term": f"{t['start_date']} to {t['end_date']}",
         "Months elapsed / left": f"{t['months_elapsed']} / {t['months_left']}",
@@ -117,26 +122,55 @@ def scorecard(r: ContractReview) -> list:
     for k in r.kpis:
         w, unit = k.window, k.kpi.get("unit")
         rows.append({
-            "KPI": k.name,
-            "Latest": value_text(w.get("latest_value"), unit),
+            "KPI": k.name + ("" if k.frequency == "monthly" else f" ({k.frequency})"),
+            "This period": _period_cell(k),
             "SLA / target": " / ".join(value_text(k.kpi.get(x), unit, missing=DASH)
                                        for x in ("sla", "target")),
-            "Rating": w.get("latest_rating") or "Other",
-            "Variation": VARIATION_LABEL.get(k.spc.variation, k.spc.variation),
-            "Assurance": ASSURANCE_LABEL.get(k.spc.assurance, k.spc.assurance),
+            "Rating": status_word(w),
+            "Variation": (f"– Too few points ({k.too_few[0]} of {k.too_few[1]})" if k.too_few
+                          else VARIATION_LABEL.get(k.spc.variation, k.spc.variation)),
+            "Assurance": ("– Too few points" if k.too_few else "– See suggested rebase" if k.suggested_rebase
+                          else ASSURANCE_LABEL.get(k.spc.assurance, k.spc.assurance)),
             "Trend": k.trend.verdict,
-            "Compliance": percent(w.get("compliance_sla") if pd.notna(k.kpi.get("sla"))
-                                        else w.get("compliance_target")),
+            "Compliance": _compliance_cell(k),
             "CI commitment": STATUS_LABEL.get(k.commitment["status"] if k.commitment else None),
         })
-    table = Table(pd.DataFrame(rows), caption=f"KPI scorecard, {month_name(r.period)}: rating of the latest month; compliance is "
-                                              f"the share of months in the review window meeting the SLA (or, with no "
-                                              f"SLA, the target)",
+    table = Table(pd.DataFrame(rows), caption=f"KPI scorecard, {month_name(r.period)}: the result of the review month "
+                                              f"(a rating only for a value reported for this month; otherwise its "
+                                              f"status, with the last value reported); compliance is the share of "
+                                              f"the KPI's due periods in the review window meeting the SLA (or, with "
+                                              f"no SLA, the target), weighted by volume where volumes are given",
                   rating_columns=["Rating"], row_header="KPI")
     score = r.scorecard.get("score")
     text = (f"Weighted score over the review window: {decimal(score)} / 100 ({r.scorecard.get('rating')})."
             if score is not None and pd.notna(score) else "No KPI could be rated over the review window.")
     return [table, Paragraphs([text])]
+
+
+def _period_cell(k) -> str:
+    """The scorecard's "This period" cell: the review month's value, or what there is instead."""
+    w, unit = k.window, k.kpi.get("unit")
+    if k.status in ("reported", "incomplete"):
+        text = value_text(w.get("period_value"), unit)
+        return text + (" (provisional)" if k.status == "incomplete" else "")
+    last = w.get("latest_period")
+    if last is None or pd.isna(last):
+        return STATUS_WORD.get(k.status, k.status)
+    return (f"{STATUS_WORD.get(k.status, k.status)}; last reported {value_text(w.get('latest_value'), unit)}, "
+            f"{period_label(last, k.frequency)}")
+
+
+def _compliance_cell(k) -> str:
+    """``92% (11 of 12 months)``: the share meeting the SLA (or target), and the count of due periods it rests on."""
+    w = k.window
+    level = "sla" if pd.notna(k.kpi.get("sla")) else "target"
+    share = w.get("compliance_" + level)
+    if share is None or pd.isna(share):
+        return DASH
+    word = {"monthly": "month", "quarterly": "quarter", "annual": "year"}.get(k.frequency, "month")
+    met, due = int(w.get("periods_met_" + level) or 0), int(w.get("periods_due") or 0)
+    weighted = " by volume" if w.get("aggregation_used") == "volume_weighted" else ""
+    return f"{percent(share)}{weighted} ({met} of {due} {word}{'s' if due != 1 else ''} met)"
 
 
 def kpi_details(r: ContractReview) -> list:
@@ -161,15 +195,65 @@ def kpi_details(r: ContractReview) -> list:
         out.append(charts.xmr_chart(
             k.spc.points, title=f"{k.name}: XmR chart", unit=k.kpi.get("unit"), direction=k.kpi.get("direction"),
             sla=_num(k.kpi.get("sla")), target=_num(k.kpi.get("target")), trajectory=k.trajectory,
-            annotations=k.annotations, kpi_name=k.name))
+            annotations=k.annotations, kpi_name=k.name, **_regime_arguments(k)))
         out.append(Paragraphs([k.paragraph]))
-        for w in k.spc.warnings:
+        for w in spc_cautions(k, r.audience):
             out.append(Callout(w, "warning"))
+    return out
+
+
+def spc_cautions(k, audience: str = "internal") -> list[str]:
+    """The cautions under a KPI's chart, in a reader's words (months, not positions).
+
+    ``k`` is a :class:`cinb.review.KpiReview`. Says when the chart has too few points for a verdict, when the
+    latest group (since a recorded process change) is short, when a group's limits could not be computed, and,
+    in internal packs, a suggested rebase with how to accept it. Returns a list of str.
+    """
+    out = []
+    unit = k.kpi.get("unit")
+    groups = k.spc.groups
+    idx = k.spc.points.index
+    monthly = isinstance(idx, pd.PeriodIndex)
+    if k.too_few is not None:
+        out.append(f"Too few points for reliable process limits: {k.too_few[0]} on the chart, at least "
+                   f"{k.too_few[1]} needed. The limits are drawn for reference only; no variation or assurance "
+                   f"icon, verdict or question is based on them.")
+    elif len(groups) > 1:
+        last = groups.iloc[-1]
+        since = month_name(idx[int(last["start"])]) if monthly else f"point {int(last['start'])}"
+        if int(last["n"]) < SHORT_GROUP:
+            out.append(f"Since the process change in {since} there are {int(last['n'])} points: limits from fewer "
+                       f"than {SHORT_GROUP} points are provisional, so treat their signals with caution.")
+    if len(groups) and pd.isna(groups.iloc[-1]["lpl"]) and k.too_few is None:
+        out.append("The latest part of the chart has no two consecutive values, so its limits cannot be computed.")
+    s = k.suggested_rebase
+    if s is not None and audience == "internal":
+        out.append(f"Suggested rebase (not applied): {s['evidence']}. Rebased at {month_name(s['period'])}, the "
+                   f"limits would be {value_text(within_bounds(s['lpl'], unit), unit)} to "
+                   f"{value_text(within_bounds(s['upl'], unit), unit)}. If the process did change then, record it "
+                   f"in the process_changes table ({k.kpi.get('contract_id')}, {k.kpi_id}, {s['period']}, the "
+                   f"reason) to rebase the chart.")
     return out
 
 
 def _num(x):
     return None if x is None or pd.isna(x) else float(x)
+
+
+def _regime_arguments(k) -> dict:
+    """The chart's keyword arguments for a KPI's regime: only those that differ from a plain monthly KPI, so a
+    version-1 KPI's chart is drawn exactly as before."""
+    args = {}
+    if k.frequency != "monthly":
+        args["frequency"] = k.frequency
+    special = any(x["status"] in ("no_activity", "incomplete") or x.get("note") or
+                  (x.get("volume") is not None and not pd.isna(x.get("volume"))) for x in k.months)
+    if special:
+        args["periods"] = k.months
+    unit = k.kpi.get("volume_unit")
+    if isinstance(unit, str) and unit:
+        args["volume_unit"] = unit
+    return args
 
 
 def commitments(r: ContractReview) -> list:
@@ -411,13 +495,26 @@ def data_quality(r: ContractReview) -> list:
         internal packs, a ``Table`` of the row accounting.
     """
     out = []
-    gaps = [(k.name, ", ".join(k.missing_months) or DASH, ", ".join(k.not_reported_months) or DASH)
+    gaps = [(k.name, ", ".join(period_label(x, k.frequency) for x in k.missing_months) or DASH,
+             ", ".join(period_label(x, k.frequency) for x in k.not_reported_months) or DASH)
             for k in r.kpis if k.missing_months or k.not_reported_months]
     if gaps:
-        out.append(Table(pd.DataFrame(gaps, columns=["KPI", "Months with no return", "Months returned empty"]),
-                         caption="Missing data in the review window", row_header="KPI"))
+        out.append(Table(pd.DataFrame(gaps, columns=["KPI", "Periods with no return", "Periods returned empty"]),
+                         caption="Missing data in the review window: due periods only (a quarterly KPI's quarters), "
+                                 "while the KPI is in force; a period with no activity is not missing",
+                         row_header="KPI"))
     else:
-        out.append(Paragraphs(["Every KPI has a value for every month of the review window."]))
+        out.append(Paragraphs(["Every KPI has a value, or a return of no activity, for every period due in the "
+                               "review window."]))
+    quiet = [(k.name, ", ".join(f"{period_label(x['period'], k.frequency)}" + (f" ({x['note']})" if x.get("note")
+                                                                               else "")
+                                for x in k.months if x["status"] == "no_activity" and x["period"] >= r.window_start))
+             for k in r.kpis]
+    quiet = [q for q in quiet if q[1]]
+    if quiet:
+        out.append(Table(pd.DataFrame(quiet, columns=["KPI", "Periods with no activity"]),
+                         caption="No activity: nothing to measure (volume 0), so no value, no rating and no chart "
+                                 "point; not a missing return", row_header="KPI"))
     names = {k.kpi_id: k.name for k in r.kpis}
     if len(r.late_returns):
         lr = r.late_returns
@@ -487,7 +584,19 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         "point outside the limits, a trend of 7 rising or falling points, 2 of 3 points beyond two-thirds of the "
         "way to a limit on the same side, and a run of 7 on one side of the mean, in that order of precedence; "
         "moving ranges are not bridged across missing months. Assurance compares the target with the limits.",
+        "Process limits and forecasts are shown within what the quantity can be (0–100% for percentages, zero or "
+        "more for counts, durations and money): a computed limit beyond that bound is drawn at the bound; the "
+        "figures in pack.json are the limits as computed.",
         "Trends: Mann–Kendall test (two-sided, 5% level) and Theil–Sen slope over the review window.",
+        "Periods: a quarterly or annual KPI is due once a quarter or a year, recorded against the period's last "
+        "month; the months between are not due, never missing. A KPI counts only while in force (its start and "
+        "end periods, within the contract term), and the review window never starts before the contract. A "
+        "period with volume 0 and no value had no activity: it is not rated, charted or chased. A provisional "
+        "figure (complete = false) is shown but never rated. Only a value reported for the review month is rated "
+        "as that month's result; otherwise the scorecard shows the status and the last value reported.",
+        "Volumes: where values carry volumes, a window's value is the volume-weighted mean (Σ value × volume ÷ "
+        "Σ volume, e.g. incidents within SLA over all incidents) and compliance is weighted the same way, unless "
+        "the KPI names another aggregation; a percentage KPI without volumes is rated on the unweighted mean.",
         "CI commitments: " + " ".join(COMMITMENT_RULES),
         "Ratchet: " + r.ratchet_rule,
         "Service credits: 'shortfall' KPIs earn (target − actual) percentage points of the monthly charge "

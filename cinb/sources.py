@@ -2,7 +2,7 @@
 
 The readers of each kind of source build on this module: `cinb.sources_csv` (a folder of CSV files),
 `cinb.sources_excel` (an ``.xlsx`` workbook) and `cinb.sources_sql` (a database, or a cinb store). Each
-returns the four tables as `RawTable` objects of text cells, which `cinb.validate` checks and types; the
+returns the tables of `cinb.schema.TABLE_ORDER` as `RawTable` objects of text cells, which `cinb.validate` checks and types; the
 reading rules are described in `cinb.load`. Nothing here validates a value or raises for bad data: problems
 found while reading are collected as dicts (the problem columns of `cinb.errors`) on the RawTable.
 """
@@ -22,7 +22,7 @@ import pandas as pd
 
 from .errors import UsageError
 from .hints import did_you_mean
-from .schema import OPTIONAL_TABLES, TABLE_ORDER, RawTable, columns_by_name
+from .schema import OPTIONAL_TABLES, QUIET_OPTIONAL_TABLES, TABLE_ORDER, RawTable, columns_by_name
 
 #: File suffixes read as Excel workbooks (an old ``.xls`` is refused with a hint to save as ``.xlsx``).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -218,19 +218,25 @@ def absent_table(name: str, source: str, sheet: str | None, problem: dict | None
     return RawTable(name, frame, source, sheet, False, [problem] if problem else [])
 
 
-def missing_table_problem(name: str, where: str, available: list[str], kind: str) -> dict:
+def missing_table_problem(name: str, where: str, available: list[str], kind: str) -> dict | None:
     """The problem (a dict of problem columns) for a missing table ``name`` (a ``file``, ``sheet`` or ``table``).
 
-    An error, with the close matches among ``available``; a warning for an optional table (initiatives).
+    An error, with the close matches among ``available``; a warning for an optional table (initiatives); None
+    for a table whose absence is normal (`cinb.schema.QUIET_OPTIONAL_TABLES`: a version-1 portfolio has no
+    ``process_changes``).
     """
+    table = name.removesuffix(".csv")
+    if table in QUIET_OPTIONAL_TABLES:
+        return None
     # Only a name that is not itself one of the tables can be a misspelling of this one.
     tables = {t.lower() for t in TABLE_ORDER} | {f"{t.lower()}.csv" for t in TABLE_ORDER}
     hint = did_you_mean(name, [a for a in available if str(a).lower() not in tables])
-    optional = name.removesuffix(".csv") in OPTIONAL_TABLES
+    optional = table in OPTIONAL_TABLES
+    why = {"initiatives": " to report the CI plan"}.get(table, "")
     return {"severity": "warning" if optional else "error", "row": None, "column": None,
-            "problem": (f"no {kind} {name!r}" + (" (optional: no initiatives loaded)" if optional else "")),
+            "problem": (f"no {kind} {name!r}" + (f" (optional: no {table} loaded)" if optional else "")),
             "fix": (hint + " " if hint else "") + (f"add the {kind} {name}" if not optional else
-                                                     f"add the {kind} {name} to report the CI plan")}
+                                                     f"add the {kind} {name}{why}")}
 
 
 def raw_from_records(name, header, records, source, sheet, row_numbers=None, extra_problems=None) -> RawTable:
@@ -270,7 +276,8 @@ def raw_from_records(name, header, records, source, sheet, row_numbers=None, ext
 #: Library warnings that say nothing about the values read (formatting, charts, extensions dropped on reading).
 _IGNORED_WARNINGS = re.compile(
     r"extension is not supported|conditional formatting|default style|no stylesheet|header or footer|DrawingML|"
-    r"Unable to read chart|Print area|Defined names|Unknown type for|Data Validation|is marked as a date", re.IGNORECASE)
+    r"Unable to read chart|Print area|Defined names|Unknown type for|Data Validation|is marked as a date|"
+    r"expression-based index", re.IGNORECASE)
 #: Warning categories about code (a deprecated call), never about the values read.
 _ABOUT_CODE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
 #: One warnings.catch_warnings at a time: it swaps process-wide state, which two threads would mix up.

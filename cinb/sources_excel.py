@@ -1,7 +1,7 @@
 """Reading an Excel workbook (``.xlsx``/``.xlsm``): one sheet per table, named as the table.
 
-Sheets ``contracts``, ``kpis``, ``measurements`` and optionally ``initiatives`` (names matched ignoring case
-and surrounding spaces).
+Sheets ``contracts``, ``kpis``, ``measurements`` and optionally ``initiatives`` and ``process_changes`` (names
+matched ignoring case and surrounding spaces).
 
 * The header is the first row naming a required column (title rows above it are skipped with a warning),
   else the first non-empty row; row numbers are the sheet's own.
@@ -39,7 +39,7 @@ from .sources import (
 
 
 def read_excel(path: Path) -> dict[str, RawTable]:
-    """Read the four sheets of a workbook as RawTables of text cells (see the module notes).
+    """Read the sheets of a workbook as RawTables of text cells (see the module notes).
 
     Parameters
     ----------
@@ -50,7 +50,7 @@ def read_excel(path: Path) -> dict[str, RawTable]:
     -------
     dict of str to RawTable
         One per table of `cinb.schema.TABLE_ORDER`; a missing sheet gives ``present=False`` and a problem.
-        A file that is not a readable workbook gives four absent tables and one error (on ``contracts``);
+        A file that is not a readable workbook gives absent tables and one error (on ``contracts``);
         an unreadable sheet, an absent table with an error located at that sheet. Nothing is raised for a
         bad file: every problem is on ``RawTable.problems``. Warnings openpyxl raises never reach the
         terminal: those that may concern the values read are warnings on ``contracts``.
@@ -62,7 +62,7 @@ def read_excel(path: Path) -> dict[str, RawTable]:
 
 
 def _whole_file_problem(path: Path, strict: bool, problem: str, fix: str) -> dict[str, RawTable]:
-    """Four absent tables and one error on ``contracts``: the workbook as a whole cannot be read."""
+    """Absent tables and one error on ``contracts``: the workbook as a whole cannot be read."""
     if strict:
         problem, fix = ("the workbook is saved as Strict Open XML Spreadsheet, which cinb cannot read (" + problem
                         + ")", "in Excel use File > Save As > Excel Workbook (.xlsx)")

@@ -1,6 +1,7 @@
-"""Reading a database: the four tables behind a SQLAlchemy URL, or a cinb store as of a batch.
+"""Reading a database: the portfolio's tables behind a SQLAlchemy URL, or a cinb store as of a batch.
 
-* Tables (``contracts``, ``kpis``, ``measurements``, ``initiatives``; names matched ignoring case) are read
+* Tables (``contracts``, ``kpis``, ``measurements``, ``initiatives``, ``process_changes``; names matched ignoring
+  case; the last two optional) are read
   whole; row numbers count the rows as returned with the header as row 1, as if the table were exported to a
   spreadsheet.
 * A SQLite URL must name an existing file: reading never creates one.
@@ -36,7 +37,7 @@ STORE_ROW_COLUMNS = ("batch_id", "source", "source_row")
 
 
 def read_sql(url: str, as_of=None) -> tuple[dict[str, RawTable], str]:
-    """Read the four tables behind ``url`` (or a store's version as of ``as_of``).
+    """Read the portfolio's tables behind ``url`` (or a store's version as of ``as_of``).
 
     Parameters
     ----------
@@ -184,7 +185,8 @@ def read_store_tables(conn, label: str, as_of=None) -> dict[str, RawTable]:
     -------
     dict of str to RawTable
         One per table of `cinb.schema.TABLE_ORDER`, with ``_source`` (the file each row was ingested from)
-        and ``_row`` (its row in that file).
+        and ``_row`` (its row in that file). A table a store made by an earlier cinb lacks (process_changes)
+        is absent (``present=False``), without a problem.
 
     Raises
     ------
@@ -194,9 +196,15 @@ def read_store_tables(conn, label: str, as_of=None) -> dict[str, RawTable]:
     import sqlalchemy as sa
 
     last = _resolve_as_of(conn, label, as_of)
+    inspector = sa.inspect(conn)
+    have = {n.lower() for n in inspector.get_table_names()}
     tables = {}
     for name in TABLE_ORDER:
-        table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+        if name not in have:  # a store made before the table existed: it holds no such rows
+            tables[name] = absent_table(name, label, None, None)
+            continue
+        # The columns only (reflecting the whole table would also reflect its indexes, which says nothing here).
+        table = sa.table(name, *(sa.column(c["name"]) for c in inspector.get_columns(name)))
         query = sa.select(table).order_by(table.c.batch_id)
         if last is not None:
             query = query.where(table.c.batch_id <= last)

@@ -14,7 +14,8 @@ import pandas as pd
 
 from cinb.errors import UsageError
 
-__all__ = ["MIN_FIX_AFTER", "as_float_array", "choice", "check_target", "rebase_positions", "check_fix_after"]
+__all__ = ["MIN_FIX_AFTER", "as_float_array", "choice", "check_target", "rebase_positions", "check_fix_after",
+           "check_group_fix"]
 
 #: The fewest points a fixed baseline may have, as in the Making Data Count tools.
 MIN_FIX_AFTER = 12
@@ -122,3 +123,17 @@ def check_fix_after(fix_after):
         )
     return int(fix_after)
 
+
+
+def check_group_fix(fix, groups: int):
+    """One group's fixed baseline (an entry of a per-group ``fix_after``): None, or a whole number ≥ 2.
+
+    Fewer than 12 points is allowed here (a baseline recorded with a process change may be short) and
+    `cinb.spc_xmr.xmr` warns about it; ``groups`` is only named in the message. Raises UsageError otherwise.
+    """
+    if fix is None or (isinstance(fix, float) and np.isnan(fix)):
+        return None
+    if isinstance(fix, (bool, np.bool_)) or not isinstance(fix, numbers.Integral) or fix < 2:
+        raise UsageError(f"fix_after entries must be None or a whole number of points of at least 2 (one per "
+                         f"group, {groups} groups), not {fix!r}")
+    return int(fix)

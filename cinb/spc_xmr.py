@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 
 from cinb.errors import UsageError
 from cinb.spc_checks import (
-    MIN_FIX_AFTER, as_float_array, check_fix_after, check_target, choice, rebase_positions,
+    MIN_FIX_AFTER, as_float_array, check_fix_after, check_group_fix, check_target, choice, rebase_positions,
 )
 
 __all__ = [
@@ -108,7 +109,7 @@ class XmrResult:
     improvement: str
     target: float | None
     rebase_at: tuple[int, ...]
-    fix_after: int | None
+    fix_after: int | tuple | None
     screen_outliers: bool
     two_in_three: str
     _point_columns: dict = field(repr=False)
@@ -185,7 +186,7 @@ def xmr(
     improvement: str = "increase",
     target: float | None = None,
     rebase_at=None,
-    fix_after: int | None = None,
+    fix_after: int | Sequence | None = None,
     screen_outliers: bool = False,
     two_in_three: str = "nhse-2023",
 ) -> XmrResult:
@@ -202,9 +203,11 @@ def xmr(
         The level to meet; gives the assurance icon. NaN counts as no target.
     rebase_at : list of int, optional
         0-based positions where a new group (new mean and limits) starts, e.g. at a known process change.
-    fix_after : int, optional
+    fix_after : int or sequence, optional
         Compute each group's mean and limits from its first ``fix_after`` positions (at least 12) and apply
-        them to the rest of the group (a fixed baseline).
+        them to the rest of the group (a fixed baseline). A sequence gives one entry per group (None: that
+        group's limits come from all its points; else a whole number ≥ 2, with a warning below 12), e.g. a
+        baseline recorded for one process change.
     screen_outliers : bool, default False
         Drop moving ranges at or above 3.267 × the mean moving range and recompute the mean moving range
         once (NHSRplotthedots' default). NHS England's Excel tool does not screen, hence False.
@@ -252,9 +255,17 @@ def xmr(
         raise UsageError(f"screen_outliers must be True or False, not {screen_outliers!r}")
     target_value = check_target(target)
     rebases = rebase_positions(rebase_at, n)
-    fix = check_fix_after(fix_after)
+    if isinstance(fix_after, (list, tuple, np.ndarray)):
+        fix = tuple(check_group_fix(f, len(rebases) + 1) for f in fix_after)
+        if len(fix) != len(rebases) + 1:
+            raise UsageError(f"fix_after has {len(fix)} entries but there are {len(rebases) + 1} groups: give one "
+                             "per group (None for a group whose limits use all its points)")
+        fixes = list(fix)
+    else:
+        fix = check_fix_after(fix_after)
+        fixes = [fix] * (len(rebases) + 1)
 
-    cols, group_cols, warnings = _xmr_arrays(x, rebases, fix, bool(screen_outliers), variant, imp)
+    cols, group_cols, warnings = _xmr_arrays(x, rebases, fixes, bool(screen_outliers), variant, imp)
 
     present = ~np.isnan(x)
     variation = cols["point_type"][np.flatnonzero(present)[-1]] if present.any() else None
@@ -300,8 +311,8 @@ def _assurance(target: float, lpl: float, upl: float, improvement: str) -> str:
     return "inconsistent"
 
 
-def _xmr_arrays(x, rebases, fix, screen, variant, improvement):
-    """The vectorised core: per-point columns, per-group columns, and warnings."""
+def _xmr_arrays(x, rebases, fixes, screen, variant, improvement):
+    """The vectorised core: per-point columns, per-group columns, and warnings (``fixes``: one per group)."""
     n = len(x)
     present = ~np.isnan(x)
     starts = np.concatenate(([0], rebases)).astype(np.intp) if n else np.zeros(0, np.intp)
@@ -323,6 +334,7 @@ def _xmr_arrays(x, rebases, fix, screen, variant, improvement):
     warnings: list[str] = []
     for k, (a, b) in enumerate(zip(starts, ends)):
         a, b = int(a), int(b)
+        fix = fixes[k]
         fixed = fix is not None
         c = min(b, a + fix) if fixed else b
         xb = x[a:c]

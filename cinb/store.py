@@ -1,13 +1,16 @@
 """Append-only store of validated returns (SQLite by default, PostgreSQL by URL): every data version kept.
 
-A store is a database holding the four portfolio tables plus, on every row, the ``batch_id`` of the ingest
-that added it and the ``source`` file and ``source_row`` it came from, and a ``cinb_batches`` table (one row
-per ingest: id, UTC timestamp, source, data hash, row counts). Rows are only ever inserted: triggers refuse
-UPDATE and DELETE, so history cannot be rewritten through cinb or by accident.
+A store is a database holding the portfolio tables (`cinb.schema.TABLE_ORDER`) plus, on every row, the
+``batch_id`` of the ingest that added it and the ``source`` file and ``source_row`` it came from, and a
+``cinb_batches`` table (one row per ingest: id, UTC timestamp, source, data hash, row counts). Rows are only ever
+inserted: triggers refuse UPDATE and DELETE, so history cannot be rewritten through cinb or by accident. A
+store made by an earlier cinb gains the tables and columns the data contract has added since, empty, at its
+next ingest.
 
 Reading a store (``load_portfolio("sqlite:///store.db", as_of=...)``) rebuilds the portfolio as it was after a
-batch: for contracts, KPIs and initiatives the latest row of each key wins; measurements keep every
-revision, and the highest revision of each month wins as in any other source.
+batch: for contracts, KPIs, initiatives and process changes the latest row of each key wins; measurements keep
+every revision, and the highest revision of each month (per origin, reported or derived) wins as in any other
+source.
 
 An ingest validates the new rows against what the store already holds (unknown ids, duplicate revisions)
 and appends them in one transaction: a return with any error is rejected whole and nothing is written.
@@ -47,7 +50,8 @@ class IngestResult:
     store : str
         The store's URL without its password.
     appended : dict of str to int
-        Rows appended per table (``contracts``, ``kpis``, ``measurements``, ``initiatives``).
+        Rows appended per table of `cinb.schema.TABLE_ORDER` (``contracts``, ``kpis``, ``measurements``,
+        ``initiatives``, ``process_changes``).
     accounting, warnings : DataFrame
         The validator's row accounting and the warnings (which did not stop the ingest).
     data_hash : str
@@ -86,23 +90,25 @@ def _metadata():
              sa.Column("ingested_at", sa.Text, nullable=False),
              sa.Column("source", sa.Text),
              sa.Column("data_hash", sa.Text),
-             sa.Column("rows_contracts", sa.Integer),
-             sa.Column("rows_kpis", sa.Integer),
-             sa.Column("rows_measurements", sa.Integer),
-             sa.Column("rows_initiatives", sa.Integer),
-             sa.Column("cinb_version", sa.Text))
+             *(sa.Column(f"rows_{name}", sa.Integer) for name in TABLE_ORDER[:4]),
+             sa.Column("cinb_version", sa.Text),
+             *(sa.Column(f"rows_{name}", sa.Integer) for name in TABLE_ORDER[4:]))
     types = {"date": sa.Date, "number": sa.Float, "int": sa.Integer, "bool": sa.Boolean, "period": sa.Text}
     for name in TABLE_ORDER:
         cols = [sa.Column(c.name, types.get(c.kind, sa.Text)()) for c in TABLES[name]]
         cols += [sa.Column("batch_id", sa.Integer, sa.ForeignKey(f"{BATCHES}.batch_id"), nullable=False),
                  sa.Column("source", sa.Text), sa.Column("source_row", sa.Integer)]
-        extra = []
+        table = sa.Table(name, meta, *cols)
         if name == "measurements":
-            # Two ingests racing to store the same revision: the second fails and rolls back whole.
-            extra = [sa.UniqueConstraint("contract_id", "kpi_id", "period", "revision",
-                                         name="cinb_measurement_revision_once")]
-        sa.Table(name, meta, *cols, *extra)
+            # Two ingests racing to store the same revision: the second fails and rolls back whole. The origin
+            # is part of the key (an empty origin is a reported row): a derived row may share a reported one's.
+            sa.Index(_REVISION_ONCE, table.c.contract_id, table.c.kpi_id, table.c.period, table.c.revision,
+                     sa.func.coalesce(table.c.origin, "reported"), unique=True)
     return meta
+
+
+#: The unique index (a unique constraint in stores made before version 2) on a measurement's key and revision.
+_REVISION_ONCE = "cinb_measurement_revision_once"
 
 
 def _append_only_ddl(dialect: str) -> list[str]:
@@ -138,6 +144,12 @@ def ensure_store(conn) -> None:
     inspector = sa.inspect(conn)
     names = {n.lower() for n in inspector.get_table_names()}
     if BATCHES in names:
+        missing = [t for name, t in _metadata().tables.items() if name not in names]
+        if missing:  # a table the data contract added since the store was made (process_changes)
+            _metadata().create_all(conn, tables=missing)
+            for ddl in _append_only_ddl(conn.dialect.name):
+                conn.execute(sa.text(ddl))
+            inspector = sa.inspect(conn)
         _add_new_columns(conn, inspector)
         return
     clash = sorted(names & set(TABLE_ORDER))
@@ -158,7 +170,7 @@ def _add_new_columns(conn, inspector) -> None:
     import sqlalchemy as sa
 
     meta = _metadata()
-    for name in TABLE_ORDER:
+    for name in (BATCHES,) + TABLE_ORDER:
         have = {c["name"].lower() for c in inspector.get_columns(name)}
         for column in meta.tables[name].columns:
             if column.name.lower() not in have:
@@ -178,8 +190,8 @@ def batches(store) -> pd.DataFrame:
     -------
     DataFrame
         One row per batch: ``batch_id, ingested_at`` (UTC, ISO text), ``source, data_hash``, ``rows_contracts,
-        rows_kpis, rows_measurements, rows_initiatives`` and ``cinb_version``; no rows when the database is
-        not a store yet.
+        rows_kpis, rows_measurements, rows_initiatives``, ``cinb_version`` and ``rows_process_changes`` (None
+        for batches ingested before the table existed); no rows when the database is not a store yet.
 
     Raises
     ------
@@ -220,7 +232,8 @@ def _new_tables(data, today) -> tuple[dict[str, RawTable], str]:
     path = Path(str(data))
     if path.suffix.lower() in (".xlsx", ".xlsm") and path.is_file() and is_return(path):
         m = read_return_table(path, today=today)
-        if (m.frame["value"] == "").all() and (m.frame["note"] == "").all():
+        filled = [col for col in ("value", "note", "volume") if col in m.frame]
+        if all((m.frame[col] == "").all() for col in filled):
             raise UsageError(f"{path} has no values and no notes: fill in the Value column (and Notes for any value "
                              "that cannot be reported), save, and ingest again")
         raw = {name: RawTable(name, pd.DataFrame({"_row": pd.Series(dtype="int64")}), str(path), None, False)
@@ -236,7 +249,7 @@ def _new_tables(data, today) -> tuple[dict[str, RawTable], str]:
 
 
 def _reference(conn, label, today) -> dict[str, pd.DataFrame]:
-    """The store's current typed contracts, KPIs and history, to validate new rows against."""
+    """The store's current typed contracts, KPIs and history (both origins), to validate new rows against."""
     from .validate import validate
 
     import sqlalchemy as sa
@@ -254,7 +267,8 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
     ----------
     data : str, Path or Portfolio
         A filled return template (.xlsx written by `cinb.template.write_return_template`), a folder of CSV
-        files (any of the four tables), a workbook, a database URL, or a loaded Portfolio.
+        files (any of the tables, process_changes.csv included), a workbook, a database URL, or a loaded
+        Portfolio.
     store : str or Path, optional
         A file path (SQLite, created if needed) or a database URL; default ``reports/store.sqlite``.
     reference : str, Path or Portfolio, optional
@@ -272,7 +286,8 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
     DataError
         The new data has errors (every problem listed); the store is unchanged.
     UsageError
-        The store cannot be opened or is not a cinb store, or there is nothing to ingest.
+        The store cannot be opened or is not a cinb store, there is nothing to ingest, or derived measurements
+        are ingested into a store made before version 2 whose key has no origin.
     """
     import sqlalchemy as sa
 
@@ -302,14 +317,15 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
                                 accounting=v.accounting, warnings=v.warnings)
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
             frames = {"contracts": v.contracts, "kpis": v.kpis, "measurements": v.history,
-                      "initiatives": v.initiatives}
+                      "initiatives": v.initiatives, "process_changes": v.process_changes}
             for name, defs in extra_defs.items():
                 frames[name] = pd.concat([frames[name], defs], ignore_index=True) if len(frames[name]) else defs
             counts = {name: len(frames[name]) for name in TABLE_ORDER}
             h = data_hash({"contracts": frames["contracts"], "kpis": frames["kpis"], "history": v.history,
-                           "initiatives": frames["initiatives"]})
-            meta = sa.MetaData()
-            batches_t = sa.Table(BATCHES, meta, autoload_with=conn)
+                           "initiatives": frames["initiatives"], "process_changes": frames["process_changes"]})
+            _refuse_derived_in_old_store(conn, v.history, label)
+            meta = _metadata()  # the store has these columns (ensure_store), and perhaps more
+            batches_t = meta.tables[BATCHES]
             result = conn.execute(batches_t.insert().values(
                 ingested_at=now, source=str(source), data_hash=h, cinb_version=__version__,
                 **{f"rows_{n}": c for n, c in counts.items()}))
@@ -318,7 +334,7 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
                 frame = frames[name]
                 if not len(frame):
                     continue
-                table = sa.Table(name, meta, autoload_with=conn)
+                table = meta.tables[name]
                 rec = _store_records(name, frame, batch_id, str(source))
                 conn.execute(table.insert(), rec)
     except sa.exc.IntegrityError:
@@ -331,16 +347,35 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
     return IngestResult(batch_id, now, label, counts, v.accounting, v.warnings, h)
 
 
+def _refuse_derived_in_old_store(conn, history: pd.DataFrame, label: str) -> None:
+    """Refuse derived measurements for a store whose revision key has no origin (made before version 2).
+
+    Such a store's unique constraint would refuse a derived row sharing a reported row's month and revision
+    (or say, misleadingly, that another ingest raced this one).
+    """
+    import sqlalchemy as sa
+
+    if not len(history) or not (history["origin"] == "derived").any():
+        return
+    old = [u for u in sa.inspect(conn).get_unique_constraints("measurements")
+           if "origin" not in [c.lower() for c in u.get("column_names") or []]]
+    if old:
+        raise UsageError(f"{label} was made by a cinb older than data contract version 2: its measurements cannot "
+                         "hold derived rows next to reported ones; nothing was appended. Ingest the portfolio into "
+                         "a new store (cinb ingest PORTFOLIO --into NEW_STORE) to keep derived measurements")
+
+
 def _refuse_repeat(v, ref: dict, source, label) -> None:
     """Refuse a return that only repeats what the store already says (an accidental second ingest)."""
     stored = ref.get("history") if ref else None
     if stored is None or not len(stored) or not len(v.history) or len(v.problems):
         return
-    if len(v.contracts) or len(v.kpis) or len(v.initiatives):
+    if len(v.contracts) or len(v.kpis) or len(v.initiatives) or len(v.process_changes):
         return
-    keys = ["contract_id", "kpi_id", "period"]
+    keys = ["contract_id", "kpi_id", "period", "_origin"]
+    stored = stored.assign(_origin=stored["origin"].fillna("reported").astype(object))
     win = stored[~stored["superseded"]].set_index(keys)
-    new = v.history.set_index(keys)
+    new = v.history.assign(_origin=v.history["origin"].fillna("reported").astype(object)).set_index(keys)
     if not new.index.isin(win.index).all():
         return
     old = win.reindex(new.index)

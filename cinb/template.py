@@ -3,9 +3,22 @@
 The workbook has a visible sheet ``Return`` (contract, supplier and month at the top, then one row per KPI
 with its name, unit, which way is better, SLA and target, all locked and greyed; the supplier fills the
 ``Value`` and ``Notes`` columns and the optional ``Submitted on`` date) and a hidden sheet ``_cinb`` carrying
-the contract id, the month and the KPI id of each row, so that reading it back does not depend on the
-visible labels. Value cells carry Excel data validation (a decimal, not negative; 0 to 100 for KPIs in %
+the contract id, the month, the columns and the KPI id of each row, so that reading it back does not depend on
+the visible labels. Value cells carry Excel data validation (a decimal, not negative; 0 to 100 for KPIs in %
 whose levels are at most 100). A percentage typed with its sign (``98.5%``) is understood.
+
+Version 2 of the data contract (KPI regimes):
+
+* Only the KPIs *due* in the month are listed: a quarterly KPI appears in the last month of its quarters, an
+  annual one in the last month of its years (`cinb.regimes`), and a KPI before its ``start_period`` or after its
+  ``end_period`` not at all.
+* When a KPI of the contract uses a version-2 column (frequency, start_period, end_period, volume_unit,
+  aggregation), the return gains, after Notes, a ``Volume`` column for KPIs with a ``volume_unit`` whose header
+  names the unit (``Volume (incidents)``: how many items the value was measured over; ``0`` with an empty value
+  means no activity) and a ``Complete`` column (``no``: the month's figure is provisional). Value and Notes stay
+  in columns G and H, and a contract whose KPIs use none of those columns keeps the version-1 layout, so
+  suppliers' returns and habits stay valid.
+* Returns written by an earlier cinb (template version 1) are read as before.
 """
 
 from __future__ import annotations
@@ -18,17 +31,21 @@ import pandas as pd
 
 from .errors import DataError, UsageError
 from .periods import MONTH_RE
+from .regimes import is_due, kpi_calendar
 from .schema import ID_RE, RawTable
 from .sources import cell_text
 
 RETURN_SHEET = "Return"
 META_SHEET = "_cinb"
 TEMPLATE_KIND = "cinb KPI return"
-TEMPLATE_VERSION = 1
+#: 2: the columns are listed in the hidden sheet (Volume and Complete may be there); 1 is read as before.
+TEMPLATE_VERSION = 2
 _HEADER_ROW = 9
 _COLUMNS = ["KPI id", "KPI", "Unit", "Better when", "SLA (minimum)", "Target", "Value", "Notes"]
 _VALUE_COL, _NOTES_COL = 7, 8
 _SUBMITTED_CELL = "B5"
+#: The KPI columns of data contract version 2: a contract using any of them gets the version-2 layout.
+_V2_KPI_COLUMNS = ("frequency", "start_period", "end_period", "volume_unit", "aggregation")
 
 
 def _period(period) -> pd.Period:
@@ -61,21 +78,25 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     Path
         The file written.
 
+    Only the KPIs due in ``period`` are listed (see the module notes); with version-2 KPIs the sheet has
+    ``Volume`` and ``Complete`` columns.
+
     Raises
     ------
     UsageError
-        Unknown contract (with close matches), malformed month, contract without KPIs, or a month outside the
-        contract term.
+        Unknown contract (with close matches), malformed month, contract without KPIs, a month outside the
+        contract term, or no KPI due in the month.
     """
     import openpyxl
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
+    from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
     per = _period(period)
     one = portfolio.contract(contract_id)
     contract = one.contracts.iloc[0]
-    kpis = one.kpis.sort_values("kpi_id", kind="stable").reset_index(drop=True)
-    if not len(kpis):
+    all_kpis = one.kpis.sort_values("kpi_id", kind="stable").reset_index(drop=True)
+    if not len(all_kpis):
         raise UsageError(f"contract {contract_id} has no KPIs in {portfolio.source}: nothing to return")
     start, end = contract["start_date"].to_period("M"), contract["end_date"].to_period("M")
     if not start <= per <= end:
@@ -83,6 +104,13 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     out_path = Path(out_path)
     if out_path.suffix.lower() != ".xlsx":
         raise UsageError(f"the template is an Excel workbook: give a file name ending in .xlsx, not {out_path.name}")
+    kpis = _due_kpis(all_kpis, one, per)
+    if not len(kpis):
+        raise UsageError(f"no KPI of {contract_id} is due in {per}: quarterly and annual KPIs are due only in the "
+                         "last month of their period, and a KPI is not due before its start_period or after its "
+                         "end_period; choose another month")
+    cols = _layout(all_kpis, kpis)
+    last = get_column_letter(len(cols["names"]))
 
     grey = PatternFill("solid", fgColor="E7E6E6")
     entry = PatternFill("solid", fgColor="FFF2CC")
@@ -109,14 +137,24 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     ws[_SUBMITTED_CELL].fill = entry
     ws[_SUBMITTED_CELL].protection = Protection(locked=False)
     put("A7", "Fill in the yellow cells only: one value per KPI for the month, in the KPI's unit "
-              "(percentages as 98.5 or 98.5%). Leave a value empty if it cannot be reported and say why in Notes.")
+              "(percentages as 98.5 or 98.5%). Leave a value empty if it cannot be reported and say why in Notes."
+        + (" Volume: how many items the value was measured over (0 and no value: no activity)."
+           if cols["volume"] else "")
+        + (" Complete: no if the figure is provisional (the month's outcomes are not all known yet)."
+           if cols["complete"] else ""))
     ws["A7"].alignment = Alignment(wrap_text=True)
-    ws.merge_cells("A7:H7")
-    ws.row_dimensions[7].height = 32
-    for j, name in enumerate(_COLUMNS, start=1):
+    ws.merge_cells(f"A7:{last}7")
+    ws.row_dimensions[7].height = 32 if not cols["complete"] else 48
+    for j, name in enumerate(cols["names"], start=1):
         cell = ws.cell(row=_HEADER_ROW, column=j, value=name)
         cell.font = bold
         cell.fill = grey
+    complete_dv = None
+    if cols["complete"]:
+        complete_dv = DataValidation(type="list", formula1='"yes,no"', allow_blank=True, showErrorMessage=True,
+                                     errorTitle="Complete", error="yes, no, or leave it empty (empty means yes).",
+                                     prompt="no if the figure is provisional; empty means yes", showInputMessage=True)
+        ws.add_data_validation(complete_dv)
     for i, k in kpis.iterrows():
         r = _HEADER_ROW + 1 + i
         cells = [k["kpi_id"], k["name"], k["unit"], k["direction"],
@@ -126,20 +164,34 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
             if isinstance(v, str):
                 cell.data_type = "s"
             cell.fill = grey
-        for j in (_VALUE_COL, _NOTES_COL):
-            cell = ws.cell(row=r, column=j)
-            cell.fill = entry
-            cell.protection = Protection(locked=False)
-        ws.cell(row=r, column=_VALUE_COL).number_format = "General"
+        counted = cols["volume"] and isinstance(k.get("volume_unit"), str) and k["volume_unit"] != ""
+        for j in (cols["value"], cols["notes"], cols["complete"], cols["volume"] if counted else None):
+            if j:
+                cell = ws.cell(row=r, column=j)
+                cell.fill = entry
+                cell.protection = Protection(locked=False)
+        if cols["volume"] and not counted:
+            ws.cell(row=r, column=cols["volume"]).fill = grey  # this KPI counts no items
+        ws.cell(row=r, column=cols["value"]).number_format = "General"
         dv = _validation(k)
         ws.add_data_validation(dv)
-        dv.add(ws.cell(row=r, column=_VALUE_COL))
+        dv.add(ws.cell(row=r, column=cols["value"]))
+        if counted:
+            vdv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+                                 showErrorMessage=True, errorTitle="Volume", error=f"A number of {k['volume_unit']}, "
+                                 "not negative.", prompt=f"number of {k['volume_unit']} the value was measured over "
+                                 "(0 and no value: no activity)", showInputMessage=True)
+            ws.add_data_validation(vdv)
+            vdv.add(ws.cell(row=r, column=cols["volume"]))
+        if complete_dv is not None:
+            complete_dv.add(ws.cell(row=r, column=cols["complete"]))
     date_dv = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
                              errorTitle="Date", error="Type the date the return is sent, e.g. 2026-11-10.")
     ws.add_data_validation(date_dv)
     date_dv.add(ws[_SUBMITTED_CELL])
-    for col, width in zip("ABCDEFGH", (14, 44, 9, 12, 14, 10, 12, 50)):
-        ws.column_dimensions[col].width = width
+    for j, name in enumerate(cols["names"], start=1):
+        width = (14, 44, 9, 12, 14, 10, 12)[j - 1] if j <= 7 else 50 if name == "Notes" else max(12, len(name) + 2)
+        ws.column_dimensions[get_column_letter(j)].width = width
     ws.freeze_panes = f"A{_HEADER_ROW + 1}"
     # Protection without a password: it stops accidental edits of the KPI definitions, not a determined user;
     # reading back checks the ids against the hidden sheet anyway.
@@ -154,6 +206,9 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     meta.append(["period", str(per)])
     meta.append(["source", portfolio.source])
     meta.append(["data_hash", one.data_hash])
+    for key in ("value", "notes", "volume", "complete"):
+        if cols[key]:
+            meta.append([f"{key}_column", cols[key]])
     meta.append([])
     meta.append(["row", "kpi_id"])
     for i, k in kpis.iterrows():
@@ -169,6 +224,36 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     wb.save(tmp)
     tmp.replace(out_path)  # never a half-written file under the published name
     return out_path
+
+
+def _due_kpis(kpis: pd.DataFrame, one, per: pd.Period) -> pd.DataFrame:
+    """The KPIs due in the month ``per`` and in force then (their recorded months set the quarters and years)."""
+    cal = kpi_calendar(kpis, one.contracts, one.measurements)
+    o = per.ordinal
+    with np.errstate(invalid="ignore"):
+        live = ~(cal["life_lo"].to_numpy() > o) & ~(cal["life_hi"].to_numpy() < o)
+    due = live & is_due(np.full(len(cal), o), cal["step"].to_numpy(), cal["phase"].to_numpy())
+    return kpis[due].reset_index(drop=True)
+
+
+def _layout(all_kpis: pd.DataFrame, kpis: pd.DataFrame) -> dict:
+    """The columns of the sheet: ``names`` (headers) and the 1-based column of value, notes, volume and complete
+    (0 when absent). Version-1 layout unless a KPI of the contract uses a version-2 column."""
+    v2 = any(c in all_kpis and all_kpis[c].notna().any() and (all_kpis[c].astype(str) != "").any()
+             for c in _V2_KPI_COLUMNS)
+    if not v2:
+        return {"names": list(_COLUMNS), "value": _VALUE_COL, "notes": _NOTES_COL, "volume": 0, "complete": 0}
+    # Value and Notes stay in G and H (as in version 1): the new columns come after them.
+    names = list(_COLUMNS)
+    units = [u for u in dict.fromkeys(kpis["volume_unit"].dropna().astype(str)) if u] if "volume_unit" in kpis else []
+    out = {"value": _VALUE_COL, "notes": _NOTES_COL, "volume": 0}
+    if units:
+        names.append(f"Volume ({' / '.join(units)})")
+        out["volume"] = len(names)
+    names.append("Complete")
+    out["complete"] = len(names)
+    out["names"] = names
+    return out
 
 
 def _validation(k):
@@ -254,7 +339,8 @@ def read_return_table(path, today=None) -> RawTable:
     -------
     RawTable
         Table ``measurements``, sheet ``Return``: one row per KPI with ``contract_id, kpi_id, period, value,
-        submitted_on, note`` as text (a value in a % cell as ``98.5%``) and ``_row`` its row in the sheet.
+        submitted_on, note`` as text (a value in a % cell as ``98.5%``) and ``_row`` its row in the sheet; a
+        return with ``Volume`` and ``Complete`` columns adds ``volume`` and ``complete`` after ``value``.
 
     Raises
     ------
@@ -278,6 +364,10 @@ def read_return_table(path, today=None) -> RawTable:
     info, rows = _meta(wb, source)
     ws, wc = wb[RETURN_SHEET], cached[RETURN_SHEET]
     contract_id, period = str(info["contract_id"]), str(info["period"])
+    # Version 1 returns have Value in G and Notes in H; version 2 lists its columns in the hidden sheet.
+    at = {key: int(info.get(f"{key}_column") or default) for key, default in
+          (("value", _VALUE_COL), ("notes", _NOTES_COL), ("volume", 0), ("complete", 0))}
+    extra = [(key, kind) for key, kind in (("volume", "number"), ("complete", "bool")) if at[key]]
     problems = []
 
     def problem(row, column, value, text, fix):
@@ -300,21 +390,24 @@ def read_return_table(path, today=None) -> RawTable:
             problem(r, "KPI id", shown, f"the row of KPI {kpi_id} was changed or moved",
                     f"put back {kpi_id} in column A of row {r} (do not sort or move rows)")
             continue
-        vcell = ws.cell(row=r, column=_VALUE_COL)
-        value = vcell.value
-        formula = vcell.data_type == "f"
-        if formula:
-            value = wc.cell(row=r, column=_VALUE_COL).value
-            if value is None:
-                problem(r, "value", vcell.value, "is a formula with no calculated value",
-                        "type the number itself, or open and save the file in Excel")
-                continue
-        note = ws.cell(row=r, column=_NOTES_COL).value
-        if ws.cell(row=r, column=_NOTES_COL).data_type == "f":
-            note = wc.cell(row=r, column=_NOTES_COL).value
-        out.append({"contract_id": contract_id, "kpi_id": kpi_id, "period": period,
-                    "value": cell_text(value, "number", vcell.number_format),
-                    "submitted_on": submitted, "note": cell_text(note, "text"), "_row": r})
+        cells = {}
+        for key, kind in [("value", "number")] + extra:
+            cell = ws.cell(row=r, column=at[key])
+            value = cell.value
+            if cell.data_type == "f":
+                value = wc.cell(row=r, column=at[key]).value
+                if value is None:
+                    problem(r, key, cell.value, "is a formula with no calculated value",
+                            "type the number itself, or open and save the file in Excel" if kind == "number"
+                            else "type yes or no, or open and save the file in Excel")
+                    break
+            cells[key] = cell_text(value, kind, cell.number_format)
+        else:
+            note = ws.cell(row=r, column=at["notes"]).value
+            if ws.cell(row=r, column=at["notes"]).data_type == "f":
+                note = wc.cell(row=r, column=at["notes"]).value
+            out.append({"contract_id": contract_id, "kpi_id": kpi_id, "period": period, **cells,
+                        "submitted_on": submitted, "note": cell_text(note, "text"), "_row": r})
     wb.close()
     cached.close()
     if problems:
@@ -325,12 +418,12 @@ def read_return_table(path, today=None) -> RawTable:
                                 f"sheet {RETURN_SHEET} row {problems[0]['row']}: {problems[0]['problem']}")
     if not ID_RE.fullmatch(contract_id):
         raise UsageError(f"{source}: the hidden sheet names an invalid contract id {contract_id!r}")
-    frame = pd.DataFrame(out, columns=["contract_id", "kpi_id", "period", "value", "submitted_on", "note", "_row"])
+    header = ["contract_id", "kpi_id", "period", "value"] + [key for key, _ in extra] + ["submitted_on", "note"]
+    frame = pd.DataFrame(out, columns=header + ["_row"])
     for c in frame.columns[:-1]:
         frame[c] = frame[c].astype(str)
     frame["_row"] = frame["_row"].astype("int64")
-    return RawTable("measurements", frame, source, RETURN_SHEET, True, [],
-                    ["contract_id", "kpi_id", "period", "value", "submitted_on", "note"])
+    return RawTable("measurements", frame, source, RETURN_SHEET, True, [], header)
 
 
 def read_return(path, today=None) -> pd.DataFrame:
@@ -338,7 +431,7 @@ def read_return(path, today=None) -> pd.DataFrame:
 
     Values are not validated here: `cinb.store.ingest` validates them against the store's contracts and KPIs.
     Columns: ``contract_id, kpi_id, period, value, submitted_on, note, source, sheet, row`` (empty text as
-    NaN). ``path`` and ``today`` as for `read_return_table`, which raises DataError (an altered template)
+    NaN), with ``volume`` and ``complete`` after ``value`` for a return that has those columns. ``path`` and ``today`` as for `read_return_table`, which raises DataError (an altered template)
     or UsageError (not a template).
     """
     t = read_return_table(path, today=today)

@@ -223,7 +223,8 @@ def theil_sen(values, x=None, confidence: float = 0.95) -> TheilSen:
 
 
 def trend_summary(
-    values, direction: str, alpha: float = 0.05, *, confidence: float = 0.95, unit: str | None = None
+    values, direction: str, alpha: float = 0.05, *, confidence: float = 0.95, unit: str | None = None,
+    period_word: str = "month",
 ) -> TrendSummary:
     """Read the Mann–Kendall test and Theil–Sen slope in the KPI's direction of good.
 
@@ -239,6 +240,8 @@ def trend_summary(
         Confidence level of the Theil–Sen slope interval.
     unit : str, optional
         The KPI's unit, used in the sentence ('%' reads as 'percentage points').
+    period_word : str, default "month"
+        What one value covers, in the sentence ("over 6 reported quarters"); slopes stay per month.
 
     Returns
     -------
@@ -268,18 +271,18 @@ def trend_summary(
     units = per_unit_words(unit)
     if mk.n < MIN_MK_VALUES:
         sentence = (
-            f"Too few reported months to test for a trend ({mk.n}; at least {MIN_MK_VALUES} are needed)."
+            f"Too few reported {period_word}s to test for a trend ({mk.n}; at least {MIN_MK_VALUES} are needed)."
         )
     elif verdict == "no significant trend":
         sentence = (
-            f"No significant trend over {mk.n} reported months (Mann–Kendall {p_value_text(mk.p_value)}); "
+            f"No significant trend over {mk.n} reported {period_word}s (Mann–Kendall {p_value_text(mk.p_value)}); "
             f"Theil–Sen slope {sig_figs(per_month)}{units} a month."
         )
     else:
         moving = "rising" if mk.trend == "increasing" else "falling"
         sentence = (
             f"{verdict.capitalize()}: {moving} by {sig_figs(abs(per_month))}{units} a month "
-            f"({sig_figs(abs(per_year))} a year) over {mk.n} reported months "
+            f"({sig_figs(abs(per_year))} a year) over {mk.n} reported {period_word}s "
             f"(Mann–Kendall {p_value_text(mk.p_value)}; {direction} is better)."
         )
     return TrendSummary(

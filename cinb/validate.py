@@ -27,16 +27,21 @@ Rules decided here (and documented in the user guide):
 * Control characters (NUL, escape…) are removed from free text with a warning: they break reports and Excel.
 * Warnings never reject a row: a missing month, a value reported empty, a late return (first revision
   submitted more than ``late_after_days`` after the month end), a KPI with no measurements.
+* Version 2 (`cinb.validate_regimes`): KPI life spans and aggregation, % KPIs written as fractions of 1,
+  volumes, due months of quarterly and annual KPIs, process changes; the warnings follow each KPI's regime.
+  A measurement's ``origin`` (``reported``, the default, or ``derived``) is part of its key: a derived row
+  never supersedes a reported one. ``measurements`` holds the winning reported rows, ``derived`` the winning
+  derived rows; ``history`` holds both.
 
 The cell parsers are in `cinb.cells`, the problem collector in `cinb.problems` and "did you mean" in
 `cinb.hints`; the names tests and callers import from here are re-exported. `validate` runs the column
-parsers, then one check function per table (contracts, KPIs, measurements, initiatives, in that order: each
-resolves its ids against the tables before it), then the row accounting.
+parsers, then one check function per table (contracts, KPIs, measurements, initiatives, process changes, in
+that order: each resolves its ids against the tables before it), then the row accounting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -70,6 +75,13 @@ from .schema import (
     output_columns,
     pattern_issues,
 )
+from .validate_regimes import (
+    fraction_checks,
+    kpi_checks,
+    measurement_checks,
+    measurement_warnings,
+    process_change_checks,
+)
 
 #: A first return submitted more than this many days after its month ends is reported as late (a warning).
 LATE_AFTER_DAYS = 15
@@ -82,8 +94,9 @@ TEXT_DTYPE = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 class Validated:
     """The typed, accepted rows of each table, the problems found and the row accounting.
 
-    ``contracts``, ``kpis``, ``initiatives`` are typed frames sorted by key; ``history`` every accepted
-    measurement with ``superseded``, ``measurements`` the winning revisions (both with ``source`` and
+    ``contracts``, ``kpis``, ``initiatives``, ``process_changes`` are typed frames sorted by key; ``history``
+    every accepted measurement (either origin) with ``superseded``, ``measurements`` the winning revisions of
+    reported rows (origin empty or ``reported``) and ``derived`` those of derived rows (all with ``source`` and
     ``row``); ``problems`` (errors) and ``warnings`` are in `PROBLEM_FRAME_COLUMNS`; ``accounting`` has
     ``table, read, used, superseded, rejected``.
     """
@@ -96,6 +109,8 @@ class Validated:
     problems: pd.DataFrame  # severity 'error'
     warnings: pd.DataFrame  # severity 'warning'
     accounting: pd.DataFrame
+    process_changes: pd.DataFrame = field(default_factory=lambda: empty_frame("process_changes"))
+    derived: pd.DataFrame = field(default_factory=lambda: empty_frame("measurements"))
 
 
 def as_text(values) -> pd.Series:
@@ -267,8 +282,9 @@ def _group_codes(*arrays) -> np.ndarray:
 
 
 def _duplicates(t: RawTable, c: Collector, keys: tuple[str, ...], key_arrays: list, valid: np.ndarray,
-                shown: list | None = None):
-    """Reject every copy of a duplicated key among rows whose key columns are valid."""
+                shown: list | None = None, column: str | None = None):
+    """Reject every copy of a duplicated key among rows whose key columns are valid (reported at ``column``,
+    default the last key column)."""
     n = len(t.frame)
     if n < 2:
         return
@@ -291,7 +307,7 @@ def _duplicates(t: RawTable, c: Collector, keys: tuple[str, ...], key_arrays: li
                        + ", ".join(str(r) for r in others))
         values[i] = "/".join(str(a[i]) for a in shown)
     fix = "keep one row per key" + (" or give the restatement a higher revision" if "revision" in keys else "")
-    c.add(t, dup, keys[-1], problems, fix, value=values)
+    c.add(t, dup, column or keys[-1], problems, fix, value=values)
 
 
 def _label(t: RawTable) -> str:
@@ -314,8 +330,8 @@ def _typed_frame(t: RawTable, parsed: dict, keep: np.ndarray) -> pd.DataFrame:
                 v = np.full(n, np.datetime64("NaT", "us"))
             elif col.kind == "period":
                 v = pd.arrays.PeriodArray(np.full(n, NAT_ORDINAL, dtype=np.int64), dtype="period[M]")
-            elif col.kind == "bool":
-                v = np.full(n, bool(col.default))
+            elif col.kind == "bool":  # no default (complete): not said
+                v = np.full(n, None if col.default is None else bool(col.default), dtype=object)
             else:
                 v = np.full(n, "", dtype=object)
         if isinstance(v, pd.Series):
@@ -329,8 +345,9 @@ def _typed_frame(t: RawTable, parsed: dict, keep: np.ndarray) -> pd.DataFrame:
             v = pd.Series(np.asarray(v, dtype=float))
             if col.default is not None:
                 v = v.fillna(float(col.default))
-        elif col.kind == "bool":
-            v = pd.Series(np.asarray(v, dtype=bool))
+        elif col.kind == "bool":  # without a default, a nullable boolean: <NA> where not said
+            v = pd.Series(pd.array(np.asarray(v, dtype=object), dtype="boolean")) if col.default is None \
+                else pd.Series(np.asarray(v, dtype=bool))
         elif col.kind == "date":
             v = pd.Series(np.asarray(v, dtype="datetime64[us]"))
         elif col.kind == "period":
@@ -351,7 +368,7 @@ def _typed_frame(t: RawTable, parsed: dict, keep: np.ndarray) -> pd.DataFrame:
 
 
 def empty_frame(table: str) -> pd.DataFrame:
-    """An empty typed frame with the columns of ``table`` (contracts, kpis, measurements, history, initiatives).
+    """An empty typed frame with the columns of ``table`` (a table of `TABLE_ORDER`, or history).
 
     The dtypes are those of a loaded frame (text, float, datetime64, ``period[M]``, bool); KeyError for any
     other table name.
@@ -377,8 +394,8 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     Parameters
     ----------
     raw : dict of str to RawTable
-        The tables as read (``contracts``, ``kpis``, ``measurements``, ``initiatives``); a table with
-        ``present=False`` was not in the source.
+        The tables as read, one per table of `TABLE_ORDER` (``contracts``, ``kpis``, ``measurements``,
+        ``initiatives``, ``process_changes``); a table with ``present=False`` was not in the source.
     today : date-like, optional
         The day against which future periods and dates are judged (default: today).
     late_after_days : int
@@ -405,14 +422,18 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
 
     contracts, known_c = _validate_contracts(raw["contracts"], parsed["contracts"], usable["contracts"], c,
                                              reference)
+    if usable["kpis"]:
+        fraction_checks(raw["kpis"], parsed["kpis"], c, raw["measurements"], parsed["measurements"], reference)
     kpis, known_k = _validate_kpis(raw["kpis"], parsed["kpis"], usable["kpis"], c, reference, known_c)
-    history, measurements, superseded_count = _validate_measurements(
+    history, measurements, derived, superseded_count = _validate_measurements(
         raw, parsed["measurements"], usable["measurements"], c, reference, known_c, known_k, kpis,
         today=today, this_month=this_month, late_after_days=late_after_days)
     initiatives = _validate_initiatives(raw["initiatives"], parsed["initiatives"], usable["initiatives"], c,
                                         known_c, known_k)
-    used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements),
-            "initiatives": len(initiatives)}
+    changes = _validate_process_changes(raw["process_changes"], parsed["process_changes"],
+                                        usable["process_changes"], c, known_c, known_k)
+    used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements) + len(derived),
+            "initiatives": len(initiatives), "process_changes": len(changes)}
     accounting = _accounting(raw, c, used, superseded_count)
 
     problems = c.frame()
@@ -420,7 +441,7 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     warnings = problems[(problems["severity"] == "warning").to_numpy()].reset_index(drop=True)
     return Validated(_sorted(contracts, ["contract_id"]), _sorted(kpis, ["contract_id", "kpi_id"]),
                      measurements, history, _sorted(initiatives, ["contract_id", "initiative_id"]),
-                     errors, warnings, accounting)
+                     errors, warnings, accounting, _sorted(changes, ["contract_id", "kpi_id", "period"]), derived)
 
 
 @dataclass(frozen=True)
@@ -454,9 +475,11 @@ def _validate_contracts(t: RawTable, p: dict, usable: bool, c: Collector, refere
 
 
 def _validate_kpis(t: RawTable, p: dict, usable: bool, c: Collector, reference: dict, known_c: _Known):
-    """KPI checks (contract known, duplicates, unit-dependent levels, credits); returns typed KPIs and ids."""
+    """KPI checks (contract known, duplicates, unit-dependent levels, credits, life span and aggregation);
+    returns the typed KPIs and the KPIs ids refer to."""
     known_contracts, rejected_contracts, contracts_label = known_c.frame, known_c.rejected, known_c.label
     if usable:
+        kpi_checks(t, p, c, known_contracts)
         n = len(t.frame)
         cid, kid = p["contract_id"], p["kpi_id"]
         _reference_check(t, c, cid != "", cid, known_contracts["contract_id"], rejected_contracts,
@@ -483,20 +506,51 @@ def _validate_kpis(t: RawTable, p: dict, usable: bool, c: Collector, reference: 
     return kpis, _Known(known_kpis, rejected_kpis, kpis_label)
 
 
+def _kpi_check(t: RawTable, c: Collector, cid, kid, unknown_c, known_k: _Known, fix_tail: str) -> np.ndarray:
+    """Rows whose KPI is not among ``known_k`` (error: did you mean, or the rejected row to fix first).
+
+    ``fix_tail`` ends the fix of an unknown KPI and is formatted with ``cid`` (the row's contract) and
+    ``label`` (where the KPIs come from). Returns each row's position in ``known_k.frame`` (-1 when unknown).
+    """
+    n = len(cid)
+    known_kpis = known_k.frame
+    kpi_index = pd.MultiIndex.from_arrays([known_kpis["contract_id"].to_numpy(dtype=object),
+                                           known_kpis["kpi_id"].to_numpy(dtype=object)])
+    pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n and len(kpi_index) else np.full(n, -1)
+    bad = (cid != "") & (kid != "") & ~unknown_c & (pos < 0)
+    if bad.any():
+        by_contract = known_kpis.groupby("contract_id")["kpi_id"].agg(list).to_dict()
+        problems = np.empty(n, dtype=object)
+        fixes = np.empty(n, dtype=object)
+        for i in np.flatnonzero(bad):
+            key = (cid[i], kid[i])
+            if key in known_k.rejected:
+                problems[i] = "refers to a KPI that was rejected"
+                fixes[i] = f"fix {known_k.label} row {known_k.rejected[key]} first"
+            else:
+                problems[i] = f"no KPI with this id in contract {cid[i]}"
+                hint = did_you_mean(kid[i], by_contract.get(cid[i], []))
+                fixes[i] = (hint + " " if hint else "") + fix_tail.format(cid=cid[i], label=known_k.label)
+        c.add(t, bad, "kpi_id", problems, fixes)
+    return pos
+
+
 def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: Collector, reference: dict,
                            known_c: _Known, known_k: _Known, kpis: pd.DataFrame, *, today, this_month,
                            late_after_days: int):
     """Measurement checks, then the winning revisions and the warnings (missing months, late returns…).
 
     Checks: ids known, value against the KPI's unit, month in the contract term and not in the future,
-    revisions (numbered after what is stored), duplicate keys.
+    revisions (numbered after what is stored, per origin), duplicate keys, and the version-2 checks of
+    `cinb.validate_regimes.measurement_checks` (volumes, due months, the KPI's life span).
 
-    Returns ``(history, measurements, superseded)``: every accepted row with ``superseded``, the winning
-    revision of each contract, KPI and month, and the number of rows superseded.
+    Returns ``(history, measurements, derived, superseded)``: every accepted row with ``superseded``, the
+    winning revision of each contract, KPI and month among reported rows and among derived rows, and the
+    number of rows superseded.
     """
     t = raw["measurements"]
     known_contracts, rejected_contracts, contracts_label = known_c.frame, known_c.rejected, known_c.label
-    known_kpis, rejected_kpis, kpis_label = known_k.frame, known_k.rejected, known_k.label
+    known_kpis = known_k.frame
     history = empty_frame("history")
     superseded_count = 0
     if usable:
@@ -506,25 +560,7 @@ def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: C
         per_ok = per_ord != NAT_ORDINAL
         unknown_c = _reference_check(t, c, cid != "", cid, known_contracts["contract_id"],
                                      rejected_contracts, "contract", contracts_label)
-        kpi_index = pd.MultiIndex.from_arrays([known_kpis["contract_id"].to_numpy(dtype=object),
-                                               known_kpis["kpi_id"].to_numpy(dtype=object)])
-        pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n and len(kpi_index) \
-            else np.full(n, -1)
-        unknown_k = (cid != "") & (kid != "") & ~unknown_c & (pos < 0)
-        if unknown_k.any():
-            by_contract = known_kpis.groupby("contract_id")["kpi_id"].agg(list).to_dict()
-            problems = np.empty(n, dtype=object)
-            fixes = np.empty(n, dtype=object)
-            for i in np.flatnonzero(unknown_k):
-                key = (cid[i], kid[i])
-                if key in rejected_kpis:
-                    problems[i] = "refers to a KPI that was rejected"
-                    fixes[i] = f"fix {kpis_label} row {rejected_kpis[key]} first"
-                else:
-                    problems[i] = f"no KPI with this id in contract {cid[i]}"
-                    hint = did_you_mean(kid[i], by_contract.get(cid[i], []))
-                    fixes[i] = (hint + " " if hint else "") + f"use a kpi_id defined for {cid[i]} in {kpis_label}"
-            c.add(t, unknown_k, "kpi_id", problems, fixes)
+        pos = _kpi_check(t, c, cid, kid, unknown_c, known_k, "use a kpi_id defined for {cid} in {label}")
         has_kpi = pos >= 0
         safe = np.where(has_kpi, pos, 0)
         if len(known_kpis):
@@ -538,6 +574,7 @@ def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: C
             target = sla = limit = np.full(n, np.nan)
         ref = np.where(has_kpi, np.where(np.isnan(target), sla, target), np.nan)
         _unit_checks(t, c, "value", p["value"], p["value__pct"], unit, ref=ref, limit=limit)
+        cal = measurement_checks(t, p, c, known_kpis, known_contracts, pos, reference.get("history"))
 
         # Period against the contract term and today.
         cpos = pd.Index(known_contracts["contract_id"].to_numpy(dtype=object)).get_indexer(cid) \
@@ -569,22 +606,24 @@ def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: C
             c.add(t, late_sub, "submitted_on", f"is in the future (today is {today:%Y-%m-%d})",
                   "check the date the return was received")
 
-        # Revisions: missing means "the next after what is already stored" (1 when nothing is).
+        # Revisions: missing means "the next after what is already stored" (1 when nothing is), per origin.
+        org = (p["origin"] == "derived").astype(np.int64) if p.get("origin") is not None else np.zeros(n, np.int64)
         rev = p["revision"] if p.get("revision") is not None else np.full(n, np.nan)
         rev = np.array(rev, dtype=float)
         keys_ok = (cid != "") & (kid != "") & per_ok
         stored = reference.get("history")
         if stored is not None and len(stored):
+            s_org = (stored["origin"] == "derived").to_numpy(dtype=np.int64)
             s_key = pd.MultiIndex.from_arrays([stored["contract_id"].to_numpy(dtype=object),
-                                               stored["kpi_id"].to_numpy(dtype=object), _ordinals(stored["period"])])
-            last = pd.Series(stored["revision"].to_numpy(dtype=float), index=s_key).groupby(level=[0, 1, 2]).max()
-            new_key = pd.MultiIndex.from_arrays([cid, kid, per_ord])
+                                               stored["kpi_id"].to_numpy(dtype=object), _ordinals(stored["period"]),
+                                               s_org])
+            last = pd.Series(stored["revision"].to_numpy(dtype=float), index=s_key).groupby(level=[0, 1, 2, 3]).max()
+            new_key = pd.MultiIndex.from_arrays([cid, kid, per_ord, org])
             prev = last.reindex(new_key).to_numpy(dtype=float)
             rev = np.where(np.isnan(rev), np.where(np.isnan(prev), 1, prev + 1), rev)
-            stored_keys = pd.MultiIndex.from_arrays([s_key.get_level_values(0), s_key.get_level_values(1),
-                                                     s_key.get_level_values(2),
-                                                     stored["revision"].to_numpy(dtype=float)])
-            again = keys_ok & pd.MultiIndex.from_arrays([cid, kid, per_ord, rev]).isin(stored_keys)
+            stored_keys = pd.MultiIndex.from_arrays([s_key.get_level_values(i) for i in range(4)]
+                                                    + [stored["revision"].to_numpy(dtype=float)])
+            again = keys_ok & pd.MultiIndex.from_arrays([cid, kid, per_ord, org, rev]).isin(stored_keys)
             if again.any():
                 nxt = np.where(np.isnan(prev), rev, np.fmax(prev, rev)) + 1
                 c.add(t, again, "revision", "this revision of this month is already stored",
@@ -595,70 +634,77 @@ def _validate_measurements(raw: dict[str, RawTable], p: dict, usable: bool, c: C
         p["revision"] = rev
         with np.errstate(invalid="ignore"):  # a non-finite revision is rejected by its own check above
             shown_rev = rev.astype(int)
-        _duplicates(t, c, KEYS["measurements"], [cid, kid, per_ord, rev], keys_ok,
-                    shown=[cid, kid, t.frame["period"].to_numpy(dtype=object), shown_rev])
+        dup_keys, dup_arrays = KEYS["measurements"], [cid, kid, per_ord, rev]
+        shown = [cid, kid, t.frame["period"].to_numpy(dtype=object), shown_rev]
+        if "origin" in t.frame:  # a reported and a derived row of the same month and revision are no duplicates
+            dup_keys, dup_arrays = dup_keys + ("origin",), dup_arrays + [org]
+            shown = shown + [np.where(org == 1, "derived", "reported")]
+        _duplicates(t, c, dup_keys, dup_arrays, keys_ok, shown=shown, column="revision")
 
         keep = ~c.rejected["measurements"]
         history = _typed_frame(t, p, keep)
-        # Sort by contract, KPI, month, revision (factorised codes: sorting 600k strings is slow).
+        # Sort by contract, KPI, month, origin, revision (factorised codes: sorting 600k strings is slow).
         cc = pd.factorize(history["contract_id"].to_numpy(dtype=object), sort=True)[0]
         kc = pd.factorize(history["kpi_id"].to_numpy(dtype=object), sort=True)[0]
         ho = _ordinals(history["period"])
+        hg = (history["origin"] == "derived").to_numpy(dtype=np.int64)
         hr = history["revision"].to_numpy()
-        order = np.lexsort((hr, ho, kc, cc))
+        order = np.lexsort((hr, hg, ho, kc, cc))
         history = history.iloc[order].reset_index(drop=True)
-        cc, kc, ho, hr = cc[order], kc[order], ho[order], hr[order]
+        cc, kc, ho, hg, hr = cc[order], kc[order], ho[order], hg[order], hr[order]
         # Within sorted keys, a row is superseded when the next row has the same key (a higher revision).
         same_next = np.zeros(len(history), dtype=bool)
         if len(history) > 1:
-            same_next[:-1] = (cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1]) & (ho[1:] == ho[:-1])
+            same_next[:-1] = (cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1]) & (ho[1:] == ho[:-1]) & (hg[1:] == hg[:-1])
         history["superseded"] = same_next
         superseded_count = int(same_next.sum())
         # A rejected row's month was reported (its error says what to fix): it is not also a missing month.
         rej = np.flatnonzero(c.rejected["measurements"] & (cid != "") & (kid != ""))
         tried = set(zip(cid[rej], kid[rej], [int(o) if ok else month_guess(v) for o, ok, v in zip(
             per_ord[rej], per_ok[rej], t.frame["period"].to_numpy(dtype=object)[rej])]))
-        _measurement_warnings(t, c, history, (cc, kc, ho, hr), kpis, late_after_days, raw["kpis"], tried)
-    measurements = history[~history["superseded"].to_numpy()].drop(columns="superseded").reset_index(drop=True)
+        measurement_warnings(t, c, history, (cc, kc, ho, hg, hr), pos[keep][order], cal, kpis, raw["kpis"],
+                             late_after_days=late_after_days, this_month=this_month, tried=tried)
+    winners = ~history["superseded"].to_numpy(dtype=bool)
+    is_derived = (history["origin"] == "derived").to_numpy(dtype=bool)
     front = output_columns("history")
     history = history[front + [x for x in history.columns if x not in front]]
     mfront = output_columns("measurements")
-    measurements = measurements[mfront + [x for x in measurements.columns if x not in mfront]]
-    return history, measurements, superseded_count
+
+    def pick(mask):
+        out = history[mask].drop(columns="superseded").reset_index(drop=True)
+        return out[mfront + [x for x in out.columns if x not in mfront]]
+
+    return history, pick(winners & ~is_derived), pick(winners & is_derived), superseded_count
 
 
 def _validate_initiatives(t: RawTable, p: dict, usable: bool, c: Collector, known_c: _Known, known_k: _Known):
     """Initiative checks (contract and KPI known, duplicates); returns the typed initiatives."""
-    known_contracts, rejected_contracts, contracts_label = known_c.frame, known_c.rejected, known_c.label
-    known_kpis, rejected_kpis, kpis_label = known_k.frame, known_k.rejected, known_k.label
     if usable:
-        n = len(t.frame)
         cid, iid = p["contract_id"], p["initiative_id"]
-        unknown_c = _reference_check(t, c, cid != "", cid, known_contracts["contract_id"],
-                                     rejected_contracts, "contract", contracts_label)
+        unknown_c = _reference_check(t, c, cid != "", cid, known_c.frame["contract_id"], known_c.rejected,
+                                     "contract", known_c.label)
         if p.get("kpi_id") is not None:
-            kid = p["kpi_id"]
-            kpi_index = pd.MultiIndex.from_arrays([known_kpis["contract_id"].to_numpy(dtype=object),
-                                                   known_kpis["kpi_id"].to_numpy(dtype=object)])
-            pos = kpi_index.get_indexer(pd.MultiIndex.from_arrays([cid, kid])) if n and len(kpi_index) \
-                else np.full(n, -1)
-            bad = (kid != "") & (cid != "") & ~unknown_c & (pos < 0)
-            if bad.any():
-                by_contract = known_kpis.groupby("contract_id")["kpi_id"].agg(list).to_dict()
-                problems = np.empty(n, dtype=object)
-                fixes = np.empty(n, dtype=object)
-                for i in np.flatnonzero(bad):
-                    if (cid[i], kid[i]) in rejected_kpis:
-                        problems[i] = "refers to a KPI that was rejected"
-                        fixes[i] = f"fix {kpis_label} row {rejected_kpis[(cid[i], kid[i])]} first"
-                    else:
-                        problems[i] = f"no KPI with this id in contract {cid[i]}"
-                        hint = did_you_mean(kid[i], by_contract.get(cid[i], []))
-                        fixes[i] = ((hint + " " if hint else "")
-                                    + f"use a kpi_id of contract {cid[i]}, or leave it empty")
-                c.add(t, bad, "kpi_id", problems, fixes)
+            _kpi_check(t, c, cid, p["kpi_id"], unknown_c, known_k, "use a kpi_id of contract {cid}, or leave it empty")
         _duplicates(t, c, KEYS["initiatives"], [cid, iid], (cid != "") & (iid != ""))
     return _typed_frame(t, p, ~c.rejected["initiatives"]) if usable else empty_frame("initiatives")
+
+
+def _validate_process_changes(t: RawTable, p: dict, usable: bool, c: Collector, known_c: _Known,
+                              known_k: _Known):
+    """Process change checks (contract and KPI known, month in the term and the KPI's life span, baseline
+    length, duplicates); returns the typed process changes (empty, with the contract's columns, when absent)."""
+    if not usable:
+        return empty_frame("process_changes")
+    cid, kid = p["contract_id"], p["kpi_id"]
+    unknown_c = _reference_check(t, c, cid != "", cid, known_c.frame["contract_id"], known_c.rejected, "contract",
+                                 known_c.label)
+    pos = _kpi_check(t, c, cid, kid, unknown_c, known_k, "use a kpi_id defined for {cid} in {label}")
+    process_change_checks(t, p, c, known_c.frame, known_k.frame, pos)
+    per_ord = _ordinals(p["period"])
+    _duplicates(t, c, KEYS["process_changes"], [cid, kid, per_ord],
+                (cid != "") & (kid != "") & (per_ord != NAT_ORDINAL),
+                shown=[cid, kid, t.frame["period"].to_numpy(dtype=object)])
+    return _typed_frame(t, p, ~c.rejected["process_changes"])
 
 
 def _accounting(raw: dict[str, RawTable], c: Collector, used: dict[str, int], superseded_count: int):
@@ -703,86 +749,6 @@ def _merge_reference(new: pd.DataFrame, ref: pd.DataFrame | None, keys) -> pd.Da
     new_keys = pd.MultiIndex.from_frame(new[list(keys)].astype(object))
     ref_keys = pd.MultiIndex.from_frame(ref[list(keys)].astype(object))
     return pd.concat([new, ref[~ref_keys.isin(new_keys)]], ignore_index=True)
-
-
-def _measurement_warnings(t, c, history, codes, kpis, late_after_days, kpi_table, tried=frozenset()):
-    """Missing months, empty values, late first returns and KPIs never reported (warnings, nothing rejected).
-
-    ``tried`` holds the (contract, KPI, month ordinal) of rejected rows: those months are not reported missing.
-    """
-    cc, kc, ho, hr = codes
-    sup = history["superseded"].to_numpy()
-    win_mask = ~sup
-    win = history[win_mask]
-
-    def part(frame, column, values, problem, fix):
-        c.parts.append(pd.DataFrame({
-            "severity": "warning", "source": frame["source"].to_numpy(dtype=object), "sheet": t.sheet,
-            "table": t.name, "row": frame["row"].to_numpy(), "column": column, "value": values,
-            "problem": problem, "fix": fix, "contract_id": frame["contract_id"].to_numpy(dtype=object)}))
-
-    empty = win[win["value"].isna().to_numpy()]
-    if len(empty):
-        part(empty, "value", None, "not reported: the value is empty",
-             "ask the supplier for the value, or explain the gap in the note")
-    # Late first returns: the first row of each key in sorted order is its lowest revision.
-    first = np.ones(len(history), dtype=bool)
-    if len(history) > 1:
-        first[1:] = ~((cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1]) & (ho[1:] == ho[:-1]))
-    sub = history["submitted_on"].to_numpy(dtype="datetime64[us]")
-    month_end = ((ho + 1).astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D"))
-    lateness = (sub.astype("datetime64[D]") - month_end).astype("timedelta64[D]").astype(np.int64)
-    late = first & ~np.isnat(sub) & (lateness > late_after_days)
-    if late.any():
-        rows = history[late]
-        part(rows, "submitted_on", rows["submitted_on"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-             [f"late return: submitted {d} days after the month ended (more than {late_after_days})"
-              for d in lateness[late]],
-             "remind the supplier of the reporting deadline in the contract")
-    # Missing months: from a KPI's first reported month to its contract's last reported month.
-    if len(win):
-        wcc, wkc, wo = cc[win_mask], kc[win_mask], ho[win_mask]
-        ck = wcc.astype(np.int64) * (int(wkc.max()) + 1) + wkc
-        g = pd.DataFrame({"ck": ck, "cc": wcc, "o": wo})
-        per_kpi = g.groupby("ck", sort=False).agg(cc=("cc", "first"), lo=("o", "min"), n=("o", "size"))
-        per_kpi["hi"] = g.groupby("cc")["o"].max().reindex(per_kpi["cc"]).to_numpy()
-        gaps = per_kpi[(per_kpi["hi"] - per_kpi["lo"] + 1 > per_kpi["n"]).to_numpy()]
-        if len(gaps):
-            recs = []
-            first_row = {}
-            ids = win[["contract_id", "kpi_id"]].to_numpy(dtype=object)
-            for i, key in enumerate(ck):
-                first_row.setdefault(int(key), i)
-            have_by = g[g["ck"].isin(gaps.index)].groupby("ck")["o"].agg(set)
-            for key, row in gaps.iterrows():
-                ci, ki = ids[first_row[int(key)]]
-                have = have_by[key]
-                for o in range(int(row["lo"]), int(row["hi"]) + 1):
-                    if o not in have and (ci, ki, o) not in tried:
-                        per = pd.Period(ordinal=o, freq="M")
-                        recs.append({"severity": "warning", "source": t.source, "sheet": t.sheet, "table": t.name,
-                                     "row": None, "column": "period", "value": str(per),
-                                     "problem": f"missing month: no row for {ci} / {ki} in {per}",
-                                     "fix": "ask the supplier for the return, or add a row with an empty value "
-                                            "and a note saying why",
-                                     "contract_id": ci})
-            if recs:
-                c.parts.append(pd.DataFrame(recs, columns=PROBLEM_FRAME_COLUMNS))
-    # KPIs of this load never reported.
-    if len(kpis) and kpi_table.present:
-        reported = pd.MultiIndex.from_frame(win[["contract_id", "kpi_id"]].astype(object)) if len(win) else None
-        kidx = pd.MultiIndex.from_frame(kpis[["contract_id", "kpi_id"]].astype(object))
-        never = ~kidx.isin(reported) if reported is not None else np.ones(len(kpis), dtype=bool)
-        if never.any():
-            k = kpis[never]
-            kf = kpi_table.frame
-            row_of = dict(zip(zip(kf["contract_id"], kf["kpi_id"]), kf["_row"]))
-            c.parts.append(pd.DataFrame({
-                "severity": "warning", "source": kpi_table.source, "sheet": kpi_table.sheet, "table": "kpis",
-                "row": [row_of.get((a, b)) for a, b in zip(k["contract_id"], k["kpi_id"])],
-                "column": "kpi_id", "value": k["kpi_id"].to_numpy(dtype=object),
-                "problem": "no measurements for this KPI", "fix": "ask the supplier to report it",
-                "contract_id": k["contract_id"].to_numpy(dtype=object)}))
 
 
 # Names importable from here for callers of the cell parsers and helpers that moved to cinb.cells,

@@ -42,3 +42,74 @@ def test_sample_has_the_awkward_cases(sample_portfolio):
     # one contract close to its end date (within 6 months of the latest month)
     latest = p.measurements["period"].max().end_time
     assert ((p.contracts["end_date"] - latest) < pd.Timedelta(days=183)).any()
+
+
+# ---- version 2 of the data contract: the KPI regimes the sample demonstrates --------------------------------
+
+
+def _kpi(p, contract_id, kpi_id):
+    k = p.kpis[(p.kpis["contract_id"] == contract_id) & (p.kpis["kpi_id"] == kpi_id)]
+    assert len(k) == 1, (contract_id, kpi_id)
+    return k.iloc[0]
+
+
+def _rows(p, contract_id, kpi_id):
+    m = p.measurements
+    return m[(m["contract_id"] == contract_id) & (m["kpi_id"] == kpi_id)]
+
+
+def test_sample_has_volumes_on_the_service_desk_kpis(sample_portfolio):
+    p = sample_portfolio
+    for kpi_id, unit in (("FTF", "incidents"), ("ANS30", "calls"), ("ABND", "calls"), ("P1FIX4", "incidents")):
+        assert _kpi(p, "NB-SD-001", kpi_id)["volume_unit"] == unit
+        volume = _rows(p, "NB-SD-001", kpi_id)["volume"]
+        assert volume.notna().all() and len(volume) == 36, kpi_id
+    calls = _rows(p, "NB-SD-001", "ANS30")["volume"].astype(float)
+    assert 1_000 <= calls.min() and calls.max() <= 10_000 and calls.nunique() > 12  # thousands, varying
+    # Volumes are given only where they make sense: the other contracts have none.
+    assert p.measurements.loc[p.measurements["contract_id"] != "NB-SD-001", "volume"].isna().all()
+
+
+def test_sample_has_a_no_activity_month(sample_portfolio):
+    p1 = _rows(sample_portfolio, "NB-SD-001", "P1FIX4")
+    idle = p1[p1["volume"].astype(float) == 0]
+    assert [str(x) for x in idle["period"]] == ["2026-06"]
+    assert idle["value"].isna().all()
+    assert idle["note"].iloc[0] == "No priority-1 incidents this month"
+
+
+def test_sample_has_a_quarterly_kpi(sample_portfolio):
+    p = sample_portfolio
+    assert _kpi(p, "NB-HOST-002", "DRTEST")["frequency"] == "quarterly"
+    months = _rows(p, "NB-HOST-002", "DRTEST")["period"]
+    assert set(months.dt.month) == {3, 6, 9, 12}
+    assert str(months.max()) == "2026-09"  # the October 2026 review month is not due
+    assert (p.kpis["frequency"] == "quarterly").sum() == 1
+
+
+def test_sample_has_a_kpi_added_by_a_variation(sample_portfolio):
+    p = sample_portfolio
+    k = _kpi(p, "NB-NET-003", "NETSEC")
+    assert str(pd.Period(k["start_period"], "M")) == "2026-01"
+    contract = p.contracts.set_index("contract_id").loc["NB-NET-003"]
+    assert contract["start_date"].year <= 2021  # the contract began years earlier
+    assert str(_rows(p, "NB-NET-003", "NETSEC")["period"].min()) == "2026-01"
+
+
+def test_sample_notes_explain_figures(sample_portfolio):
+    notes = set(sample_portfolio.history["note"].dropna())
+    assert "Major outage 14 March, see incident report" in notes
+    assert any(n.startswith("Restated after root-cause review") for n in notes)
+
+
+def test_version_1_figures_are_unchanged_by_the_version_2_cases():
+    """The version-2 KPIs and volumes draw from generators of their own: the version-1 rows are as they were.
+
+    A few figures of the sample as committed before version 2 was added, pinned.
+    """
+    m = sample.generate()["measurements"].set_index(["contract_id", "kpi_id", "period", "revision"])
+    assert m.loc[("NB-SD-001", "FTF", "2023-11", "1"), "value"] == "70.8"
+    assert m.loc[("NB-SD-001", "ANS30", "2026-10", "1"), "value"] == "83.9%"
+    assert m.loc[("NB-SD-001", "ANS30", "2026-10", "1"), "submitted_on"] == "2026-11-11"
+    v1 = m.drop(index=["P1FIX4", "DRTEST", "NETSEC"], level="kpi_id")
+    assert len(v1) == 2232
