@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+import pandas as pd
+
 from . import batch as _batch
 from .batch import BatchResult, plan, recorded_settings, summary_lines
 from .batchfile import KINDS, BatchDefinition, load_definition, parse_kinds
@@ -35,6 +37,7 @@ from .manifest import Manifest
 from .notebook_templates import check_template, template_mapping
 from .pack import PackResult, PackSpec, build_pack, clean_staging
 from .periods import parse_month
+from .regimes import step_of
 from .render import resolve_backend
 
 #: Parameters the notebooks take; the rest of the merged parameters steer the run (formats, jobs, backend …).
@@ -281,15 +284,20 @@ def checked_templates(templates: dict[str, Path], params: dict[str, Any],
 def check_period_in_data(portfolio: Portfolio, period: str, contracts: Iterable[str] | None = None) -> None:
     """Raise `UsageError` when there is nothing to review for ``period``, before any kernel starts.
 
-    ``period`` is a ``YYYY-MM`` text. Refused: a month after the latest month with measurements, a month before
-    the earliest one, and (for the contract ids in ``contracts``; ``None`` means every contract) a month before a
-    contract's first measurement — each pack would fail in its kernel otherwise.
+    ``period`` is a ``YYYY-MM`` text. Refused: a month after the latest month with measurements (or, where KPIs
+    are reported quarterly or yearly, after the months until their next value is due: a quarterly portfolio whose
+    last quarter ended in September may be reviewed in October and November), a month before the earliest one,
+    and (for the contract ids in ``contracts``; ``None`` means every contract) a month before a contract's first
+    measurement — each pack would fail in its kernel otherwise.
     """
     periods = portfolio.measurements["period"]
     if not len(periods):
         return
-    if str(periods.max()) < period:
-        raise UsageError(f"period {period} is after the latest month in the data ({periods.max()}); "
+    freq = portfolio.kpis["frequency"] if "frequency" in portfolio.kpis else pd.Series([], dtype=object)
+    slack = max([step_of(f) for f in freq] + [1]) - 1
+    if str(periods.max() + slack) < period:
+        between = f", and no value is due before {periods.max() + slack + 1}" if slack else ""
+        raise UsageError(f"period {period} is after the latest month in the data ({periods.max()}{between}); "
                          "choose a month that has returns")
     if str(periods.min()) > period:
         raise UsageError(f"period {period} is before the earliest month in the data ({periods.min()}); "

@@ -42,8 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--problems-csv", type=Path, metavar="FILE", help="also write every problem to this CSV file")
     p.set_defaults(func=cmd_validate)
 
-    description = ("Write an Excel return for one contract's KPIs and one month: KPI names, units, direction, "
-                   "SLA and target shown and locked; value and notes cells to fill in.")
+    description = ("Write an Excel return for one contract and one month, listing the KPIs due that month (a "
+                   "quarterly or annual KPI only in the last month of its period): KPI names, units, direction, "
+                   "SLA and target shown and locked; value and notes cells to fill in (and, for contracts with "
+                   "version-2 KPIs, volume and complete).")
     for name, extra in (("supplier-return", {"help": "write a supplier's Excel KPI return for one contract and month"}),
                         ("template", {})):  # the old name: hidden (no help), and it says it is the old name
         p = subparsers.add_parser(name, description=description, **extra)

@@ -57,13 +57,12 @@ def _window_phrase(k) -> str:
         span = f"{month_label(w['window_start'])} to {month_label(w['window_end'])}, "
     used = w.get("aggregation_used")
     verb = AGGREGATION_PHRASE.get(used, "averaged")
-    if used == "mean" and k.kpi.get("unit") == "%":
-        verb = "averaged (an unweighted mean: no volumes given)"
+    how = ", an unweighted mean as no volumes are given" if used == "mean" and k.kpi.get("unit") == "%" else ""
     extra = "".join(f", {int(w.get(col) or 0)} {what}" for col, what in
                     (("periods_no_activity", "with no activity"), ("periods_incomplete", "provisional"))
                     if int(w.get(col) or 0))
     return (f"over the review window ({span}{got} of {plural(due, word)} reported{extra}) it {verb} "
-            f"{value_text(w.get('value'), k.kpi.get('unit'))} ({w.get('rating')})")
+            f"{value_text(w.get('value'), k.kpi.get('unit'))} ({w.get('rating')}){how}")
 
 
 def kpi_paragraph(k) -> str:
@@ -149,7 +148,8 @@ def spc_sentences(k) -> list[str]:
     if k.too_few is not None:
         n, needed = k.too_few
         return [f"There are too few points on the chart for reliable process limits ({n}; at least {needed} are "
-                f"needed), so no judgement of variation or of the chance of meeting the target is drawn yet."]
+                f"needed): the limits are drawn for reference only, and no judgement of variation or of the chance "
+                f"of meeting the target is drawn from them yet."]
     out = []
     rule = points["rule"].iloc[-1]
     variation = POINT_WORDS.get(k.spc.variation, k.spc.variation)

@@ -34,6 +34,8 @@ constant               text               used when
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import datetime as _dt
 import math
 import numbers
@@ -221,8 +223,8 @@ def chart_number(v, unit: str | None = None, decimals: int | None = None) -> str
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return NOT_AVAILABLE
     v = float(v)
-    if unit == "GBP":
-        return money(v)
+    if unit == "GBP":  # whole pounds on a chart, rounded half up like money()
+        return money(float(Decimal(repr(v)).quantize(Decimal("1"), rounding=ROUND_HALF_UP)))
     return f"{v:,.{1 if decimals is None else decimals}f}"
 
 
@@ -249,7 +251,10 @@ def per_unit_words(unit: str | None) -> str:
 
 
 def money(x, *, missing: str = "£0") -> str:
-    """An amount in whole pounds: ``£1,234``.
+    """An amount of money as a reader writes it: whole pounds ``£1,234``, or pounds and pence ``£1,234.50``.
+
+    Rounded to the penny half up (``£16.505`` → ``£16.51``; never to even, and never to whole pounds: a credit of
+    £16.50 is not £16); pence are shown only when the amount is not a whole number of pounds.
 
     Parameters
     ----------
@@ -261,10 +266,17 @@ def money(x, *, missing: str = "£0") -> str:
 
     Examples
     --------
-    >>> money(1234.5), money(None), money(None, missing="–")
-    ('£1,234', '£0', '–')
+    >>> money(1234.5), money(4083.3333), money(1500.0), money(None), money(None, missing="–")
+    ('£1,234.50', '£4,083.33', '£1,500', '£0', '–')
     """
-    return missing if x is None or pd.isna(x) else f"£{float(x):,.0f}"
+    if x is None or pd.isna(x):
+        return missing
+    d = Decimal(repr(float(x))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    sign = "-" if d < 0 else ""
+    d = abs(d)
+    if d == d.to_integral_value():
+        return f"{sign}£{int(d):,}"
+    return f"{sign}£{d:,.2f}"
 
 
 def pence(v) -> str:

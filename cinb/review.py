@@ -103,8 +103,9 @@ class ContractReview:
     commitments: pd.DataFrame  # cinb.commitments.commitment_status(kpis, meas, contracts, period)
     ratchets: pd.DataFrame  # cinb.commitments.ratchet_proposals(kpis, meas, period, ratchet_months, share)
     ratchet_rule: str  # cinb.commitments.ratchet_rule(ratchet_months, ratchet_share)
-    credit_lines: pd.DataFrame  # cinb.credits.credit_lines(contracts, kpis, meas): per KPI and month, uncapped
-    credits_monthly: pd.DataFrame  # cinb.credits.monthly_credits(contracts, kpis, meas, lines=credit_lines)
+    credit_lines: pd.DataFrame  # cinb.credits.credit_lines(contracts, kpis, meas, bands=credit_bands): per KPI and
+    #   month, before pro-rating, failure rules and the cap
+    credits_monthly: pd.DataFrame  # cinb.credits.monthly_credits(..., lines=credit_lines, rules=critical_failure_rules)
     credits_ytd: dict[str, Any]  # the contract's row of cinb.credits.year_to_date(credits_monthly, period); {}
     initiatives: pd.DataFrame  # the contract's rows of Portfolio.initiatives
     initiative_summary: InitiativeSummary  # cinb.initiatives.initiative_summary(initiatives, period)
@@ -281,8 +282,10 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     card_row = card.iloc[0].to_dict() if len(card) else {}
     commitments = commitment_status(kpis, meas, sub.contracts, p)
     ratchets = ratchet_proposals(kpis, meas, p, months=ratchet_months, share=ratchet_share)
-    lines = credit_lines(sub.contracts, kpis, meas)
-    monthly = monthly_credits(sub.contracts, kpis, meas, lines=lines)
+    credit_bands = getattr(sub, "credit_bands", None)
+    failure_rules = getattr(sub, "critical_failure_rules", None)
+    lines = credit_lines(sub.contracts, kpis, meas, bands=credit_bands)
+    monthly = monthly_credits(sub.contracts, kpis, meas, lines=lines, rules=failure_rules)
     ytd = year_to_date(monthly, p)
     inits = sub.initiatives.reset_index(drop=True)
     isum = initiative_summary(inits, p)

@@ -12,8 +12,9 @@ It also carries the KPI regimes of version 2 of the data contract (docs/data-con
 * **volumes** on the service desk contract (NB-SD-001): first-time fix rate over the incidents resolved,
   calls answered within 30 seconds and abandoned calls over the calls offered (seasonal monthly volumes, in the
   hundreds to thousands), with ``volume_unit`` on the KPI;
-* **a month with no activity**: NB-SD-001's "Priority 1 incidents resolved within 4 hours" (P1FIX4) is a
-  percentage of a handful of P1 incidents a month; in June 2026 there was none (``volume`` 0, no value, a note);
+* **a month with no activity**: the application support contract's (NB-APP-007) "Priority 1 incidents resolved
+  within 4 hours" (P1FIX4) is a percentage of a handful of P1 incidents a month, with their number as its volume;
+  in June 2026 there was none (``volume`` 0, no value, a note);
 * **a quarterly KPI**: NB-HOST-002's "Disaster recovery tests passed" (DRTEST), recorded against the quarter's
   last month (March, June, September, December) only. The sample's review month, October 2026, is not one of its
   due months, so the October packs show it as "not due";
@@ -122,12 +123,6 @@ CONTRACTS = [
             _pct("ABND", "Abandoned call rate", None, 5, 12, 5.5, 0.9, tolerance=1.5, direction="lower",
                  description="Inbound calls abandoned after 10 seconds in the queue",
                  volume_unit="calls", volumes="sd_calls"),
-            # Version 2: a % of a handful of incidents a month, with a month that had none.
-            _pct("P1FIX4", "Priority 1 incidents resolved within 4 hours", 90, 95, 75, 93.0, 0.0,
-                 volume_unit="incidents", volumes="sd_p1", binomial=True, rng_offset=1,
-                 description="Priority 1 incidents resolved within 4 hours of logging, as a share of the priority 1 "
-                             "incidents resolved in the month",
-                 data_source="ITSM monthly extract", owner="Head of IT operations", agreed="yes"),
         ],
     ),
     dict(
@@ -262,6 +257,12 @@ CONTRACTS = [
             K("APPSAT", "Business user satisfaction", "score", "higher", 3.6, 4.0, 3.0, 3.75, 0.1, decimals=2, hi=5.0),
             K("DOCS", "Knowledge articles updated", "count", "higher", 10, 20, 5, 14, 3.0, decimals=0,
               step=("2024-09", 5.0)),
+            # Version 2: a % of a handful of incidents a month, with a month that had none.
+            _pct("P1FIX4", "Priority 1 incidents resolved within 4 hours", 90, 95, 75, 93.0, 0.0,
+                 volume_unit="incidents", volumes="app_p1", binomial=True, rng_offset=1,
+                 description="Priority 1 application incidents resolved within 4 hours of logging, as a share of the "
+                             "priority 1 incidents resolved in the month",
+                 data_source="ITSM monthly extract", owner="Applications manager", agreed="yes"),
         ],
     ),
     dict(
@@ -409,17 +410,17 @@ PERCENT_SIGN = {("NB-SD-001", "ANS30")}
 VOLUME_SERIES = {
     "sd_incidents": (3200, 101, "seasonal"),  # incidents resolved by the service desk
     "sd_calls": (5400, 102, "seasonal"),  # calls offered to the service desk
-    "sd_p1": (5, 103, "poisson"),  # priority 1 incidents resolved
+    "app_p1": (5, 103, "poisson"),  # priority 1 application incidents resolved
 }
 SEASON = np.array([1.12, 1.03, 1.00, 0.96, 0.97, 0.94, 0.90, 0.82, 1.10, 1.06, 1.01, 0.84])  # January .. December
 # Months whose volume is set, not drawn: (contract, kpi, period) -> volume. 0 with no value = no activity.
-VOLUME_SET = {("NB-SD-001", "P1FIX4", "2026-03"): 14, ("NB-SD-001", "P1FIX4", "2026-06"): 0}
+VOLUME_SET = {("NB-APP-007", "P1FIX4", "2026-03"): 14, ("NB-APP-007", "P1FIX4", "2026-06"): 0}
 # Months of a binomial KPI with another pass rate than its level (an incident that hit the figure).
-PASS_RATE_SET = {("NB-SD-001", "P1FIX4", "2026-03"): 0.55}
+PASS_RATE_SET = {("NB-APP-007", "P1FIX4", "2026-03"): 0.55}
 # Supplier notes explaining a figure (version-2 KPIs only, so that the version-1 rows stay as they were).
 NOTES = {
-    ("NB-SD-001", "P1FIX4", "2026-03"): "Major outage 14 March, see incident report",
-    ("NB-SD-001", "P1FIX4", "2026-06"): "No priority-1 incidents this month",
+    ("NB-APP-007", "P1FIX4", "2026-03"): "Major outage 14 March, see incident report",
+    ("NB-APP-007", "P1FIX4", "2026-06"): "No priority-1 incidents this month",
 }
 # Restatements of version-2 KPIs: (contract, kpi, period) -> (revision-2 value change, note).
 RESTATEMENTS_V2 = {("NB-NET-003", "NETSEC", "2026-04"): (-1.6, "Restated after root-cause review: 37 switches "

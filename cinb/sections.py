@@ -17,7 +17,7 @@ import pandas as pd
 from . import __version__, charts
 from .display import Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .formatting import (
-    DASH, NONE, NOT_GIVEN, NOT_REPORTED, NOTHING, decimal, iso_date, money, percent, percent_value, value_text,
+    DASH, NONE, NOT_GIVEN, NOTHING, decimal, iso_date, money, percent, percent_value, value_text,
     within_bounds, yes_no,
 )
 from .labels import ASSURANCE_SCORECARD as ASSURANCE_LABEL  # the scorecard's words (names kept for callers)
@@ -25,6 +25,7 @@ from .labels import COMMITMENT_STATUS_SCORECARD as STATUS_LABEL
 from .labels import POINT_SCORECARD as VARIATION_LABEL
 from .packdata import PACK_MIMETYPE
 from .regimes import STATUS_WORD, period_label, status_word
+from .sections_credits import credits  # noqa: F401  (the credits section: a pack notebook calls sections.credits)
 from .spc_xmr import SHORT_GROUP
 from .review import ContractReview, month_name
 
@@ -123,7 +124,7 @@ def scorecard(r: ContractReview) -> list:
         w, unit = k.window, k.kpi.get("unit")
         rows.append({
             "KPI": k.name + ("" if k.frequency == "monthly" else f" ({k.frequency})"),
-            "This period": _period_cell(k),
+            "Value": _period_cell(k),
             "SLA / target": " / ".join(value_text(k.kpi.get(x), unit, missing=DASH)
                                        for x in ("sla", "target")),
             "Rating": status_word(w),
@@ -138,8 +139,9 @@ def scorecard(r: ContractReview) -> list:
     table = Table(pd.DataFrame(rows), caption=f"KPI scorecard, {month_name(r.period)}: the result of the review month "
                                               f"(a rating only for a value reported for this month; otherwise its "
                                               f"status, with the last value reported); compliance is the share of "
-                                              f"the KPI's due periods in the review window meeting the SLA (or, with "
-                                              f"no SLA, the target), weighted by volume where volumes are given",
+                                              f"the values reported for the KPI's due periods in the review window "
+                                              f"meeting the SLA (or, with no SLA, the target), weighted by volume "
+                                              f"where volumes are given; (n of m): n of the m values reported met it",
                   rating_columns=["Rating"], row_header="KPI")
     score = r.scorecard.get("score")
     text = (f"Weighted score over the review window: {decimal(score)} / 100 ({r.scorecard.get('rating')})."
@@ -167,10 +169,9 @@ def _compliance_cell(k) -> str:
     share = w.get("compliance_" + level)
     if share is None or pd.isna(share):
         return DASH
-    word = {"monthly": "month", "quarterly": "quarter", "annual": "year"}.get(k.frequency, "month")
-    met, due = int(w.get("periods_met_" + level) or 0), int(w.get("periods_due") or 0)
+    met, rated = int(w.get("periods_met_" + level) or 0), int(w.get("months_reported") or 0)
     weighted = " by volume" if w.get("aggregation_used") == "volume_weighted" else ""
-    return f"{percent(share)}{weighted} ({met} of {due} {word}{'s' if due != 1 else ''} met)"
+    return f"{percent(share)}{weighted} ({met} of {rated})"
 
 
 def kpi_details(r: ContractReview) -> list:
@@ -205,8 +206,8 @@ def kpi_details(r: ContractReview) -> list:
 def spc_cautions(k, audience: str = "internal") -> list[str]:
     """The cautions under a KPI's chart, in a reader's words (months, not positions).
 
-    ``k`` is a :class:`cinb.review.KpiReview`. Says when the chart has too few points for a verdict, when the
-    latest group (since a recorded process change) is short, when a group's limits could not be computed, and,
+    ``k`` is a :class:`cinb.review.KpiReview`. Says (too few points for any verdict is said by the KPI's paragraph)
+    when the latest group (since a recorded process change) is short, when a group's limits could not be computed, and,
     in internal packs, a suggested rebase with how to accept it. Returns a list of str.
     """
     out = []
@@ -214,11 +215,7 @@ def spc_cautions(k, audience: str = "internal") -> list[str]:
     groups = k.spc.groups
     idx = k.spc.points.index
     monthly = isinstance(idx, pd.PeriodIndex)
-    if k.too_few is not None:
-        out.append(f"Too few points for reliable process limits: {k.too_few[0]} on the chart, at least "
-                   f"{k.too_few[1]} needed. The limits are drawn for reference only; no variation or assurance "
-                   f"icon, verdict or question is based on them.")
-    elif len(groups) > 1:
+    if k.too_few is None and len(groups) > 1:
         last = groups.iloc[-1]
         since = month_name(idx[int(last["start"])]) if monthly else f"point {int(last['start'])}"
         if int(last["n"]) < SHORT_GROUP:
@@ -316,65 +313,6 @@ def commitments(r: ContractReview) -> list:
         }), caption="KPIs eligible for a ratchet", row_header="KPI"))
     else:
         out.append(Paragraphs(["No KPI beat its target in every one of the qualifying months."]))
-    return out
-
-
-def credits(r: ContractReview) -> list:
-    """Service credits: the review month's lines per KPI, the month against the cap, the contract year to date and
-    the last 12 months.
-
-    Parameters
-    ----------
-    r : ContractReview
-        Reads ``credit_lines`` (:func:`cinb.credits.credit_lines`, credit as % of the monthly charge),
-        ``credits_monthly`` (:func:`cinb.credits.monthly_credits`, in GBP after the cap), ``credits_ytd``
-        (:func:`cinb.credits.year_to_date`), ``kpis`` (names) and ``period``.
-
-    Returns
-    -------
-    list
-        Display objects of :mod:`cinb.display`, each only when there is something to show: a ``Table`` of the
-        month's credit lines; ``Paragraphs`` on the month (before and after the cap, GBP, critical failures) and
-        the contract year to date; a warning ``Callout`` when the month is incomplete (a line not reported or not
-        computable); a ``Chart`` (:func:`cinb.charts.credits_chart`) of the last 12 months when any credit was due.
-    """
-    lines = r.credit_lines[r.credit_lines["period"] == r.period]
-    names = {k.kpi_id: k.name for k in r.kpis}
-    month = r.credits_monthly[r.credits_monthly["period"] == r.period]
-    out = []
-    if len(lines):
-        table = pd.DataFrame({
-            "KPI": [names.get(x, x) for x in lines["kpi_id"]],
-            "Method": lines["credit_method"],
-            "Value": [value_text(v, u) for v, u in zip(lines["value"], lines.get("unit", [None] * len(lines)))],
-            "Credit % of charge": [percent_value(v, 2) for v in lines["credit_pct"]],
-            "Critical failure": [yes_no(x) for x in lines["critical_failure"]],
-            "Note": [(NOT_REPORTED if nr else "") + (f" {p}" if isinstance(p, str) else "")
-                     for nr, p in zip(lines["not_reported"], lines["problem"])],
-        })
-        out.append(Table(table, caption=f"Service credit lines, {month_name(r.period)}", row_header="KPI"))
-    if len(month):
-        m = month.iloc[0]
-        cap = "no cap" if pd.isna(m["cap_pct"]) else f"cap {percent_value(m['cap_pct'])} of the monthly charge"
-        out.append(Paragraphs([
-            f"{month_name(r.period)}: {percent_value(m['raw_pct'], 2)} before the cap, "
-            f"{percent_value(m['capped_pct'], 2)} after ({cap}), "
-            f"{money(m['credit_gbp'])} on a monthly charge of {money(m['monthly_charge_gbp'])}; "
-            f"{int(m['critical_failures'])} critical service level failures.",
-            f"Contract year {r.credits_ytd.get('contract_year', '–')} to date: "
-            f"{money(r.credits_ytd.get('credits_gbp'))} over {r.credits_ytd.get('months', 0)} months; "
-            f"the cap bit in {r.credits_ytd.get('cap_hits', 0)} months.",
-        ]))
-        if bool(m["incomplete"]):
-            out.append(Callout("Some KPI lines could not be computed this month (not reported or a definition "
-                               "problem): the credit shown may be understated.", "warning"))
-    recent = r.credits_monthly[r.credits_monthly["period"] > r.period - 12]
-    if len(recent) and float(recent["credit_gbp"].sum()) > 0:
-        cap_gbp = None
-        if len(month) and pd.notna(month.iloc[0]["cap_pct"]):
-            cap_gbp = float(month.iloc[0]["cap_pct"]) / 100 * float(month.iloc[0]["monthly_charge_gbp"])
-        out.append(charts.credits_chart(recent.set_index("period")["credit_gbp"], cap_gbp,
-                                        title="Service credits per month, last 12 months"))
     return out
 
 
@@ -574,6 +512,7 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         ``KeyFacts`` (stamp).
     """
     from .commitments import COMMITMENT_RULES
+    from .credits import CREDIT_RULES
     from .initiatives import EFFECT_RULE
     from .ratings import scorecard_rule
 
@@ -599,10 +538,7 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         "the KPI names another aggregation; a percentage KPI without volumes is rated on the unweighted mean.",
         "CI commitments: " + " ".join(COMMITMENT_RULES),
         "Ratchet: " + r.ratchet_rule,
-        "Service credits: 'shortfall' KPIs earn (target − actual) percentage points of the monthly charge "
-        "(actual − target where lower is better), '%' KPIs only; 'fixed' KPIs earn credit_pct when the SLA (or, "
-        "with no SLA, the target) is missed; a month's credits are summed over KPIs and capped at the contract's "
-        "cap; a month not reported earns no computed credit and is flagged for the contract manager to decide.",
+        "Service credits: " + " ".join(CREDIT_RULES) + " Each line of the credits table names the rule applied.",
         "Initiative effects: " + EFFECT_RULE,
         f"Late return: received more than 15 days after the end of its month.",
     ]

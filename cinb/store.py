@@ -25,11 +25,12 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
 from .schema import TABLE_ORDER, TABLES, RawTable, column_names
-from .sources import engine_for, is_url, raw_from_records, safe_url
+from .sources import engine_for, is_url, library_warnings, raw_from_records, safe_url
 from .sources_sql import BATCHES, read_store_tables
 from .writers import plain_records
 
@@ -357,8 +358,9 @@ def _refuse_derived_in_old_store(conn, history: pd.DataFrame, label: str) -> Non
 
     if not len(history) or not (history["origin"] == "derived").any():
         return
-    old = [u for u in sa.inspect(conn).get_unique_constraints("measurements")
-           if "origin" not in [c.lower() for c in u.get("column_names") or []]]
+    with library_warnings():  # reflecting the new expression index warns that it is skipped: nothing to say
+        constraints = sa.inspect(conn).get_unique_constraints("measurements")
+    old = [u for u in constraints if "origin" not in [c.lower() for c in u.get("column_names") or []]]
     if old:
         raise UsageError(f"{label} was made by a cinb older than data contract version 2: its measurements cannot "
                          "hold derived rows next to reported ones; nothing was appended. Ingest the portfolio into "
@@ -382,7 +384,11 @@ def _refuse_repeat(v, ref: dict, source, label) -> None:
     same_value = (old["value"].to_numpy() == new["value"].to_numpy()) | (old["value"].isna().to_numpy()
                                                                          & new["value"].isna().to_numpy())
     same_note = old["note"].fillna("").to_numpy(dtype=object) == new["note"].fillna("").to_numpy(dtype=object)
-    if (same_value & same_note).all():
+    same_rest = np.ones(len(new), dtype=bool)
+    for col in ("volume", "complete"):  # version 2: a return may restate only the volume or the provisional flag
+        a, b = old[col].astype(object), new[col].astype(object)
+        same_rest &= ((a == b).fillna(False) | (a.isna() & b.isna())).to_numpy(dtype=bool)
+    if (same_value & same_note & same_rest).all():
         raise UsageError(f"{source} repeats values already in {label} (same value and note for every row); "
                          "nothing was appended. To restate a value, change it and ingest again.")
 

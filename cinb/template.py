@@ -31,7 +31,7 @@ import pandas as pd
 
 from .errors import DataError, UsageError
 from .periods import MONTH_RE
-from .regimes import is_due, kpi_calendar
+from .regimes import is_due, kpi_calendar, period_label, step_of
 from .schema import ID_RE, RawTable
 from .sources import cell_text
 
@@ -63,6 +63,10 @@ def _period(period) -> pd.Period:
 def write_return_template(portfolio, contract_id: str, period, out_path) -> Path:
     """Write the Excel return for one contract and month.
 
+    Only the KPIs due in ``period`` are listed (see the module notes; a quarterly or annual KPI's name says the
+    period its value covers, e.g. ``(Jul–Sep 2026)``); with version-2 KPIs the sheet has ``Volume`` and
+    ``Complete`` columns after ``Notes``.
+
     Parameters
     ----------
     portfolio : Portfolio
@@ -77,9 +81,6 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     -------
     Path
         The file written.
-
-    Only the KPIs due in ``period`` are listed (see the module notes); with version-2 KPIs the sheet has
-    ``Volume`` and ``Complete`` columns.
 
     Raises
     ------
@@ -157,7 +158,9 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
         ws.add_data_validation(complete_dv)
     for i, k in kpis.iterrows():
         r = _HEADER_ROW + 1 + i
-        cells = [k["kpi_id"], k["name"], k["unit"], k["direction"],
+        freq = k.get("frequency")
+        name = k["name"] if step_of(freq) == 1 else f"{k['name']} ({period_label(per, freq)})"
+        cells = [k["kpi_id"], name, k["unit"], k["direction"],
                  None if pd.isna(k["sla"]) else float(k["sla"]), None if pd.isna(k["target"]) else float(k["target"])]
         for j, v in enumerate(cells, start=1):
             cell = ws.cell(row=r, column=j, value=v)

@@ -422,8 +422,7 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
 
     contracts, known_c = _validate_contracts(raw["contracts"], parsed["contracts"], usable["contracts"], c,
                                              reference)
-    if usable["kpis"]:
-        fraction_checks(raw["kpis"], parsed["kpis"], c, raw["measurements"], parsed["measurements"], reference)
+    fraction_checks(raw["kpis"], parsed["kpis"], c, raw["measurements"], parsed["measurements"], reference)
     kpis, known_k = _validate_kpis(raw["kpis"], parsed["kpis"], usable["kpis"], c, reference, known_c)
     history, measurements, derived, superseded_count = _validate_measurements(
         raw, parsed["measurements"], usable["measurements"], c, reference, known_c, known_k, kpis,

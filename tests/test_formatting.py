@@ -78,7 +78,7 @@ def test_chart_number(args, text):
 
 
 def test_money_and_short_money():
-    assert F.money(1234.5) == "£1,234"
+    assert F.money(1234.5) == "£1,234.50" and F.money(16.5) == "£16.50" and F.money(1500.0) == "£1,500"
     assert F.money(None) == F.money(NAN) == "£0"  # a sum of credits with none is no money
     assert F.money(None, missing=F.DASH) == "–"
     assert [F.money_short(v) for v in (950, 1500, 12345, 1_234_567, 0)] == ["£950", "£1.5k", "£12k", "£1.2m", "£0"]
@@ -133,7 +133,7 @@ def test_formatting_and_labels_sit_at_the_bottom():
             if isinstance(node, ast.ImportFrom):
                 mod = ("." * node.level) + (node.module or "")
                 assert not (mod.startswith(".") or mod.startswith("cinb")) or mod in ("cinb.errors", ".errors"), mod
-                assert mod.split(".")[0] in ("", "__future__", "datetime", "math", "numbers", "collections",
+                assert mod.split(".")[0] in ("", "__future__", "datetime", "decimal", "math", "numbers", "collections",
                                              "numpy", "pandas", "cinb"), mod
             elif isinstance(node, ast.Import):
                 assert all(a.name.split(".")[0] in ("datetime", "math", "numbers", "numpy", "pandas")

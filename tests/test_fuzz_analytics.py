@@ -180,13 +180,16 @@ def test_credits_are_never_negative_never_above_the_cap_and_ignore_row_order(fra
     pct = lines["credit_pct"].dropna()
     assert (pct >= 0).all()
     assert (lines["credit_gbp"].dropna() >= 0).all()
-    # shortfall: target − actual percentage points, only when short (mirrored for lower-is-better)
+    # shortfall: credit_pct (default 1) per percentage point of target − actual, only when short (mirrored for
+    # lower-is-better)
     short = lines[(lines["credit_method"] == "shortfall") & lines["credit_pct"].notna()]
     k = kpis.set_index(["contract_id", "kpi_id"])
     for row in short.itertuples():
         t = k.loc[(row.contract_id, row.kpi_id), "target"]
+        rate = k.loc[(row.contract_id, row.kpi_id)].get("credit_pct", np.nan)
+        rate = 1.0 if rate is None or pd.isna(rate) else float(rate)
         gap = (t - row.value) if row.direction == "higher" else (row.value - t)
-        assert row.credit_pct == pytest.approx(max(gap, 0.0), abs=1e-9)
+        assert row.credit_pct == pytest.approx(max(gap, 0.0) * rate, rel=1e-9, abs=1e-9)
     monthly = monthly_credits(contracts, kpis, meas)
     assert (monthly["capped_pct"].dropna() >= 0).all()
     if not np.isnan(cap):

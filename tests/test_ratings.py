@@ -162,13 +162,13 @@ def test_describe_states_the_rules_in_force():
     default = DEFAULT_BANDS.describe()
     assert default[0] == "Good: meets or beats the target."
     assert any("SLA, which serves as the target" in line for line in default)
-    assert any("the mean of the monthly values reported" in line for line in default)
+    assert any("the mean of the values reported in the period" in line for line in default)
     custom = RatingBands(target_inclusive=False, critical_inclusive=False, no_target="other",
                          aggregation="worst", min_months_reported=3).describe()
     assert custom[0].startswith("Good: beats")
     assert "Inadequate: beyond the critical" in custom[3]
     assert any("rated Other" in line for line in custom)
-    assert any("worst monthly value" in line and "at least 3 reported months" in line for line in custom)
+    assert any("the worst value reported" in line and "at least 3 reported values" in line for line in custom)
 
 
 # --- monthly service levels ----------------------------------------------------------------------------------

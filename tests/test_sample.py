@@ -60,18 +60,22 @@ def _rows(p, contract_id, kpi_id):
 
 def test_sample_has_volumes_on_the_service_desk_kpis(sample_portfolio):
     p = sample_portfolio
-    for kpi_id, unit in (("FTF", "incidents"), ("ANS30", "calls"), ("ABND", "calls"), ("P1FIX4", "incidents")):
+    for kpi_id, unit in (("FTF", "incidents"), ("ANS30", "calls"), ("ABND", "calls")):
         assert _kpi(p, "NB-SD-001", kpi_id)["volume_unit"] == unit
         volume = _rows(p, "NB-SD-001", kpi_id)["volume"]
         assert volume.notna().all() and len(volume) == 36, kpi_id
     calls = _rows(p, "NB-SD-001", "ANS30")["volume"].astype(float)
     assert 1_000 <= calls.min() and calls.max() <= 10_000 and calls.nunique() > 12  # thousands, varying
-    # Volumes are given only where they make sense: the other contracts have none.
-    assert p.measurements.loc[p.measurements["contract_id"] != "NB-SD-001", "volume"].isna().all()
+    # Volumes are given only where they make sense: the service desk's KPIs and the P1 incidents KPI.
+    with_volume = p.measurements.loc[p.measurements["volume"].notna(), ["contract_id", "kpi_id"]].drop_duplicates()
+    assert set(map(tuple, with_volume.to_numpy())) == {("NB-SD-001", "FTF"), ("NB-SD-001", "ANS30"),
+                                                       ("NB-SD-001", "ABND"), ("NB-APP-007", "P1FIX4")}
 
 
 def test_sample_has_a_no_activity_month(sample_portfolio):
-    p1 = _rows(sample_portfolio, "NB-SD-001", "P1FIX4")
+    assert _kpi(sample_portfolio, "NB-APP-007", "P1FIX4")["volume_unit"] == "incidents"
+    p1 = _rows(sample_portfolio, "NB-APP-007", "P1FIX4")
+    assert len(p1) == 36 and p1["volume"].notna().all()
     idle = p1[p1["volume"].astype(float) == 0]
     assert [str(x) for x in idle["period"]] == ["2026-06"]
     assert idle["value"].isna().all()
