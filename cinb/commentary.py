@@ -112,7 +112,8 @@ def kpi_paragraph(k) -> str:
                 f"(no activity){noted}" + (f"; {last}" if last else ""))
     elif status == "not_due":
         word = {"quarterly": "quarterly", "annual": "annual"}.get(k.frequency, k.frequency)
-        head = f"{k.name} is reported {'yearly' if word == 'annual' else word} and no value is due for the review month" \
+        every = "yearly" if word == "annual" else word
+        head = f"{k.name} is reported {every} and no value is due for the review month" \
             + (f"; {last}" if last else "; it has no value yet")
     elif status in ("not_started", "ended"):
         head = f"{k.name} is {STATUS_LABEL[status]} in the review month" + (f"; {last}" if last else "")
@@ -168,8 +169,9 @@ def spc_sentences(k) -> list[str]:
                    f"{suggestion['evidence']}. Limits computed across the change "
                    f"({value_text(lpl, unit)} to {value_text(upl, unit)}) mix the old and the new process, so no "
                    f"judgement of the chance of meeting the target is drawn from them; rebased at "
-                   f"{month_label(suggestion['period'])} they would be {value_text(within_bounds(suggestion['lpl'], unit), unit)} "
-                   f"to {value_text(within_bounds(suggestion['upl'], unit), unit)} and the process "
+                   f"{month_label(suggestion['period'])} they would be "
+                   f"{value_text(within_bounds(suggestion['lpl'], unit), unit)} to "
+                   f"{value_text(within_bounds(suggestion['upl'], unit), unit)} and the process "
                    f"{ASSURANCE_WORDS.get(suggestion['assurance'], ASSURANCE_WORDS[None])}.")
     else:
         out.append(f"The latest point shows {variation}{because}; on current limits{since} "

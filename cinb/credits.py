@@ -153,8 +153,9 @@ def _pct(v: float) -> str:
     return f"{v:g}%"
 
 
-def _band_credit(shortfall: np.ndarray, keys: list[tuple], bands: pd.DataFrame | None):
-    """Per line: (credit %, rule text) under the KPI's bands; NaN/"" where the line has no band."""
+def _band_credit(shortfall: np.ndarray, cids: np.ndarray, kids: np.ndarray, bands: pd.DataFrame | None):
+    """Per line: (credit %, rule text) under the KPI's bands; NaN/"" where the line has no band (``shortfall``
+    NaN: not a banded line)."""
     credit = np.full(len(shortfall), np.nan)
     rule = np.full(len(shortfall), "", dtype=object)
     if bands is None or not len(bands):
@@ -164,9 +165,10 @@ def _band_credit(shortfall: np.ndarray, keys: list[tuple], bands: pd.DataFrame |
     for ci, ki, f, st, pct in zip(bands["contract_id"], bands["kpi_id"], bands["shortfall_from"], strict_col,
                                   bands["credit_pct"]):
         by_kpi.setdefault((ci, ki), []).append((float(f), bool(st) if not pd.isna(st) else False, float(pct)))
-    for i, (key, s) in enumerate(zip(keys, shortfall)):
-        table = by_kpi.get(key)
-        if table is None or np.isnan(s):
+    for i in np.flatnonzero(~np.isnan(shortfall)):
+        s = shortfall[i]
+        table = by_kpi.get((cids[i], kids[i]))
+        if table is None:
             continue
         if s <= 0:  # the target was met: no band applies, whatever its shortfall_from
             credit[i] = 0.0
@@ -181,6 +183,32 @@ def _band_credit(shortfall: np.ndarray, keys: list[tuple], bands: pd.DataFrame |
         credit[i] = pct
         rule[i] = f"shortfall {s:g}, band {'above' if st else 'from'} {f:g} → {_pct(pct)}"
     return credit, rule
+
+
+def _fmt(values: np.ndarray) -> np.ndarray:
+    """Numbers as ``%g`` text, element-wise."""
+    return np.array([f"{v:g}" for v in values], dtype=object)
+
+
+def _rule_texts(method, shortfall, rate, credit, band_rule, not_reported, has_problem, missed) -> np.ndarray:
+    """The rule each line applied, in words (vectorised: numbers are formatted only where a sentence shows them)."""
+    n = len(method)
+    out = np.full(n, "no credit regime", dtype=object)
+    out[method == "manual"] = "credited by hand under the contract's terms: not computed"
+    fixed = method == "fixed"
+    out[fixed & (missed == 1.0)] = ""
+    idx = np.flatnonzero(fixed & (missed == 1.0))
+    out[idx] = "level missed: " + _fmt(rate[idx]) + "%"
+    out[fixed & (missed != 1.0)] = "level met"
+    short = method == "shortfall"
+    out[short] = "target met"
+    idx = np.flatnonzero(short & (shortfall > 0))
+    out[idx] = _fmt(shortfall[idx]) + " points short × " + _fmt(rate[idx]) + "% per point = " + _fmt(credit[idx]) + "%"
+    banded = method == "banded"
+    out[banded] = band_rule[banded]
+    out[not_reported] = "not reported: no credit computed"
+    out[has_problem] = "not computable (see the problem)"
+    return out
 
 
 def credit_lines(contracts: pd.DataFrame, kpis: pd.DataFrame, measurements: pd.DataFrame, *,
@@ -202,9 +230,11 @@ def credit_lines(contracts: pd.DataFrame, kpis: pd.DataFrame, measurements: pd.D
         target in the KPI's units, for shortfall and banded KPIs), ``rate_pct`` (shortfall: % per point; fixed:
         % per miss), ``credit_pct`` (% of the month's charge; NaN when not reported or not computable),
         ``rule`` (the rule applied, in words), ``monthly_charge_gbp``, ``credit_gbp`` (on the full monthly
-        charge, before pro-rating and the cap), ``not_reported``, ``critical_failure`` (at or beyond
-        ``critical``), ``manual``, ``problem``. A month not reported gets no credit: whether a missing report
-        counts as a failure is for the contract to decide, so the pack shows it and the contract manager decides.
+        charge, before pro-rating and the cap), ``not_reported`` (an empty value that is not a month of no
+        activity), ``provisional`` (``complete`` false: no credit until the final figure), ``critical_failure`` (at
+        or beyond ``critical``), ``manual``, ``problem``. A month of no activity (volume 0, no value) earns 0.
+        A month not reported gets no credit: whether a missing report counts as a failure is for the contract
+        to decide, so the pack shows it and the contract manager decides.
     """
     k = _kpis(kpis)
     rule_idx = _kpi_credit_rule(k, bands)
@@ -217,7 +247,15 @@ def credit_lines(contracts: pd.DataFrame, kpis: pd.DataFrame, measurements: pd.D
     sla = j["sla"].to_numpy(dtype=float)
     method = j["credit_method"].astype(object).to_numpy()
     given_pct = j["credit_pct"].to_numpy(dtype=float)
-    not_reported = np.isnan(value)
+    m = measurements.reset_index(drop=True)
+    volume = pd.to_numeric(m["volume"], errors="coerce").to_numpy(dtype=float) if "volume" in m \
+        else np.full(len(j), np.nan)
+    complete = m["complete"] if "complete" in m else pd.Series(np.nan, index=m.index)
+    provisional = (complete.notna() & ~complete.where(complete.notna(), True).astype(bool)).to_numpy()
+    # A month with nothing to measure (volume 0, no value) earns nothing and is not a missing return; a
+    # provisional figure earns nothing until the final figure arrives.
+    no_activity = np.isnan(value) & (volume == 0)
+    not_reported = np.isnan(value) & ~no_activity
     has_problem = j["problem"].notna().to_numpy()
 
     # fixed: judged against the SLA, or the target where there is no SLA; shortfall and banded: the target
@@ -231,32 +269,18 @@ def credit_lines(contracts: pd.DataFrame, kpis: pd.DataFrame, measurements: pd.D
     shortfall = np.where(np.isin(method, ["shortfall", "banded"]), raw_short, np.nan)
     rate = np.where(method == "shortfall", np.where(np.isnan(given_pct), 1.0, given_pct),
                     np.where(method == "fixed", given_pct, np.nan))
-    keys = list(zip(j["contract_id"], j["kpi_id"]))
-    banded, band_rule = _band_credit(np.where(method == "banded", shortfall, np.nan), keys, bands)
+    banded, band_rule = _band_credit(np.where(method == "banded", shortfall, np.nan),
+                                     j["contract_id"].to_numpy(dtype=object), j["kpi_id"].to_numpy(dtype=object), bands)
     credit = np.select(
         [np.isin(method, ["none"]), method == "shortfall", method == "fixed", method == "banded"],
         [np.zeros_like(value), np.round(shortfall * rate, _DECIMALS),
          np.where(missed == 1.0, given_pct, 0.0), banded],
         np.nan,
     )
-    credit = np.where(not_reported | has_problem, np.nan, credit)
-    rules = []
-    for m, v, s, r, c, b, nr, prob, mi in zip(method, value, shortfall, rate, credit, band_rule, not_reported,
-                                               has_problem, missed):
-        if prob:
-            rules.append("not computable (see the problem)")
-        elif nr:
-            rules.append("not reported: no credit computed")
-        elif m == "shortfall":
-            rules.append(f"{s:g} points short × {_pct(r)} per point = {_pct(c)}" if s > 0 else "target met")
-        elif m == "fixed":
-            rules.append(f"level missed: {_pct(r)}" if mi == 1.0 else "level met")
-        elif m == "banded":
-            rules.append(b)
-        elif m == "manual":
-            rules.append("credited by hand under the contract's terms: not computed")
-        else:
-            rules.append("no credit regime")
+    credit = np.where(not_reported | has_problem | provisional, np.nan, np.where(no_activity, 0.0, credit))
+    rules = _rule_texts(method, shortfall, rate, credit, band_rule, not_reported, has_problem, missed)
+    rules[no_activity & ~has_problem] = "no activity: nothing to measure, no credit"
+    rules[provisional & ~has_problem & ~np.isnan(value)] = "provisional figure: no credit until the final figure"
     critical = j["critical"].to_numpy(dtype=float)
     critical_failure = ~not_reported & _at_or_better(-value * sign, -critical * sign)
 
@@ -274,7 +298,8 @@ def credit_lines(contracts: pd.DataFrame, kpis: pd.DataFrame, measurements: pd.D
     out["monthly_charge_gbp"] = charge
     out["credit_gbp"] = credit / 100.0 * charge
     out["not_reported"] = not_reported
-    out["critical_failure"] = critical_failure
+    out["provisional"] = provisional & ~np.isnan(value)
+    out["critical_failure"] = critical_failure & ~out["provisional"].to_numpy()
     out["manual"] = method == "manual"
     out["problem"] = j["problem"].to_numpy()
     return out
@@ -385,7 +410,7 @@ def monthly_credits(
     -------
     DataFrame
         One row per (contract_id, period) with measurements, sorted: ``raw_pct`` (sum of the lines' credit %,
-        uncomputable and manual lines skipped), ``monthly_charge_gbp`` (the full monthly charge),
+        uncomputable, provisional and manual lines skipped), ``monthly_charge_gbp`` (the full monthly charge),
         ``charge_fraction`` (share of the month in the term) and ``charge_gbp`` (the month's pro-rated charge),
         ``raw_gbp`` (raw_pct of charge_gbp), ``critical_failures`` (Critical Service Level Failures), ``cslf_rule``
         (which rule fired), ``suppressed`` (True when a suppress_credits failure stopped the month's credits)
@@ -393,7 +418,8 @@ def monthly_credits(
         GBP; NaN = no cap), ``cap_used_before_gbp`` (credits already counted against it), ``credit_gbp`` (due,
         unrounded), ``capped_pct`` (credit_gbp as % of charge_gbp), ``cap_applied`` (the cap cut this month's
         credit), ``headroom_gbp`` (cap left after this month), ``cap_reached`` (no headroom left), ``lines``,
-        ``lines_not_reported``, ``lines_with_problem``, ``lines_manual``, ``incomplete`` (some line not
+        ``lines_not_reported`` (not reported or provisional), ``lines_with_problem``, ``lines_manual``,
+        ``incomplete`` (some line not
         computed: the month's credit may be understated), ``start_month``, ``contract_year``.
     """
     if lines is None:
@@ -401,7 +427,8 @@ def monthly_credits(
     keys = ["contract_id", "period"]
     work = lines[keys].copy()
     work["credit_pct"] = lines["credit_pct"].to_numpy(dtype=float)
-    work["not_reported"] = lines["not_reported"].to_numpy(dtype=bool)
+    work["not_reported"] = lines["not_reported"].to_numpy(dtype=bool) | (
+        lines["provisional"].to_numpy(dtype=bool) if "provisional" in lines else False)
     work["problem"] = lines["problem"].notna().to_numpy()
     work["manual"] = lines["manual"].to_numpy(dtype=bool) if "manual" in lines else False
     g = work.groupby(keys, sort=True, observed=True)
@@ -430,11 +457,26 @@ def monthly_credits(
     start = pd.to_datetime(out["start_date"])
     out["start_month"] = start.dt.to_period("M")
     out["contract_year"] = contract_year(out["period"], start).to_numpy()
-    for col in ("charge_fraction", "charge_gbp", "raw_gbp", "suppressed_gbp", "cap_gbp", "cap_used_before_gbp",
-                "credit_gbp", "headroom_gbp"):
-        out[col] = np.nan
-    for cid, idx in out.groupby("contract_id", sort=False).groups.items():
-        _ledger(out, np.asarray(idx), c[c["contract_id"] == cid].iloc[0].to_dict())
+    # Charges pro-rated by days, then credits after suppression and a month cap, for every row at once; a
+    # contract-year or rolling cap depends on earlier months, so those contracts' rows are then run in order.
+    out["charge_fraction"] = _fractions(out["period"], out["start_date"], out["end_date"])
+    out["charge_gbp"] = out["monthly_charge_gbp"] * out["charge_fraction"]
+    out["raw_gbp"] = out["raw_pct"] / 100.0 * out["charge_gbp"]
+    suppressed = out["suppressed"].to_numpy(dtype=bool)
+    raw = out["raw_gbp"].to_numpy(dtype=float)
+    out["suppressed_gbp"] = np.where(suppressed, raw, 0.0)
+    due = np.where(suppressed, 0.0, raw)
+    cap_pct = out["cap_pct"].to_numpy(dtype=float)
+    month_cap = cap_pct / 100.0 * out["charge_gbp"].to_numpy(dtype=float)
+    out["cap_gbp"] = np.where(np.isnan(cap_pct), np.nan, month_cap)
+    out["cap_used_before_gbp"] = np.where(np.isnan(cap_pct), np.nan, 0.0)
+    out["credit_gbp"] = np.where(np.isnan(cap_pct), due, np.fmin(due, month_cap))
+    running = ~np.isnan(cap_pct) & (out["cap_period"] != "month").to_numpy()
+    if running.any():
+        for cid, idx in out[running].groupby("contract_id", sort=False).groups.items():
+            _ledger(out, np.asarray(idx), c[c["contract_id"] == cid].iloc[0].to_dict(), due)
+    out["headroom_gbp"] = np.where(np.isnan(cap_pct), np.nan,
+                                   out["cap_gbp"] - out["cap_used_before_gbp"] - out["credit_gbp"])
     out["cap_applied"] = (out["credit_gbp"] < out["raw_gbp"] - 1e-9) & ~out["suppressed"]
     with np.errstate(invalid="ignore", divide="ignore"):
         # The % of the charge actually credited: the raw % unless the cap cut it (then the month cap itself, or
@@ -455,50 +497,59 @@ def monthly_credits(
     ].sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def _ledger(out: pd.DataFrame, idx: np.ndarray, contract: dict) -> None:
-    """Fill one contract's ledger rows of ``out`` (in period order): charges, suppression, caps."""
+def _fractions(period: pd.Series, start_date: pd.Series, end_date: pd.Series) -> np.ndarray:
+    """`month_fraction` of each row, vectorised (days of the month inside the term / days in the month)."""
+    per = pd.PeriodIndex(period, freq="M")
+    first = per.start_time.normalize().to_numpy(dtype="datetime64[D]")
+    last = per.end_time.normalize().to_numpy(dtype="datetime64[D]")
+    s = pd.to_datetime(pd.Series(start_date).reset_index(drop=True)).to_numpy(dtype="datetime64[D]")
+    e = pd.to_datetime(pd.Series(end_date).reset_index(drop=True)).to_numpy(dtype="datetime64[D]")
+    lo = np.where(np.isnat(s), first, np.maximum(first, np.where(np.isnat(s), first, s)))
+    hi = np.where(np.isnat(e), last, np.minimum(last, np.where(np.isnat(e), last, e)))
+    days = (hi - lo).astype("timedelta64[D]").astype(np.int64) + 1
+    return np.clip(days, 0, None) / per.days_in_month.to_numpy(dtype=float)
+
+
+def _charges(contract: dict, periods: pd.PeriodIndex) -> np.ndarray:
+    """The pro-rated charge of each month for one contract (0 outside its term)."""
+    charge = float(contract["monthly_charge_gbp"]) if pd.notna(contract.get("monthly_charge_gbp")) else np.nan
+    n = len(periods)
+    return charge * _fractions(pd.Series(periods), pd.Series([contract.get("start_date")] * n),
+                               pd.Series([contract.get("end_date")] * n))
+
+
+def _ledger(out: pd.DataFrame, idx: np.ndarray, contract: dict, due_all: np.ndarray) -> None:
+    """One contract's rows of ``out`` under a contract-year or rolling-12 cap, in period order.
+
+    ``due_all`` is every row's credit after suppression (before the cap). Fills ``cap_gbp`` (the cap % of the
+    period's charges), ``cap_used_before_gbp`` (credits already granted in it) and ``credit_gbp``.
+    """
     idx = idx[np.argsort(out.loc[idx, "period"].array.asi8, kind="stable")]
     periods = pd.PeriodIndex(out.loc[idx, "period"], freq="M")
-    frac = np.array([month_fraction(p, contract.get("start_date"), contract.get("end_date")) for p in periods])
-    charge = out.loc[idx, "monthly_charge_gbp"].to_numpy(dtype=float) * frac
-    raw = out.loc[idx, "raw_pct"].to_numpy(dtype=float) / 100.0 * charge
-    suppressed = out.loc[idx, "suppressed"].to_numpy(dtype=bool)
-    due = np.where(suppressed, 0.0, raw)
+    due = due_all[idx]
     cap_pct = out.loc[idx, "cap_pct"].to_numpy(dtype=float)
     kind = out.loc[idx, "cap_period"].to_numpy(dtype=object)
     years = out.loc[idx, "contract_year"].to_numpy()
     credit = np.empty(len(idx))
-    cap = np.full(len(idx), np.nan)
-    used_before = np.full(len(idx), np.nan)
+    cap = np.empty(len(idx))
+    used_before = np.empty(len(idx))
     granted: dict[pd.Period, float] = {}
     start_m = pd.Period(contract["start_date"], "M") if pd.notna(contract.get("start_date")) else None
     for i, p in enumerate(periods):
-        if np.isnan(cap_pct[i]):
-            credit[i] = due[i]
-        elif kind[i] == "month":
-            cap[i] = cap_pct[i] / 100.0 * charge[i]
-            used_before[i] = 0.0
-            credit[i] = min(due[i], cap[i])
-        else:
-            if kind[i] == "contract_year" and start_m is not None and not pd.isna(years[i]):
-                first = start_m + 12 * (int(years[i]) - 1)
-                span = pd.period_range(first, first + 11, freq="M")
-                counted = [q for q in granted if first <= q < p]
-            else:  # rolling_12 (or a contract year with no start date: the last 12 months)
-                span = pd.period_range(p - 11, p, freq="M")
-                counted = [q for q in granted if p - 11 <= q < p]
-            cap[i] = cap_pct[i] / 100.0 * float(_charges(contract, span).sum())
-            used_before[i] = float(sum(granted[q] for q in counted))
-            credit[i] = max(0.0, min(due[i], cap[i] - used_before[i]))
+        if kind[i] == "contract_year" and start_m is not None and not pd.isna(years[i]):
+            first = start_m + 12 * (int(years[i]) - 1)
+            span = pd.period_range(first, first + 11, freq="M")
+            counted = [q for q in granted if first <= q < p]
+        else:  # rolling_12 (or a contract year with no start date: the last 12 months)
+            span = pd.period_range(p - 11, p, freq="M")
+            counted = [q for q in granted if p - 11 <= q < p]
+        cap[i] = cap_pct[i] / 100.0 * float(np.nansum(_charges(contract, span)))
+        used_before[i] = float(sum(granted[q] for q in counted))
+        credit[i] = max(0.0, min(due[i], cap[i] - used_before[i]))
         granted[p] = credit[i]
-    out.loc[idx, "charge_fraction"] = frac
-    out.loc[idx, "charge_gbp"] = charge
-    out.loc[idx, "raw_gbp"] = raw
-    out.loc[idx, "suppressed_gbp"] = np.where(suppressed, raw, 0.0)
     out.loc[idx, "cap_gbp"] = cap
     out.loc[idx, "cap_used_before_gbp"] = used_before
     out.loc[idx, "credit_gbp"] = credit
-    out.loc[idx, "headroom_gbp"] = np.where(np.isnan(cap), np.nan, cap - used_before - credit)
 
 
 def year_to_date(monthly: pd.DataFrame, period) -> pd.DataFrame:

@@ -566,33 +566,42 @@ def _periods(ordinals: np.ndarray) -> pd.Series:
 
 def _completeness(col: pd.Series) -> np.ndarray:
     """The ``complete`` column as booleans: empty means complete (true)."""
-    s = pd.Series(col, dtype=object).reset_index(drop=True)
-    return np.array([True if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA else bool(x)
-                     for x in s], dtype=bool)
+    s = pd.Series(col).reset_index(drop=True)
+    if s.dtype == bool:
+        return s.to_numpy()
+    missing = s.isna().to_numpy()
+    return np.where(missing, True, s.where(~missing, True).astype(bool).to_numpy())
 
 
 def _period_columns(out: pd.DataFrame, at_end: pd.DataFrame, kc: pd.DataFrame, p1: pd.Period) -> None:
-    """Fill ``period_status``, ``period_value``, ``period_rating`` and ``period_note`` for the month ``p1``."""
-    status, values, ratings, notes = [], [], [], []
-    for i in range(len(out)):
-        key = (out["contract_id"].iat[i], out["kpi_id"].iat[i])
-        row = at_end.loc[key] if key in at_end.index else None
-        if isinstance(row, pd.DataFrame):
-            row = row.iloc[-1]
-        life = (kc["life_lo"].iat[i], kc["life_hi"].iat[i])
-        life = tuple(None if pd.isna(x) else int(x) for x in life)
-        st = period_status(p1, frequency=kc["frequency"].iat[i], phase=int(kc["phase"].iat[i]), life=life,
-                           row=None if row is None else {"value": row["value"], "volume": row["volume"],
-                                                         "complete": bool(row["complete"])})
-        status.append(st)
-        values.append(float(row["value"]) if row is not None and st in ("reported", "incomplete") else np.nan)
-        ratings.append(str(row["rating"]) if row is not None and st == "reported" else None)
-        note = row["note"] if row is not None else None
-        notes.append(None if note is None or (isinstance(note, float) and np.isnan(note)) else str(note))
+    """Fill ``period_status``, ``period_value``, ``period_rating`` and ``period_note`` for the month ``p1``.
+
+    Vectorised form of :func:`cinb.regimes.period_status` (the same rules, in the same order).
+    """
+    keys = ["contract_id", "kpi_id"]
+    end = at_end.reset_index()
+    end = end[~end.duplicated(keys, keep="last")]
+    row = out[keys].merge(end, on=keys, how="left", indicator=True)
+    has_row = (row["_merge"] == "both").to_numpy()
+    value = pd.to_numeric(row["value"], errors="coerce").to_numpy(dtype=float)
+    volume = pd.to_numeric(row["volume"], errors="coerce").to_numpy(dtype=float)
+    complete = row["complete"].where(has_row, True).astype(bool).to_numpy()
+    o = p1.ordinal
+    lo = kc["life_lo"].to_numpy(dtype=float)
+    hi = kc["life_hi"].to_numpy(dtype=float)
+    due = is_due(np.full(len(out), o), kc["step"].to_numpy(dtype=np.int64), kc["phase"].to_numpy(dtype=np.int64))
+    status = np.select(
+        [~np.isnan(lo) & (o < lo), ~np.isnan(hi) & (o > hi), ~due, ~has_row,
+         np.isnan(value) & (volume == 0), np.isnan(value), ~complete],
+        ["not_started", "ended", "not_due", "not_reported", "no_activity", "not_reported", "incomplete"],
+        "reported").astype(object)
     out["period_status"] = status
-    out["period_value"] = np.array(values, dtype=float)
-    out["period_rating"] = ratings
-    out["period_note"] = notes
+    out["period_value"] = np.where(np.isin(status, ["reported", "incomplete"]), value, np.nan)
+    rating = row["rating"].to_numpy(dtype=object)
+    out["period_rating"] = np.where(status == "reported", rating, None)
+    note = row["note"].to_numpy(dtype=object)
+    out["period_note"] = [None if n is None or (isinstance(n, float) and np.isnan(n)) or n is pd.NA
+                          or str(n).strip() == "" else str(n) for n in note]
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -221,7 +221,8 @@ def is_due(ordinals, step, phase) -> np.ndarray:
 def count_due(first, last, step, phase, life_lo=np.nan, life_hi=np.nan) -> np.ndarray:
     """How many due months lie in ``first``..``last`` (ordinals, inclusive) within the life span; arrays broadcast.
 
-    Closed form: the integers ≡ phase (mod step) in [a, b] number ⌊(b − phase)/step⌋ − ⌊(a − 1 − phase)/step⌋.
+    Closed form: the integers ≡ phase (mod step) in [a, b] number
+    ⌊(b − phase)/step⌋ − ⌊(a − 1 − phase)/step⌋.
     """
     a = np.asarray(first, dtype=float)
     b = np.asarray(last, dtype=float)

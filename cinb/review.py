@@ -356,8 +356,9 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
                        and months[0] <= pd.Period(r["delivered_on"], "M") <= p]
         annotations += [(period, f"Process change: {reason}") for period, reason in zip(plan.periods, plan.reasons)]
         in_window = [x for x in periods if x["period"] >= start]
-        missing = [str(x["period"]) for x in in_window if x["status"] == "not_reported" and x["period"] not in rows.index]
-        not_reported = [str(x["period"]) for x in in_window if x["status"] == "not_reported" and x["period"] in rows.index]
+        unreported = [x["period"] for x in in_window if x["status"] == "not_reported"]
+        missing = [str(x) for x in unreported if x not in rows.index]  # no row at all
+        not_reported = [str(x) for x in unreported if x in rows.index]  # a row with an empty value
         kpi_reviews.append(KpiReview(
             kpi=k.to_dict(), series=series, spc=xmr, trend=trend, window=wrow, commitment=commitment,
             trajectory=trajectory, ratchet=rrow.iloc[0].to_dict() if len(rrow) else None, annotations=annotations,
@@ -408,6 +409,8 @@ def _restatements(history: pd.DataFrame, end: pd.Period) -> pd.DataFrame:
     if history is None or history.empty or "superseded" not in history:
         return pd.DataFrame(columns=cols)
     h = history[history["period"] <= end]
+    if "origin" in h:  # a derived figure is the authority's own, not a restatement of the supplier's
+        h = h[(h["origin"] != "derived").to_numpy(dtype=bool)]
     old = h[h["superseded"]]
     if old.empty:
         return pd.DataFrame(columns=cols)

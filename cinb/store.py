@@ -15,6 +15,17 @@ source.
 An ingest validates the new rows against what the store already holds (unknown ids, duplicate revisions)
 and appends them in one transaction: a return with any error is rejected whole and nothing is written.
 
+Only changes are appended. A measurement whose value, note, volume and complete flag equal those of the revision
+the store holds for its month (``RESTATED_COLUMNS``; the submission date and the revision number do not count) is
+*unchanged*: it is not stored again and is no restatement. A definition (contract, KPI, initiative, process
+change) equal in every column to the stored one is unchanged too. In a correction, an empty value cell with
+nothing else filled in *keeps* the stored value; the value cell's ``not reported`` marker
+(`cinb.template.NOT_REPORTED`, also in CSV files and workbooks) withdraws it. A row whose value cell is empty while
+its note, volume or complete flag is filled in, for a month with a stored value, is refused with one message at
+its value cell asking for the marker or the value (cinb cannot tell "keep" from "withdraw"); volume 0 with no value
+says "no activity" and is taken as it stands. `IngestResult.changes` lists every row read as new, changed,
+unchanged or kept.
+
 Reading a store is a source like any other database, so it lives with them (`cinb.sources_sql`:
 ``BATCHES``, ``read_store_tables``, both importable from here too); this module writes and lists batches.
 """
@@ -22,20 +33,32 @@ Reading a store is a source like any other database, so it lives with them (`cin
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
-from .schema import TABLE_ORDER, TABLES, RawTable, column_names
+from .schema import KEYS, TABLE_ORDER, TABLES, RawTable, column_names
 from .sources import engine_for, is_url, library_warnings, raw_from_records, safe_url
 from .sources_sql import BATCHES, read_store_tables
 from .writers import plain_records
 
 #: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
 DEFAULT_STORE = Path("reports") / "store.sqlite"
+#: The measurement columns whose difference from the stored revision makes a re-submitted month a restatement.
+RESTATED_COLUMNS = ("value", "note", "volume", "complete")
+#: What an ingest found each row it read to be, against the store (`IngestResult.changes`, column ``status``).
+CHANGE_STATUSES = ("new", "changed", "unchanged", "kept")
+#: The columns of `IngestResult.changes`.
+CHANGE_COLUMNS = ["table", "contract_id", "item", "status", "changed", "old_value", "new_value", "revision",
+                  "source", "row"]
+
+
+def _no_changes() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in CHANGE_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,14 @@ class IngestResult:
         The validator's row accounting and the warnings (which did not stop the ingest).
     data_hash : str
         sha256 of the data appended (`cinb.load.data_hash`).
+    changes : DataFrame
+        One row per row read (`CHANGE_COLUMNS`): ``table``, ``contract_id``, ``item`` (``FTF 2026-10`` for a
+        measurement, ``(derived)`` added for a derived one; the KPI, initiative or month of a definition),
+        ``status`` (`CHANGE_STATUSES`: ``new`` — nothing stored for it; ``changed`` — appended as a restatement
+        or a new definition row; ``unchanged`` — equal to the stored row, not appended; ``kept`` — an empty value
+        cell that leaves the stored value as it is), ``changed`` (the columns that differ, comma-separated),
+        ``old_value`` and ``new_value`` (a measurement's value), ``revision`` (the revision appended) and the
+        ``source`` file and ``row`` read.
     """
 
     batch_id: int
@@ -66,6 +97,17 @@ class IngestResult:
     accounting: pd.DataFrame
     warnings: pd.DataFrame
     data_hash: str
+    changes: pd.DataFrame = field(default_factory=_no_changes)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Rows per table and status: ``{"measurements": {"new": 0, "changed": 1, "unchanged": 5, "kept": 0}}``
+        (only tables the ingest read rows of; every status of `CHANGE_STATUSES` present)."""
+        out = {}
+        for table in TABLE_ORDER:
+            mine = self.changes[self.changes["table"] == table]
+            if len(mine):
+                out[table] = {status: int((mine["status"] == status).sum()) for status in CHANGE_STATUSES}
+        return out
 
 
 def store_url(store) -> str:
@@ -221,15 +263,16 @@ def _raw_from_frame(name: str, frame: pd.DataFrame, source: str) -> RawTable:
     return raw
 
 
-def _new_tables(data, today) -> tuple[dict[str, RawTable], str]:
-    """The raw tables of what is being ingested; tables the source does not have are simply absent."""
+def _new_tables(data, today) -> tuple[dict[str, RawTable], str, set]:
+    """The raw tables of what is being ingested (tables the source does not have are simply absent), its label,
+    and the ``(source, row)`` of each measurement whose value cell held the "not reported" marker (now empty)."""
     from .load import Portfolio, read_raw
     from .template import is_return, read_return_table
 
     if isinstance(data, Portfolio):
         raw = {name: _raw_from_frame(name, getattr(data, "history" if name == "measurements" else name),
                                      data.source) for name in TABLE_ORDER}
-        return raw, data.source
+        return raw, data.source, set()
     path = Path(str(data))
     if path.suffix.lower() in (".xlsx", ".xlsm") and path.is_file() and is_return(path):
         m = read_return_table(path, today=today)
@@ -240,25 +283,41 @@ def _new_tables(data, today) -> tuple[dict[str, RawTable], str]:
         raw = {name: RawTable(name, pd.DataFrame({"_row": pd.Series(dtype="int64")}), str(path), None, False)
                for name in TABLE_ORDER}
         raw["measurements"] = m
-        return raw, str(path)
+        return raw, str(path), _take_markers(m)
     raw, label = read_raw(data)
     for t in raw.values():
         if not t.present:
             # A monthly return is usually measurements only: a missing table means "nothing new".
             t.problems = [p for p in t.problems if p.get("row") is not None]
-    return raw, label
+    return raw, label, _take_markers(raw["measurements"])
 
 
-def _reference(conn, label, today) -> dict[str, pd.DataFrame]:
-    """The store's current typed contracts, KPIs and history (both origins), to validate new rows against."""
+def _take_markers(t: RawTable) -> set:
+    """Empty the value cells of ``t`` (raw measurements) that say "not reported"; return their ``(source, row)``."""
+    from .template import is_not_reported
+
+    if not t.present or "value" not in t.frame or not len(t.frame):
+        return set()
+    marked = t.frame["value"].map(is_not_reported).to_numpy(dtype=bool)
+    if not marked.any():
+        return set()
+    t.frame.loc[marked, "value"] = ""
+    sources = t.frame["_source"].to_numpy(dtype=object) if "_source" in t.frame else np.full(len(t.frame), t.source)
+    return {(str(src), int(row)) for src, row in zip(sources[marked], t.frame["_row"].to_numpy()[marked])}
+
+
+def _reference(conn, label, today) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The store's current typed contracts, KPIs and history (both origins), to validate new rows against; and its
+    current initiatives and process changes (to tell unchanged rows from changed ones)."""
     from .validate import validate
 
     import sqlalchemy as sa
 
     if BATCHES not in sa.inspect(conn).get_table_names():
-        return {}
+        return {}, {}
     v = validate(read_store_tables(conn, label), today=today)
-    return {"contracts": v.contracts, "kpis": v.kpis, "history": v.history}
+    return ({"contracts": v.contracts, "kpis": v.kpis, "history": v.history},
+            {"initiatives": v.initiatives, "process_changes": v.process_changes})
 
 
 def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
@@ -281,14 +340,19 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
     Returns
     -------
     IngestResult
+        What was appended; ``changes`` says, row by row, what was new, what changed (a restatement), what was
+        unchanged (not stored again) and which empty value cells kept the stored value. Only new and changed rows
+        are appended (see the module notes).
 
     Raises
     ------
     DataError
-        The new data has errors (every problem listed); the store is unchanged.
+        The new data has errors (every problem listed), or a row would withdraw a stored value without the
+        ``not reported`` marker (one problem at each such value cell); the store is unchanged.
     UsageError
-        The store cannot be opened or is not a cinb store, there is nothing to ingest, or derived measurements
-        are ingested into a store made before version 2 whose key has no origin.
+        The store cannot be opened or is not a cinb store, there is nothing to ingest, every row repeats what
+        the store holds ("repeats values already in …"), or derived measurements are ingested into a store made
+        before version 2 whose key has no origin.
     """
     import sqlalchemy as sa
 
@@ -300,31 +364,42 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
     label = safe_url(url)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    raw, source = _new_tables(data, today)
+    raw, source, withdrawn = _new_tables(data, today)
     if not any(t.present and len(t.frame) for t in raw.values()):
         raise UsageError(f"nothing to ingest in {source}: no rows in any of {', '.join(TABLE_ORDER)}")
     engine = engine_for(url)
     try:
         with engine.begin() as conn:
             ensure_store(conn)
-            ref = _reference(conn, label, today)
+            ref, stored_defs = _reference(conn, label, today)
             extra_defs = {}
             if reference is not None:
                 ref, extra_defs = _with_reference(ref, load_portfolio(reference, today=today), raw)
             v = validate(raw, today=today, reference=ref)
-            _refuse_repeat(v, ref, source, label)
             if len(v.problems):
                 raise DataError(v.problems[PROBLEM_COLUMNS], summary=_rejected_summary(source, label, v),
                                 accounting=v.accounting, warnings=v.warnings)
-            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
             frames = {"contracts": v.contracts, "kpis": v.kpis, "measurements": v.history,
                       "initiatives": v.initiatives, "process_changes": v.process_changes}
+            frames, changes, asks = _only_changes(frames, {**ref, **stored_defs}, withdrawn,
+                                                  raw["measurements"].sheet)
+            if len(asks):
+                raise DataError(asks, summary=_withdraw_summary(source, label, asks), accounting=v.accounting,
+                                warnings=v.warnings)
+            warnings = _without_kept(v.warnings, changes)
             for name, defs in extra_defs.items():
+                changes = pd.concat([changes, _definition_rows(name, defs, "new")], ignore_index=True)
                 frames[name] = pd.concat([frames[name], defs], ignore_index=True) if len(frames[name]) else defs
             counts = {name: len(frames[name]) for name in TABLE_ORDER}
-            h = data_hash({"contracts": frames["contracts"], "kpis": frames["kpis"], "history": v.history,
-                           "initiatives": frames["initiatives"], "process_changes": frames["process_changes"]})
-            _refuse_derived_in_old_store(conn, v.history, label)
+            if not any(counts.values()):
+                raise UsageError(f"{source} repeats values already in {label} ({_status_text(changes)}); nothing "
+                                 "was appended. To restate a value, change it and ingest again (an empty value "
+                                 "cell keeps the stored value; 'not reported' in the value cell withdraws it).")
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+            h = data_hash({"contracts": frames["contracts"], "kpis": frames["kpis"],
+                           "history": frames["measurements"], "initiatives": frames["initiatives"],
+                           "process_changes": frames["process_changes"]})
+            _refuse_derived_in_old_store(conn, frames["measurements"], label)
             meta = _metadata()  # the store has these columns (ensure_store), and perhaps more
             batches_t = meta.tables[BATCHES]
             result = conn.execute(batches_t.insert().values(
@@ -345,7 +420,7 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
         raise UsageError(f"cannot write to {label}: {str(exc).splitlines()[0]}; nothing was appended") from None
     finally:
         engine.dispose()
-    return IngestResult(batch_id, now, label, counts, v.accounting, v.warnings, h)
+    return IngestResult(batch_id, now, label, counts, v.accounting, warnings, h, changes)
 
 
 def _refuse_derived_in_old_store(conn, history: pd.DataFrame, label: str) -> None:
@@ -367,30 +442,222 @@ def _refuse_derived_in_old_store(conn, history: pd.DataFrame, label: str) -> Non
                          "a new store (cinb ingest PORTFOLIO --into NEW_STORE) to keep derived measurements")
 
 
-def _refuse_repeat(v, ref: dict, source, label) -> None:
-    """Refuse a return that only repeats what the store already says (an accidental second ingest)."""
-    stored = ref.get("history") if ref else None
-    if stored is None or not len(stored) or not len(v.history) or len(v.problems):
-        return
-    if len(v.contracts) or len(v.kpis) or len(v.initiatives) or len(v.process_changes):
-        return
-    keys = ["contract_id", "kpi_id", "period", "_origin"]
-    stored = stored.assign(_origin=stored["origin"].fillna("reported").astype(object))
-    win = stored[~stored["superseded"]].set_index(keys)
-    new = v.history.assign(_origin=v.history["origin"].fillna("reported").astype(object)).set_index(keys)
-    if not new.index.isin(win.index).all():
-        return
-    old = win.reindex(new.index)
-    same_value = (old["value"].to_numpy() == new["value"].to_numpy()) | (old["value"].isna().to_numpy()
-                                                                         & new["value"].isna().to_numpy())
-    same_note = old["note"].fillna("").to_numpy(dtype=object) == new["note"].fillna("").to_numpy(dtype=object)
-    same_rest = np.ones(len(new), dtype=bool)
-    for col in ("volume", "complete"):  # version 2: a return may restate only the volume or the provisional flag
-        a, b = old[col].astype(object), new[col].astype(object)
-        same_rest &= ((a == b).fillna(False) | (a.isna() & b.isna())).to_numpy(dtype=bool)
-    if (same_value & same_note & same_rest).all():
-        raise UsageError(f"{source} repeats values already in {label} (same value and note for every row); "
-                         "nothing was appended. To restate a value, change it and ingest again.")
+def _only_changes(frames: dict, stored: dict, withdrawn: set, sheet):
+    """The rows of ``frames`` that change the store, what each row read was, and the refusals.
+
+    ``frames`` are the validated new tables (``measurements`` is the history of the new rows), ``stored`` the
+    store's current typed tables (``contracts``, ``kpis``, ``history``, ``initiatives``, ``process_changes``;
+    absent for a new store), ``withdrawn`` the ``(source, row)`` of value cells marked "not reported". Returns
+    ``(frames to append, changes, asks)``: ``changes`` in `CHANGE_COLUMNS`, ``asks`` the problems (`PROBLEM_COLUMNS`)
+    of rows that would withdraw a stored value without the marker.
+    """
+    out, parts = dict(frames), []
+    for name in ("contracts", "kpis", "initiatives", "process_changes"):
+        keep, part = _definition_changes(name, frames[name], stored.get(name))
+        out[name] = frames[name][keep].reset_index(drop=True)
+        parts.append(part)
+    keep, part, asks = _measurement_changes(frames["measurements"], stored.get("history"), withdrawn, sheet)
+    out["measurements"] = frames["measurements"][keep].reset_index(drop=True)
+    parts.append(part)
+    parts = [p for p in parts if len(p)]
+    return out, (pd.concat(parts, ignore_index=True) if parts else _no_changes()), asks
+
+
+def _same(a, b) -> bool:
+    """Plain values equal, None/NaN equal to each other, numbers within rounding (a spreadsheet's 15 digits)."""
+    a_none = a is None or (isinstance(a, float) and math.isnan(a))
+    b_none = b is None or (isinstance(b, float) and math.isnan(b))
+    if a_none or b_none:
+        return a_none and b_none
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
+    return a == b
+
+
+def _definition_rows(name: str, frame: pd.DataFrame, status, changed=None) -> pd.DataFrame:
+    """`CHANGE_COLUMNS` rows for definitions of table ``name`` (``status`` one text or one per row)."""
+    keys = [k for k in KEYS[name] if k != "contract_id"]
+    n = len(frame)
+    item = frame["contract_id"].astype(str) if not keys else \
+        frame[keys].astype(str).agg(" ".join, axis=1) if n else pd.Series([], dtype=object)
+    return pd.DataFrame({
+        "table": name, "contract_id": frame["contract_id"].astype(object).to_numpy() if n else [],
+        "item": item.to_numpy(dtype=object) if n else [], "status": status,
+        "changed": changed if changed is not None else [None] * n, "old_value": None, "new_value": None,
+        "revision": None,
+        "source": frame["_source"].to_numpy(dtype=object) if "_source" in frame else
+        (frame["source"].to_numpy(dtype=object) if "source" in frame else None),
+        "row": frame["row"].to_numpy(dtype=object) if "row" in frame else None,
+    }, index=range(n), columns=CHANGE_COLUMNS)
+
+
+def _definition_changes(name: str, new: pd.DataFrame, stored: pd.DataFrame | None):
+    """``(keep mask, changes)`` of definition rows: a row equal in every contract column to the stored one of its
+    key is unchanged (not appended); any other is new (no stored row) or changed."""
+    from .writers import plain_records
+
+    n = len(new)
+    if not n:
+        return np.zeros(0, dtype=bool), _no_changes()
+    keys = list(KEYS[name])
+    if stored is None or not len(stored):
+        return np.ones(n, dtype=bool), _definition_rows(name, new, "new")
+    cols = [c for c in column_names(name) if c in new.columns]
+    a = plain_records(name, new).reindex(columns=cols)
+    b = plain_records(name, stored).reindex(columns=cols)
+    index = pd.MultiIndex.from_frame(b[keys].astype(str)) if len(keys) > 1 else pd.Index(b[keys[0]].astype(str))
+    look = pd.MultiIndex.from_frame(a[keys].astype(str)) if len(keys) > 1 else pd.Index(a[keys[0]].astype(str))
+    pos = index.get_indexer(look) if index.is_unique else np.array([index.get_loc(x) if x in index else -1
+                                                                    for x in look])
+    status, changed = [], []
+    a_rows, b_rows = a.to_dict("records"), b.to_dict("records")
+    for i, j in enumerate(pos):
+        if j < 0:
+            status.append("new")
+            changed.append(None)
+            continue
+        diff = [c for c in cols if not _same(a_rows[i][c], b_rows[j][c])]
+        status.append("changed" if diff else "unchanged")
+        changed.append(", ".join(diff) or None)
+    status = np.array(status, dtype=object)
+    return status != "unchanged", _definition_rows(name, new, status, changed)
+
+
+def _text_of(values) -> np.ndarray:
+    """Free text as objects, '' for missing."""
+    s = pd.Series(values, dtype=object)
+    return s.where(s.notna(), "").astype(str).to_numpy(dtype=object)
+
+
+def _measurement_changes(new: pd.DataFrame, stored: pd.DataFrame | None, withdrawn: set, sheet):
+    """``(keep mask, changes, asks)`` of new measurement rows against the store's winning revisions.
+
+    The first row of each month (per origin) is compared with the store's winning revision of that month; a file's
+    later revisions of the same month are its own history and are appended as they are (``changed``, with the
+    columns that differ from the row before). See the module notes for the statuses and for when a row is refused
+    (``asks``).
+    """
+    n = len(new)
+    if not n:
+        return np.zeros(0, dtype=bool), _no_changes(), pd.DataFrame(columns=PROBLEM_COLUMNS)
+    h = new.reset_index(drop=True)
+    origin = _text_of(h["origin"] if "origin" in h else [None] * n)
+    origin = np.where(origin == "", "reported", origin)
+    key = pd.DataFrame({"c": h["contract_id"].astype(str).to_numpy(), "k": h["kpi_id"].astype(str).to_numpy(),
+                        "p": h["period"].astype(str).to_numpy(), "o": origin})
+    after = np.zeros(n, dtype=bool)  # the previous new row is of the same month (and origin)
+    if n > 1:
+        after[1:] = (key.iloc[1:].to_numpy() == key.iloc[:-1].to_numpy()).all(axis=1)
+    value = h["value"].to_numpy(dtype=float)
+    volume = h["volume"].to_numpy(dtype=float) if "volume" in h else np.full(n, np.nan)
+    note = _text_of(h["note"] if "note" in h else [None] * n)
+    complete_given = h["complete"].notna().to_numpy(dtype=bool) if "complete" in h else np.zeros(n, dtype=bool)
+    complete = h["complete"].astype(object).where(h["complete"].notna(), True).to_numpy(dtype=bool) \
+        if "complete" in h else np.ones(n, dtype=bool)  # empty means complete
+    p_value, p_volume = np.full(n, np.nan), np.full(n, np.nan)
+    p_note, p_complete = np.full(n, "", dtype=object), np.ones(n, dtype=bool)
+    p_revision = np.full(n, np.nan)
+    exists = after.copy()
+    if stored is not None and len(stored):
+        s = stored[~stored["superseded"].to_numpy(dtype=bool)].reset_index(drop=True)
+        s_origin = _text_of(s["origin"])
+        s_origin = np.where(s_origin == "", "reported", s_origin)
+        s_key = pd.MultiIndex.from_arrays([s["contract_id"].astype(str).to_numpy(), s["kpi_id"].astype(str).to_numpy(),
+                                           s["period"].astype(str).to_numpy(), s_origin])
+        pos = s_key.get_indexer(pd.MultiIndex.from_frame(key))
+        hit = (pos >= 0) & ~after
+        j = pos[hit]
+        p_value[hit] = s["value"].to_numpy(dtype=float)[j]
+        p_volume[hit] = s["volume"].to_numpy(dtype=float)[j]
+        p_note[hit] = _text_of(s["note"])[j]
+        p_complete[hit] = s["complete"].astype(object).where(s["complete"].notna(), True).to_numpy(dtype=bool)[j]
+        p_revision[hit] = s["revision"].to_numpy(dtype=float)[j]
+        exists |= hit
+    if after.any():
+        i = np.flatnonzero(after)
+        p_value[i], p_volume[i], p_note[i], p_complete[i] = value[i - 1], volume[i - 1], note[i - 1], complete[i - 1]
+        p_revision[i] = h["revision"].to_numpy(dtype=float)[i - 1]
+
+    def same_number(a, b):
+        with np.errstate(invalid="ignore"):
+            return (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-12, atol=1e-12)
+
+    diff = {"value": ~same_number(value, p_value), "note": note != p_note, "volume": ~same_number(volume, p_volume),
+            "complete": complete != p_complete}
+    same = exists & ~after & ~np.any(np.vstack(list(diff.values())), axis=0)
+    sources = _text_of(h["source"]) if "source" in h else np.full(n, "", dtype=object)
+    rows = h["row"].to_numpy() if "row" in h else np.zeros(n, dtype=int)
+    marked = np.array([(str(a), int(b)) in withdrawn for a, b in zip(sources, rows)], dtype=bool) \
+        if withdrawn else np.zeros(n, dtype=bool)
+    empty = np.isnan(value)
+    rest_empty = (note == "") & np.isnan(volume) & ~complete_given
+    stored_value = exists & ~after & ~np.isnan(p_value)
+    kept = empty & ~marked & stored_value & rest_empty
+    ask = empty & ~marked & stored_value & ~rest_empty & ~(volume == 0)  # volume 0 and no value: no activity
+    status = np.select([~exists, kept, same, ask], ["new", "kept", "unchanged", "ask"], "changed").astype(object)
+    changed = [", ".join(c for c in RESTATED_COLUMNS if diff[c][i]) or None if status[i] == "changed" else None
+               for i in range(n)]
+    item = key["k"] + " " + key["p"] + np.where(key["o"] == "derived", " (derived)", "")
+    appended = (status == "new") | (status == "changed")
+    changes = pd.DataFrame({
+        "table": "measurements", "contract_id": key["c"].to_numpy(dtype=object), "item": item.to_numpy(dtype=object),
+        "status": status, "changed": changed,
+        "old_value": [None if not exists[i] or np.isnan(p_value[i]) else float(p_value[i]) for i in range(n)],
+        "new_value": [None if np.isnan(value[i]) else float(value[i]) for i in range(n)],
+        "revision": [int(r) if appended[i] else None for i, r in enumerate(h["revision"].to_numpy())],
+        "source": sources, "row": rows.astype(object),
+    }, columns=CHANGE_COLUMNS)
+    asks = pd.DataFrame(columns=PROBLEM_COLUMNS)
+    if ask.any():
+        records = []
+        for i in np.flatnonzero(ask):
+            filled = [what for what, on in (("note", note[i] != ""), ("volume", not np.isnan(volume[i])),
+                                             ("complete", bool(complete_given[i]))) if on]
+            old = f"{p_value[i]:.12g}"
+            records.append({
+                "severity": "error", "source": sources[i] or None, "sheet": sheet, "table": "measurements",
+                "row": int(rows[i]), "column": "value", "value": None,
+                "problem": f"is empty, but {key['c'][i]} {key['k'][i]} {key['p'][i]} has the value {old} stored "
+                           f"(revision {int(p_revision[i])}) and this row fills in its {' and '.join(filled)}: cinb "
+                           "cannot tell whether the stored value is to be kept or withdrawn",
+                "fix": f"write {_marker()} in the value cell to withdraw the stored value, or type the value "
+                       f"({old}) to keep it"})
+        asks = pd.DataFrame(records, columns=PROBLEM_COLUMNS)
+    return appended, changes, asks
+
+
+def _marker() -> str:
+    from .template import NOT_REPORTED
+
+    return NOT_REPORTED
+
+
+def _without_kept(warnings: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """The validator's warnings less "the value is empty" for the rows whose empty value kept the stored one."""
+    kept = changes[(changes["table"] == "measurements") & (changes["status"] == "kept")]
+    if not len(kept) or not len(warnings):
+        return warnings
+    gone = set(zip(kept["source"].astype(str), kept["row"].astype(int)))
+    hit = np.array([w_col == "value" and w_table == "measurements" and (str(src), int(row)) in gone
+                    if not pd.isna(row) else False
+                    for src, row, w_col, w_table in zip(warnings["source"], warnings["row"], warnings["column"],
+                                                        warnings["table"])], dtype=bool)
+    return warnings[~hit].reset_index(drop=True)
+
+
+def _status_text(changes: pd.DataFrame) -> str:
+    """``"6 unchanged, 1 kept"``: rows read by status (statuses with none left out)."""
+    counts = changes["status"].value_counts() if len(changes) else pd.Series(dtype=int)
+    return ", ".join(f"{int(counts[s])} {s}" for s in CHANGE_STATUSES if s in counts) or "no rows"
+
+
+def _withdraw_summary(source, label, asks: pd.DataFrame) -> str:
+    n = len(asks)
+    from .errors import format_problem
+
+    return (f"{source} was rejected whole: {n} empty value cell{'s' if n != 1 else ''} would withdraw a stored "
+            f"value without saying so (first: {format_problem(asks.iloc[0])}); nothing was appended to {label}")
 
 
 def _rejected_summary(source, label, v) -> str:

@@ -19,6 +19,16 @@ Version 2 of the data contract (KPI regimes):
   in columns G and H, and a contract whose KPIs use none of those columns keeps the version-1 layout, so
   suppliers' returns and habits stay valid.
 * Returns written by an earlier cinb (template version 1) are read as before.
+
+Corrections and dates (`cinb.store.ingest` applies these rules when a return restates a month already stored):
+
+* The SLA column is headed by the KPIs' direction: ``SLA (minimum)`` when higher is better, ``SLA (maximum)`` when
+  every KPI listed is lower-is-better; in a sheet with both, each lower-is-better KPI's SLA cell reads ``max 4``.
+* An empty value cell in a correction keeps the value already stored; :data:`NOT_REPORTED` (``not reported``)
+  typed in the value cell withdraws it (the month becomes "not reported"). The value cells accept that text
+  (their Excel check warns, and lets it through).
+* ``Submitted on`` empty: the return is recorded as received on the day it is ingested, and the ingest says so
+  (one warning at cell B5). A date that is not a date or lies in the future is one error at B5, not one per row.
 """
 
 from __future__ import annotations
@@ -44,8 +54,29 @@ _HEADER_ROW = 9
 _COLUMNS = ["KPI id", "KPI", "Unit", "Better when", "SLA (minimum)", "Target", "Value", "Notes"]
 _VALUE_COL, _NOTES_COL = 7, 8
 _SUBMITTED_CELL = "B5"
+#: What a value cell says to withdraw a stored value (case and surrounding spaces do not matter). An empty value
+#: cell in a correction keeps the stored value instead; see `cinb.store.ingest`.
+NOT_REPORTED = "not reported"
+#: The SLA column's heading: the SLA is a minimum when higher is better, a maximum when lower is better.
+SLA_HEADING = {"higher": "SLA (minimum)", "lower": "SLA (maximum)"}
 #: The KPI columns of data contract version 2: a contract using any of them gets the version-2 layout.
 _V2_KPI_COLUMNS = ("frequency", "start_period", "end_period", "volume_unit", "aggregation")
+
+
+def is_not_reported(text) -> bool:
+    """True when a value cell's text is the :data:`NOT_REPORTED` marker (any case, spaces around and between
+    words ignored); ``text`` is any cell value (None, a number: False)."""
+    return isinstance(text, str) and " ".join(text.split()).lower() == NOT_REPORTED
+
+
+def sla_heading(directions) -> str:
+    """The heading of the SLA column for KPIs of these ``directions`` (``higher``/``lower``, one per KPI).
+
+    ``SLA (maximum)`` when every KPI is lower-is-better, else ``SLA (minimum)`` (the SLA cells of any
+    lower-is-better KPI in a mixed sheet then read ``max …``: see `write_return_template`).
+    """
+    directions = [str(d) for d in directions]
+    return SLA_HEADING["lower"] if directions and all(d == "lower" for d in directions) else SLA_HEADING["higher"]
 
 
 def _period(period) -> pd.Period:
@@ -111,6 +142,8 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
                          "last month of their period, and a KPI is not due before its start_period or after its "
                          "end_period; choose another month")
     cols = _layout(all_kpis, kpis)
+    cols["names"][4] = sla_heading(kpis["direction"])
+    mixed = kpis["direction"].nunique() > 1  # one heading for both: each maximum says so in its cell
     last = get_column_letter(len(cols["names"]))
 
     grey = PatternFill("solid", fgColor="E7E6E6")
@@ -138,14 +171,17 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
     ws[_SUBMITTED_CELL].fill = entry
     ws[_SUBMITTED_CELL].protection = Protection(locked=False)
     put("A7", "Fill in the yellow cells only: one value per KPI for the month, in the KPI's unit "
-              "(percentages as 98.5 or 98.5%). Leave a value empty if it cannot be reported and say why in Notes."
+              "(percentages as 98.5 or 98.5%). Leave a value empty if it cannot be reported and say why in Notes. "
+              f"Correcting a month already sent: fill in only what changes; an empty value keeps the value sent "
+              f"before, and '{NOT_REPORTED}' in the value cell withdraws it. Submitted on: the date you send this "
+              "return (left empty, the day it is received is recorded)."
         + (" Volume: how many items the value was measured over (0 and no value: no activity)."
            if cols["volume"] else "")
         + (" Complete: no if the figure is provisional (the month's outcomes are not all known yet)."
            if cols["complete"] else ""))
     ws["A7"].alignment = Alignment(wrap_text=True)
     ws.merge_cells(f"A7:{last}7")
-    ws.row_dimensions[7].height = 32 if not cols["complete"] else 48
+    ws.row_dimensions[7].height = 62 if not cols["complete"] else 78
     for j, name in enumerate(cols["names"], start=1):
         cell = ws.cell(row=_HEADER_ROW, column=j, value=name)
         cell.font = bold
@@ -167,6 +203,8 @@ def write_return_template(portfolio, contract_id: str, period, out_path) -> Path
             if isinstance(v, str):
                 cell.data_type = "s"
             cell.fill = grey
+        if mixed and k["direction"] == "lower" and cells[4] is not None:
+            ws.cell(row=r, column=5).number_format = '"max "General'  # under "SLA (minimum)": this one is a maximum
         counted = cols["volume"] and isinstance(k.get("volume_unit"), str) and k["volume_unit"] != ""
         for j in (cols["value"], cols["notes"], cols["complete"], cols["volume"] if counted else None):
             if j:
@@ -275,6 +313,9 @@ def _validation(k):
     else:
         dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True)
         dv.error = f"A number of {unit}, not negative."
+    dv.error += f" To withdraw a value sent before, write {NOT_REPORTED}."
+    # A warning, not a stop: the value cell must accept the NOT_REPORTED marker. cinb checks every value anyway.
+    dv.errorStyle = "warning"
     dv.errorTitle = "Value"
     dv.showErrorMessage = True
     dv.prompt = f"{k['name']} ({unit}; {k['direction']} is better)"
@@ -328,15 +369,18 @@ def read_return_table(path, today=None) -> RawTable:
     """The filled return as a raw ``measurements`` table (text cells, spreadsheet row numbers).
 
     The contract, month and KPI of each row come from the hidden sheet and are checked against the visible
-    cells; a value typed as a formula is read as Excel's calculated value. Rows without a ``Submitted on``
-    date get ``today``.
+    cells; a value typed as a formula is read as Excel's calculated value. Every row gets the ``Submitted on``
+    date (cell B5); when it is empty, the day of ingest (``today``), and the table's ``problems`` hold one
+    warning at B5 saying so. A B5 that is not a date, or is in the future, is one error at B5 (in ``problems``,
+    reported by the validator; the rows then carry no date).
 
     Parameters
     ----------
     path : str or Path
         The filled ``.xlsx`` return.
     today : date-like, optional
-        The submission date when the return gives none (default: today).
+        The day of ingest (default: today): the submission date when the return gives none, and the latest
+        date it may give.
 
     Returns
     -------
@@ -382,10 +426,7 @@ def read_return_table(path, today=None) -> RawTable:
         if str(ws[cell].value) != want:
             problem(int(cell[1:]), f"{what} ({cell})", ws[cell].value, f"the {what} was changed from {want}",
                     f"put back {want}, or write a new template for the other {what}")
-    sub_raw = ws[_SUBMITTED_CELL].value
-    submitted = cell_text(sub_raw, "date")
-    if not submitted:
-        submitted = pd.Timestamp(today if today is not None else dt.date.today()).strftime("%Y-%m-%d")
+    submitted, notes = _submitted_on(ws[_SUBMITTED_CELL].value, today, source)
     out = []
     for r, kpi_id in sorted(rows.items()):
         shown = ws.cell(row=r, column=1).value
@@ -426,7 +467,39 @@ def read_return_table(path, today=None) -> RawTable:
     for c in frame.columns[:-1]:
         frame[c] = frame[c].astype(str)
     frame["_row"] = frame["_row"].astype("int64")
-    return RawTable("measurements", frame, source, RETURN_SHEET, True, [], header)
+    return RawTable("measurements", frame, source, RETURN_SHEET, True, notes, header)
+
+
+def _submitted_on(cell, today, source: str) -> tuple[str, list[dict]]:
+    """The ``Submitted on`` date every row of a return gets, and the problem of the date cell (B5), if any.
+
+    ``cell`` is B5's value. Empty: the day of ingest (``today``, default today) with one warning saying so. Not a
+    date, or after ``today``: ``''`` (so that the rows carry no date to be refused one by one) and one error at
+    B5 naming what to write. Returns ``(YYYY-MM-DD or '', problems)`` with problems as RawTable problem dicts.
+    """
+    from .cells import parse_date
+    from .schema import columns_by_name
+
+    day = pd.Timestamp(today if today is not None else dt.date.today()).normalize()
+    where = {"source": source, "sheet": RETURN_SHEET, "table": "measurements", "row": int(_SUBMITTED_CELL[1:]),
+             "column": f"submitted_on ({_SUBMITTED_CELL})"}
+    text = cell_text(cell, "date")
+    if not text:
+        return day.strftime("%Y-%m-%d"), [{**where, "severity": "warning", "value": None,
+                                           "problem": f"is empty: the return is recorded as received on "
+                                                      f"{day:%Y-%m-%d}, the day it was ingested",
+                                           "fix": "type the date the return was sent in cell "
+                                                  f"{_SUBMITTED_CELL} (YYYY-MM-DD) to record that date instead"}]
+    values, issues = parse_date(np.array([text], dtype=object), columns_by_name("measurements")["submitted_on"])
+    for mask, problem, fix in issues:
+        if mask[0]:
+            pick = (lambda x: x[0] if isinstance(x, np.ndarray) else x)
+            return "", [{**where, "severity": "error", "value": text, "problem": pick(problem), "fix": pick(fix)}]
+    if pd.Timestamp(values[0]) > day:
+        return "", [{**where, "severity": "error", "value": text,
+                     "problem": f"is in the future (today is {day:%Y-%m-%d})",
+                     "fix": f"type the date the return was sent in cell {_SUBMITTED_CELL}: today or earlier"}]
+    return text, []
 
 
 def read_return(path, today=None) -> pd.DataFrame:

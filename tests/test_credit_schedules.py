@@ -237,3 +237,19 @@ def test_pooled_quarter_window_rating_and_cpn_basis():
     row = rows.iloc[0]
     assert row["rating"] == "Good"
     assert row["basis"].startswith("Volume-weighted mean 96.08%")
+
+
+def test_no_activity_earns_nothing_and_is_not_a_missing_return_provisional_waits_for_the_final_figure():
+    kpis = [_kpi("P1", "fixed", sla=90.0, target=95.0, credit_pct=2.0)]
+    meas = _meas(("P1", "2026-05", 50.0, {"volume": 2.0}),
+                 ("P1", "2026-06", np.nan, {"volume": 0.0}),
+                 ("P1", "2026-07", 50.0, {"volume": 3.0, "complete": False}))
+    lines = credit_lines(_contract(), pd.DataFrame(kpis), meas).set_index("period")
+    assert lines.loc[P("2026-05"), "credit_gbp"] == pytest.approx(2_000.0)
+    june = lines.loc[P("2026-06")]
+    assert june["credit_pct"] == 0.0 and not june["not_reported"] and june["rule"].startswith("no activity")
+    july = lines.loc[P("2026-07")]
+    assert np.isnan(july["credit_pct"]) and july["provisional"] and "provisional" in july["rule"]
+    led = _ledger(_contract(), kpis, meas)
+    assert not led.loc[P("2026-06"), "incomplete"]  # nothing is missing in a month with nothing to measure
+    assert led.loc[P("2026-07"), "incomplete"]  # the provisional month's credit is not final

@@ -142,7 +142,7 @@ BAD_TEMPLATES = {
     "misspelt": (_misspelt, ["'window_month'", "did you mean 'window_months'?"]),
     "untagged": (_untagged, ["no cell is tagged 'parameters'"]),
     "no-contract-id": (_no_contract_id, ["does not declare 'contract_id'"]),
-    "syntax-error": (_broken, ["not valid Python (line 10"]),
+    "syntax-error": (_broken, ["not valid Python (line "]),  # the last line of the parameters cell
 }
 
 
