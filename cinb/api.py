@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import batch as _batch
 from .batch import BatchResult, plan, recorded_settings, summary_lines
+from .audience import run_for_audience
 from .batchfile import KINDS, BatchDefinition, load_definition, parse_kinds
 from .config import merge_parameters
 from .errors import UsageError
@@ -42,7 +43,7 @@ from .render import resolve_backend
 
 #: Parameters the notebooks take; the rest of the merged parameters steer the run (formats, jobs, backend …).
 NOTEBOOK_PARAMETERS = ("data", "marking", "audience", "window_months", "ratchet_months", "ratchet_share",
-                       "default_tolerance_pct", "spc_min_points", "_parameter_files")
+                       "default_tolerance_pct", "spc_min_points", "as_of", "_parameter_files")
 
 
 def settings(parameters: dict[str, Any] | None = None, *, config: str | Path | BatchDefinition | None = None,
@@ -99,7 +100,11 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
         (default: the batch definition's ``templates: contract``, else the shipped one).
     **parameters
         Any of :data:`cinb.config.DEFAULTS` (``formats``, ``audience``, ``marking``, ``pdf_backend``,
-        ``timeout``, ``window_months``, ``ratchet_months``, ``ratchet_share``).
+        ``timeout``, ``window_months``, ``ratchet_months``, ``ratchet_share``, ``as_of``). ``as_of`` (a store
+        batch id, or an ISO timestamp: the last batch at or before it) rebuilds the pack from the data as it
+        stood then; it needs ``data`` to be a cinb store's URL (``sqlite:///reports/store.sqlite``). It is
+        passed to the notebook (``load_portfolio(data, as_of=as_of)``), is part of the pack's input hash, and is
+        recorded in ``pack.json`` (``reproducibility.as_of``), the appendix's stamp and the manifest.
 
     Returns
     -------
@@ -110,8 +115,9 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
     Raises
     ------
     UsageError
-        Unknown contract, malformed or too-late period, bad parameter, a template that is not a notebook or
-        whose parameters do not match a contract pack's, or the month folder is locked.
+        Unknown contract, malformed or too-late period, bad parameter, ``as_of`` without a store URL or naming
+        no batch of the store, a template that is not a notebook or whose parameters do not match a contract
+        pack's (or that does not take ``as_of`` when one is given), or the month folder is locked.
     cinb.errors.DataError
         The data breaks the data contract.
     """
@@ -124,7 +130,7 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
         raise UsageError(f"cinb run builds a contract pack: a template for {', '.join(others)} packs applies to "
                          "cinb batch (give PATH or contract=PATH here)")
     chosen = checked_templates({**definition.options.get("templates", {}), **given}, params, kinds=("contract",))
-    portfolio = load_portfolio(params["data"])
+    portfolio = load_portfolio(params["data"], as_of=params["as_of"])
     portfolio.contract(contract_id)  # UsageError with "did you mean" for an unknown id
     check_period_in_data(portfolio, period, [contract_id])
     spec = plan(portfolio, period, notebook_parameters(params), [contract_id], kinds=("contract",),
@@ -140,7 +146,9 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
                "parameter_files": params.get("_parameter_files", [])}
         if chosen:
             run["templates"] = {kind: str(path) for kind, path in chosen.items()}
-        Manifest(period_dir, run=run).record([result])
+        if params["as_of"] is not None:
+            run["as_of"] = as_of_record(params["data"], params["as_of"])
+        Manifest(period_dir, run=run_for_audience(run, params["audience"])).record([result])
     return result
 
 
@@ -202,9 +210,9 @@ def _month(period, *, contracts, kinds, out, force, scheduler, config, data, par
         from .pool import prestart
 
         prestart(params["pdf_backend"] if "pdf" in params["formats"] else None)
-    portfolio = load_portfolio(None if sample_only else params["data"])
+    portfolio = load_portfolio(None if sample_only else params["data"], as_of=None if sample_only else params["as_of"])
     if sample_only:
-        params["data"] = None
+        params["data"] = params["as_of"] = None
         period = str(portfolio.measurements["period"].max())
         print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)
     if period is None and options.get("period"):
@@ -230,9 +238,11 @@ def _month(period, *, contracts, kinds, out, force, scheduler, config, data, par
                 "contracts": list(contracts) if contracts else None}
     if chosen:
         run_info["templates"] = {kind: str(path) for kind, path in chosen.items()}
+    if params["as_of"] is not None:
+        run_info["as_of"] = as_of_record(params["data"], params["as_of"])
     return _batch.run_batch(specs, out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
                             pdf_backend=params["pdf_backend"], force=force, scheduler=scheduler,
-                            run_info=run_info)
+                            run_info=run_for_audience(run_info, params["audience"]))
 
 
 def demo(*, out: str | Path = "reports", force: bool = False, **parameters: Any) -> BatchResult:
@@ -276,9 +286,31 @@ def checked_templates(templates: dict[str, Path], params: dict[str, Any],
         if kind not in kinds:
             continue
         spec = PackSpec(kind, None if kind == "portfolio" else "-", "2000-01", passing)
-        check_template(path, kind, spec.notebook_parameters())
+        declared = check_template(path, kind, spec.notebook_parameters())
+        if params.get("as_of") is not None and "as_of" not in {p.name for p in declared}:
+            raise UsageError(f"template {path}: its parameters cell does not declare 'as_of', so with as_of "
+                             f"{params['as_of']!r} it would render today's data as if it were the data of then; add "
+                             "as_of: \"Optional[str]\" = None to its parameters cell and load the data with "
+                             "load_portfolio(data, as_of=as_of)")
         chosen[kind] = Path(path).resolve()
     return chosen
+
+
+def as_of_record(data, as_of) -> dict[str, Any]:
+    """What ``as_of`` names in the store ``data`` (a URL): ``{"as_of", "batch_id", "ingested_at", "source"}``.
+
+    ``as_of`` is a batch id or an ISO timestamp (the last batch at or before it, as
+    :func:`cinb.load.load_portfolio` reads it); ``source`` is the file that batch ingested. Recorded in the
+    manifest's ``last_run``.
+
+    Raises
+    ------
+    UsageError
+        The store cannot be read, or ``as_of`` names no batch of it.
+    """
+    from .store import as_of_batch
+
+    return {"as_of": str(as_of), **as_of_batch(data, as_of)}
 
 
 def check_period_in_data(portfolio: Portfolio, period: str, contracts: Iterable[str] | None = None) -> None:

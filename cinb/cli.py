@@ -49,6 +49,9 @@ def _add_common(p: argparse.ArgumentParser, *, out_default: str = "reports") -> 
     p.add_argument("--audience", choices=["internal", "supplier"],
                    help="internal (default) or supplier: a supplier pack shows only that contract's data")
     p.add_argument("--marking", help="protective marking printed on every page (default: OFFICIAL)")
+    p.add_argument("--as-of", dest="as_of", metavar="BATCH_OR_TIMESTAMP",
+                   help="with --data STORE_URL (a cinb store): build from the data as it stood after this batch id, "
+                        "or at this ISO time (e.g. 2026-11-01T12:00, UTC); recorded in the pack and the manifest")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up on a pack after this long (default 600)")
     _add_pdf_backend(p)
     _add_brand(p)
@@ -164,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _parameters(args) -> dict:
     """The command-line layer of the parameters: each option given (``None`` = not given)."""
     given = {name: getattr(args, name, None)
-             for name in ("data", "formats", "audience", "marking", "timeout", "jobs", "pdf_backend",
+             for name in ("data", "as_of", "formats", "audience", "marking", "timeout", "jobs", "pdf_backend",
                           "brand_name", "brand_logo", "brand_accent", "brand_footer")}
     return {**given, "_given_by": "the command line"}
 
@@ -235,8 +238,12 @@ def cmd_cpn(args) -> int:
             write_release_package(package, args.out)
             print(f"{len(package['releases'])} releases ({len(rows)} KPI ratings) written to {args.out}")
     else:
+        from .cpn import CPN_STATEMENT
+
         write_cpn_csv(rows, args.out)
         print(f"{len(rows)} KPI ratings written to {args.out}")
+        # reg. 39(4)(e): the CSV is one row per KPI; the statement belongs to each notice as a whole.
+        print(f"Statement to publish with each notice (reg. 39(4)(e)): {CPN_STATEMENT}")
     for _, problem in problems.iterrows():
         print(f"  {problem.get('severity', 'error')}: " + format_problem(problem), file=sys.stderr)
     errors = int((problems.get("severity") == "error").sum()) if len(problems) else 0

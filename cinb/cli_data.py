@@ -209,7 +209,45 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 1
     added = ", ".join(f"{n} {t}" for t, n in result.appended.items() if n)
     print(f"batch {result.batch_id} appended to {result.store} at {result.ingested_at}: {added}")
+    for line in change_lines(result):
+        print(line)
     if len(result.warnings):
         print(f"{len(result.warnings)} warning(s):")
         _print_table(result.warnings, 50)
     return 0
+
+
+#: How ``cinb ingest`` words each status of `cinb.store.CHANGE_STATUSES`.
+_STATUS_WORDS = {"changed": "changed", "new": "new", "unchanged": "unchanged (not stored again)",
+                 "kept": "kept (empty value cell: the stored value stays)"}
+
+
+def change_lines(result, limit: int = 20) -> list[str]:
+    """The ingest summary: per table, how many rows were changed, new, unchanged and kept, then each change.
+
+    ``result`` is a `cinb.store.IngestResult`; at most ``limit`` changed or kept measurements are listed one by one
+    (``NB-SD-001 FTF 2026-10: 71.5 → 72 (revision 2)``). Returns the lines (no trailing newlines).
+    """
+    lines = []
+    for table, counts in result.counts().items():
+        lines.append(f"{table}: " + (", ".join(f"{counts[s]} {_STATUS_WORDS[s]}" for s in _STATUS_WORDS
+                                               if counts[s] or s in ("changed", "new", "unchanged"))))
+    ch = result.changes
+    shown = ch[(ch["table"] != "measurements") & (ch["status"] == "changed")]
+    for _, r in shown.head(limit).iterrows():
+        lines.append(f"  changed: {r['table']} {r['item']}: {r['changed']}")
+    m = ch[(ch["table"] == "measurements") & ch["status"].isin(["changed", "kept"])]
+    for _, r in m.head(limit).iterrows():
+        if r["status"] == "kept":
+            lines.append(f"  kept: {r['contract_id']} {r['item']}: {_number(r['old_value'])} stays")
+            continue
+        what = _number(r["old_value"]) + " → " + _number(r["new_value"]) if "value" in str(r["changed"] or "") \
+            else f"{r['changed'] or 'a later revision'} restated"
+        lines.append(f"  changed: {r['contract_id']} {r['item']}: {what} (revision {r['revision']})")
+    if len(m) > limit:
+        lines.append(f"  … and {len(m) - limit} more")
+    return lines
+
+
+def _number(x) -> str:
+    return "not reported" if x is None or (isinstance(x, float) and pd.isna(x)) else f"{float(x):.12g}"

@@ -45,6 +45,7 @@ def parameters_dir() -> Path:
 #: Package defaults: the lowest layer. Every key here is a valid parameter name for the notebooks and the CLI.
 DEFAULTS: dict[str, Any] = {
     "data": None,  # None = the embedded sample portfolio
+    "as_of": None,  # with a cinb store URL as data: the batch id or ISO timestamp to read it as of (None = latest)
     "marking": "OFFICIAL",  # protective marking printed on every page
     "audience": "internal",  # internal | supplier
     "window_months": 12,  # review window for ratings, compliance and trends
@@ -176,6 +177,14 @@ def merge_parameters(cli: Mapping[str, Any] | None = None, folder: Path | None =
     merged["formats"] = list(formats)
     for name in _CHECKS:
         check_parameters({name: merged[name]}, where=layer(name))
+    if merged["as_of"] is not None:
+        merged["as_of"] = str(merged["as_of"]).strip()  # one spelling: the same pack hashes the same
+        if not _is_url(merged["data"]):
+            raise UsageError(f"as_of {merged['as_of']!r} (from {layer('as_of')}) reads a cinb store as it stood after "
+                             "a batch: give the store's database URL as the data, e.g. --data "
+                             "sqlite:///reports/store.sqlite (cinb ingest writes it), not "
+                             + (f"{_shown(str(merged['data']))} (from {layer('data')})" if merged["data"] is not None
+                                else "the sample portfolio"))
     merged["_parameter_files"] = used
     return merged
 
@@ -186,6 +195,31 @@ def _shown(value: Any) -> str:
         text = repr(value)
         return text if len(text) <= 80 else text[:77] + "..."
     return f"a {type(value).__name__}"
+
+
+def _is_url(value: Any) -> bool:
+    """A database URL (``scheme://…``), as opposed to a folder or a workbook's path."""
+    return isinstance(value, str) and "://" in value
+
+
+def _as_of(value: Any) -> bool:
+    """A store batch id (a whole number ≥ 1, or its digits) or an ISO timestamp (``2026-11-01T12:00``)."""
+    if value is None:
+        return True
+    if _whole(value):
+        return value >= 1
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= 64:
+        return False
+    text = value.strip()
+    if text.isdigit():
+        return int(text) >= 1
+    import datetime as _dt
+
+    try:
+        _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _whole(value: Any) -> bool:
@@ -199,6 +233,7 @@ def _real(value: Any) -> bool:
 #: Each notebook-facing parameter: a test of its value and what it must be (for the message).
 _CHECKS: dict[str, tuple[Any, str]] = {
     "data": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a path or database URL (text)"),
+    "as_of": (_as_of, "a store batch id (e.g. 3) or an ISO timestamp (e.g. 2026-11-01T12:00)"),
     "marking": (lambda v: isinstance(v, str) and 0 < len(v) <= 200, "text of 1 to 200 characters"),
     "window_months": (lambda v: _whole(v) and 1 <= v <= 120, "a whole number of months from 1 to 120"),
     "pdf_backend": (lambda v: v in ("auto", "weasyprint", "chromium"), "auto, weasyprint or chromium"),

@@ -15,8 +15,15 @@ from cinb.formatting import money, value_text_apart
 from cinb.ratings import DEFAULT_BANDS, RatingBands, _month, window_ratings
 from cinb.schema import columns_by_name, pattern_issues
 
-__all__ = ["CPN_COLUMNS", "CPN_DETAIL_COLUMNS", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS", "NOTICE_FIELDS",
-           "cpn_rows", "term_years", "write_cpn_csv"]
+__all__ = ["CPN_COLUMNS", "CPN_DETAIL_COLUMNS", "CPN_STATEMENT", "KPI_THRESHOLD_GBP", "MIN_STATUTORY_KPIS",
+           "NOTICE_FIELDS", "REQUIRED_FIELDS", "cpn_rows", "term_years", "write_cpn_csv"]
+
+#: The statement every notice carries (Procurement Regulations 2024 reg. 39(4)(e)): that the notice sets out the
+#: contracting authority's assessment of performance against the key performance indicators. The OCDS export
+#: carries it as the notice document's description (`cinb.ocds`); ``cinb cpn`` prints it with a CSV export.
+CPN_STATEMENT = ("This notice sets out the contracting authority's assessment of the supplier's performance "
+                 "against the key performance indicators (Procurement Act 2023 s.71(2)(b); Procurement Regulations "
+                 "2024 reg. 39).")
 
 #: The version-2 contract columns a notice needs (reg. 39, reg. 13), after the version-1 columns so that the
 #: first twelve columns of a notice are those of the version-1 export.
@@ -39,7 +46,23 @@ CPN_COLUMNS = [
 #: (`cinb.ocds`). ``value`` is the rated aggregate; ``contract_source``/``contract_row`` locate the contract.
 CPN_DETAIL_COLUMNS = [
     "unit", "direction", "value", "target", "sla", "critical", "kpi_description", "contract_start",
-    "contract_end", "contract_source", "contract_row",
+    "contract_end", "contract_source", "contract_row", "statement",
+]
+
+#: The version-1 contract columns a notice needs, each an error when empty: (column, what it is, what to do). With
+#: :data:`NOTICE_FIELDS` they are every reg. 39(4) item that comes from the data: (a) the contracting authority
+#: information (name; identifier, addresses and contact: NOTICE_FIELDS), (b) the procurement's title, (c) the
+#: procurement's and the contract's identifiers (the contract id is the key), (f) the supplier's name, address,
+#: email and identifier. (d) the KPIs are the statutory ones, (g) their ratings and (h) the period are computed,
+#: and (e) the statement is :data:`CPN_STATEMENT`.
+REQUIRED_FIELDS = [
+    ("procurement_id", "procurement identifier", "add procurement_id (the Find a Tender procurement "
+     "identifier) to the contracts table"),
+    ("supplier_id", "supplier identifier", "add supplier_id (e.g. the Companies House number) to the "
+     "contracts table"),
+    ("authority", "authority name", "add the authority to the contracts table"),
+    ("title", "contract title", "add the title to the contracts table"),
+    ("supplier", "supplier name", "add the supplier to the contracts table"),
 ]
 
 #: s.52: a contract whose value exceeds this must have at least MIN_STATUTORY_KPIS published KPIs.
@@ -219,17 +242,8 @@ def cpn_rows(
             ))
 
     has_stat = c["contract_id"].isin(k["contract_id"]).to_numpy()
-    required = [
-        ("procurement_id", "procurement identifier", "add procurement_id (the Find a Tender procurement "
-         "identifier) to the contracts table"),
-        ("supplier_id", "supplier identifier", "add supplier_id (e.g. the Companies House number) to the "
-         "contracts table"),
-        ("authority", "authority name", "add the authority to the contracts table"),
-        ("title", "contract title", "add the title to the contracts table"),
-        ("supplier", "supplier name", "add the supplier to the contracts table"),
-    ]
     for r in c.loc[has_stat].to_dict("records"):
-        for col, what, fix in required:
+        for col, what, fix in REQUIRED_FIELDS:
             if _blank(r[col]):
                 problems.append(_problem(
                     "error", "contracts", r["row"], col, None,
@@ -296,6 +310,7 @@ def cpn_rows(
         }
     )
     if detail:
+        w["statement"] = CPN_STATEMENT
         for col in CPN_DETAIL_COLUMNS:
             rows[col] = w[col]
     rows = rows.sort_values(["contract_id", "kpi_id"], kind="stable").reset_index(drop=True)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
+from .audience import entry_for_audience
 from .branding import Brand, check_accent, check_text
 from .errors import UsageError
 from .sanitize import CONTENT_SECURITY_POLICY
@@ -225,7 +226,8 @@ def render_index(manifest: dict[str, Any], brand: Brand | None = None) -> str:
     if counts["failed"]:
         failed_note = ("<p><strong>Some packs failed.</strong> They are not published; the reason is shown in the "
                        "table and the executed notebook and logs are kept under <code>_failed/</code>.</p>")
-    rows = "\n".join(_row(p) for p in packs) or '<tr><td colspan="7">No packs yet.</td></tr>'
+    # Each row as its pack's audience may see it (cinb.audience), whoever wrote the manifest.
+    rows = "\n".join(_row(entry_for_audience(p)) for p in packs) or '<tr><td colspan="7">No packs yet.</td></tr>'
     brand = _brand(manifest) if brand is None else brand
     brand_css, brand_header, brand_footer = _brand_parts(brand)
     page_title = f"{title} — {brand.name}" if brand.name else title

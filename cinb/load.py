@@ -3,8 +3,8 @@
 One argument chooses the source everywhere (``--data`` on the command line, ``data`` in the notebooks):
 
 * ``None``: the embedded sample portfolio (``cinb/data/sample/``);
-* a folder: ``contracts.csv``, ``kpis.csv``, ``measurements.csv`` and optionally ``initiatives.csv`` and
-  ``process_changes.csv`` (version 2);
+* a folder: ``contracts.csv``, ``kpis.csv``, ``measurements.csv`` and optionally ``initiatives.csv`` and the
+  version-2 tables ``process_changes.csv``, ``credit_bands.csv`` and ``critical_failure_rules.csv``;
 * a ``.xlsx``/``.xlsm`` workbook with sheets of those names (any case);
 * a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql://user@host/db``) with tables of those names, or a
   cinb store written by `cinb.store.ingest` (then ``as_of`` picks a past data version).
@@ -92,6 +92,12 @@ class Portfolio:
     process_changes : DataFrame
         The version-2 table ``process_changes`` (``contract_id, kpi_id, period, reason, baseline_months``),
         sorted by key; empty with those columns when the source has none.
+    credit_bands, critical_failure_rules : DataFrame
+        The version-2 credit schedules (``contract_id, kpi_id, shortfall_from, strictly_above, credit_pct``: the
+        bands of ``banded`` KPIs; ``contract_id, kpi_id, count, window_months, effect``: when a Critical Service
+        Level Failure occurs and what it does, an empty ``kpi_id`` meaning every KPI of the contract without a
+        rule of its own), sorted by key; empty with those columns when the source has none. `cinb.credits`
+        applies them.
     accounting : DataFrame
         Per table of `cinb.schema.TABLE_ORDER`: ``read``, ``used``, ``superseded``, ``rejected`` (read = used +
         superseded + rejected). Measurements count the winning reported and derived rows as used.
@@ -120,6 +126,8 @@ class Portfolio:
     as_of: str | None = None
     process_changes: pd.DataFrame = field(default_factory=lambda: empty_frame("process_changes"))
     derived: pd.DataFrame = field(default_factory=lambda: empty_frame("measurements"))
+    credit_bands: pd.DataFrame = field(default_factory=lambda: empty_frame("credit_bands"))
+    critical_failure_rules: pd.DataFrame = field(default_factory=lambda: empty_frame("critical_failure_rules"))
 
     @property
     def contract_ids(self) -> list[str]:
@@ -192,7 +200,8 @@ class Portfolio:
         accounting = _subset_accounting(self, ids, history, problems)
         frames = dict(contracts=keep(self.contracts), kpis=keep(self.kpis), measurements=measurements,
                       history=history, initiatives=keep(self.initiatives),
-                      process_changes=keep(self.process_changes), derived=keep(self.derived))
+                      process_changes=keep(self.process_changes), derived=keep(self.derived),
+                      credit_bands=keep(self.credit_bands), critical_failure_rules=keep(self.critical_failure_rules))
         return replace(self, **frames, accounting=accounting, warnings=keep(self.warnings), problems=problems,
                        data_hash=data_hash(frames))
 
@@ -235,6 +244,10 @@ def _subset_accounting(p: Portfolio, ids: set, history: pd.DataFrame, problems: 
     return pd.DataFrame(rows, columns=["table", "read", "used", "superseded", "rejected"])
 
 
+#: The optional tables of data contract version 2, hashed only when they have rows.
+_V2_TABLES = ("process_changes", "credit_bands", "critical_failure_rules")
+
+
 def data_hash(frames: dict[str, pd.DataFrame]) -> str:
     """sha256 of the canonical data: the contract columns' values, rows sorted, source and row excluded.
 
@@ -244,9 +257,10 @@ def data_hash(frames: dict[str, pd.DataFrame]) -> str:
     Parameters
     ----------
     frames : dict of str to DataFrame
-        Typed frames ``contracts``, ``kpis``, ``history``, ``initiatives`` and optionally ``process_changes``
-        (as in a `Portfolio`; other keys are ignored). A table ``process_changes`` without rows, and a
-        version-2 column without a value, are left out: version-1 data keep their version-1 hash.
+        Typed frames ``contracts``, ``kpis``, ``history``, ``initiatives`` and optionally the version-2 tables
+        ``process_changes``, ``credit_bands`` and ``critical_failure_rules`` (as in a `Portfolio`; other keys
+        are ignored). A version-2 table without rows, and a version-2 column without a value, are left out:
+        version-1 data keep their version-1 hash.
 
     Returns
     -------
@@ -254,14 +268,15 @@ def data_hash(frames: dict[str, pd.DataFrame]) -> str:
         64 hexadecimal digits.
     """
     h = hashlib.sha256()
-    for table in ("contracts", "kpis", "history", "initiatives", "process_changes"):
+    for table in ("contracts", "kpis", "history", "initiatives") + _V2_TABLES:
         frame = frames.get(table)
-        if table == "process_changes" and (frame is None or not len(frame)):
+        if table in _V2_TABLES and (frame is None or not len(frame)):
             continue
         frame = frames[table]
         spec = columns_by_name("measurements" if table == "history" else table)
         cols = list(spec) + (["superseded"] if table == "history" else [])
-        keys = [k for k in ("contract_id", "kpi_id", "initiative_id", "period", "revision") if k in frame]
+        keys = [k for k in ("contract_id", "kpi_id", "initiative_id", "period", "revision", "shortfall_from",
+                            "strictly_above") if k in frame]
         if len(frame) > 1:
             order = np.lexsort([pd.factorize(frame[k].to_numpy(dtype=object) if frame[k].dtype != "period[M]"
                                              else frame[k].array.asi8, sort=True)[0] for k in reversed(keys)])
@@ -396,7 +411,8 @@ def load_portfolio(data=None, *, strict: bool = True, as_of=None, today=None,
     if strict and len(v.problems):
         raise DataError(v.problems[PROBLEM_COLUMNS], accounting=v.accounting, warnings=v.warnings)
     frames = dict(contracts=v.contracts, kpis=v.kpis, measurements=v.measurements, history=v.history,
-                  initiatives=v.initiatives, process_changes=v.process_changes, derived=v.derived)
+                  initiatives=v.initiatives, process_changes=v.process_changes, derived=v.derived,
+                  credit_bands=v.credit_bands, critical_failure_rules=v.critical_failure_rules)
     return Portfolio(**frames, accounting=v.accounting, warnings=v.warnings, source=label,
                      data_hash=data_hash(frames), problems=v.problems,
                      as_of=None if as_of is None else str(as_of))

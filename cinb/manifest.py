@@ -78,9 +78,15 @@ class Manifest:
         return self._entries.get(key)
 
     def record(self, results: Iterable, *, write: bool = True) -> None:
-        """Replace the entries of these pack results (PackResult objects or dicts) and write the files."""
+        """Replace the entries of these pack results (PackResult objects or dicts) and write the files.
+
+        A supplier pack's entry is filtered by :func:`cinb.audience.entry_for_audience` (paths by file name).
+        """
+        from .audience import entry_for_audience
+
         for result in results:
-            entry = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+            # A supplier pack's entry (and so its row of the index page) holds only what a supplier may see.
+            entry = entry_for_audience(result.to_dict() if hasattr(result, "to_dict") else dict(result))
             entry["recorded"] = _now()
             self._entries[entry["key"]] = entry
             status = entry.get("status")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cinb.cpn import CPN_DETAIL_COLUMNS, _blank, _problem
+from cinb.cpn import CPN_DETAIL_COLUMNS, CPN_STATEMENT, _blank, _problem
 from cinb.errors import PROBLEM_COLUMNS, UsageError
 from cinb.files import atomic_write_bytes
 
@@ -43,10 +43,8 @@ MEASURE_CLASSIFICATION = {
 }
 NOTICE_TYPE = "UK9"
 DOCUMENT_TYPE = "implementationNotice"  # the UK extension's documentType "used for UK9 contract performance notice"
-#: The statement reg. 39(4)(e) requires.
-STATEMENT = ("This notice sets out the contracting authority's assessment of the supplier's performance against "
-             "the key performance indicators (Procurement Act 2023 s.71(2)(b); Procurement Regulations 2024 "
-             "reg. 39).")
+#: The statement reg. 39(4)(e) requires (:data:`cinb.cpn.CPN_STATEMENT`): the notice document's description.
+STATEMENT = CPN_STATEMENT
 
 _PREFIX_RE = re.compile(r"ocds-[a-z0-9]{6}")
 _OCID_RE = re.compile(r"ocds-[a-z0-9]{6}-\S+")
@@ -201,7 +199,7 @@ def _release(rows: pd.DataFrame, ocid: str, published: str) -> dict:
     agreed, actual = _metrics(rows)
     document = {"id": f"{cid}-cpn-{period}", "documentType": DOCUMENT_TYPE, "noticeType": NOTICE_TYPE,
                 "title": f"Contract Performance Notice: {_text(r['contract_title']) or cid}",
-                "description": STATEMENT, "datePublished": published, "language": "en"}
+                "description": _text(r.get("statement")) or STATEMENT, "datePublished": published, "language": "en"}
     contract = {"id": cid, "awardID": cid, "title": _text(r["contract_title"]),
                 "period": {k: _london(pd.Timestamp(r[col]).date(), k == "endDate")
                            for k, col in (("startDate", "contract_start"), ("endDate", "contract_end"))

@@ -25,6 +25,7 @@ from typing import Any
 import nbformat
 
 from . import __version__
+from .audience import entry_for_audience, pack_for_audience, record_for_audience
 from .files import atomic_write_bytes, sha256_file  # noqa: F401  (re-exported for callers)
 from .branding import Brand, recorded_settings as branded_settings
 from .config import DEFAULTS, notebook_dir
@@ -160,10 +161,12 @@ class PackResult:
     timings: dict[str, float] = field(default_factory=dict)
     failure: str | None = None  # folder of the diagnostics, relative to the month folder
     template: dict[str, str] | None = None  # a report template run instead of the shipped notebook: path, sha256
+    as_of: str | None = None  # the store batch or time the data was read as of (cinb run --as-of), None: latest
 
     def to_dict(self) -> dict[str, Any]:
-        """The result as plain JSON-able data (one manifest entry)."""
-        return asdict(self)
+        """The result as plain JSON-able data (one manifest entry); a supplier pack's entry holds only what its
+        audience may see (:func:`cinb.audience.entry_for_audience`: paths by file name)."""
+        return entry_for_audience(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PackResult":
@@ -267,7 +270,8 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
     if keep_notebook is None:
         keep_notebook = not supplier_facing  # executed notebooks are internal diagnostics, never sent out
     result = PackResult(key=spec.key, kind=spec.kind, subject=spec.subject, status="failed",
-                        input_hash=spec.input_hash, audience=spec.audience)
+                        input_hash=spec.input_hash, audience=spec.audience,
+                        as_of=None if params.get("as_of") is None else str(params["as_of"]))
     timings: dict[str, float] = {}
     period_dir = out_root / spec.period
     staging: Path | None = None
@@ -299,9 +303,12 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
                   "notebook": notebook.name}
         if result.template:
             record["template"] = result.template
-        meta = _redacted(record)
+        if params.get("as_of") is not None:
+            record["as_of"] = str(params["as_of"])  # the data as it stood after that store batch (or at that time)
+        # A supplier pack records only what its audience may see (cinb.audience): paths by file name.
+        meta = record_for_audience(_redacted(record), spec.audience)
         data.setdefault("reproducibility", {}).update(meta)
-        data = _redacted(data)
+        data = pack_for_audience(_redacted(data), spec.audience)
         render = data.get("render", {})
 
         staging = period_dir / STAGING_DIR / f"{slug(spec.key)}-{secrets.token_hex(4)}"

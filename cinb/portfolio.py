@@ -9,7 +9,8 @@ import pandas as pd
 
 from .cpn import cpn_rows
 from .definitions import contract_definition_quality, portfolio_definition_quality
-from .regimes import status_word
+from .labels import RATINGS
+from .regimes import STATUS_WORD, status_word
 from .review import ContractReview, _plain_dict, _records, as_period, contract_review, month_name
 
 #: How far ahead the expiry and notice timeline looks.
@@ -71,6 +72,8 @@ class PortfolioReview:
             for k in r.kpis:
                 w = status_word(k.window)
                 counts[w] = counts.get(w, 0) + 1
+        order = [*RATINGS, *STATUS_WORD.values()]
+        counts = {w: counts[w] for w in sorted(counts, key=lambda w: order.index(w) if w in order else len(order))}
         return {
             "contracts": len(self.reviews),
             "ratings": counts,

@@ -26,7 +26,8 @@ from .periods import month_name, to_month
 from .initiatives import InitiativeSummary, initiative_effects, initiative_summary
 from .ratings import DEFAULT_BANDS, RatingBands, scorecard, service_levels, window_ratings
 from .spc_rebase import MIN_POINTS, RebasePlan, rebase_plan, suggest_rebase, too_few_points
-from .regimes import due_months, kpi_calendar, period_status, status_word
+from .labels import RATINGS
+from .regimes import STATUS_WORD, due_months, kpi_calendar, period_status, status_word
 from .trends import TrendSummary, trend_summary
 
 #: A return received more than this many days after the end of its month counts as late.
@@ -205,7 +206,7 @@ class ContractReview:
             "supplier": self.contract["supplier"],
             "score": _plain(self.scorecard.get("score")),
             "overall": self.scorecard.get("rating"),
-            "ratings": {r: ratings.count(r) for r in dict.fromkeys(ratings)},
+            "ratings": {r: ratings.count(r) for r in sorted(dict.fromkeys(ratings), key=_result_order)},
             "concerns": sum(k.spc.variation == "special_cause_concern" for k in self.kpis),
             "off_track": int((self.commitments["status"] == "off track").sum()) if len(self.commitments) else 0,
             "credits_month_gbp": round(float(ym["credit_gbp"].sum()) if len(ym) else 0.0, 2),
@@ -385,6 +386,12 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
 
 #: What a KPI's periods are called in sentences, by frequency.
 PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
+
+
+def _result_order(word: str) -> int:
+    """Where a KPI result (a rating word or a status word) comes in a count: ratings best first, then statuses."""
+    order = [*RATINGS, *STATUS_WORD.values()]
+    return order.index(word) if word in order else len(order)
 
 
 def _note(v) -> str | None:

@@ -20,11 +20,20 @@ It also carries the KPI regimes of version 2 of the data contract (docs/data-con
   due months, so the October packs show it as "not due";
 * **a KPI added by a contract variation**: NB-NET-003 (begun in 2020) gained "Network devices meeting the security
   baseline" (NETSEC) from January 2026 (``start_period``), with values from that month only and one restatement;
-* supplier **notes** that explain a figure (a major outage, a restatement after a root-cause review).
+* supplier **notes** that explain a figure (a major outage, a restatement after a root-cause review);
+* **credit schedules as contracts write them**: NB-HOST-002's availability (AVAIL) earns 0.5 % of the charge for
+  each percentage point short of its target (the CCS model's rate per point, ``credit_pct`` with ``shortfall``)
+  and its cap of 10 % is counted over the contract year (``service_credit_cap_period``); the parking permits
+  contract (NB-PARK-013) started on 15 April 2025, so April 2025 is a part month (16/30 of its charge), its
+  availability (PKAV) is ``banded`` (`CREDIT_BANDS`: 5 % up to 1 point short, 10 % above 1, 15 % from 5) and a
+  contract-wide critical-failure rule (`CRITICAL_FAILURE_RULES`: 2 months at the critical level in any 3,
+  suppressing that month's credits) fires once, in April 2026 (P1LATE critical in February and April);
+* **a recorded process change** (`PROCESS_CHANGES`): NB-SD-001's first-time fix rate (FTF) from March 2025, when
+  the knowledge base rebuild of initiative CI-001 went live, so its control chart is rebased there.
 
-Columns a table does not use stay empty. The version-2 KPIs and the volumes draw their random numbers from
-generators of their own (``seed + offset``), so every figure of the version-1 KPIs is exactly what it was before
-version 2 was added to the sample.
+Columns a table does not use stay empty. The version-2 KPIs (NB-PARK-013's among them) and the volumes draw their
+random numbers from generators of their own (``seed + offset``), so every figure of the version-1 KPIs is exactly
+what it was before version 2 was added to the sample.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ SUPPLIERS = {
     "quillon": ("Quillon Software Ltd", "09900404"),
     "tamesis": ("Tamesis Data Systems Ltd", "09900505"),
     "arclight": ("Arclight Digital Services Ltd", "09900606"),
+    "calloway": ("Calloway Civic Systems Ltd", "09900707"),
 }
 
 
@@ -129,9 +139,12 @@ CONTRACTS = [
         contract_id="NB-HOST-002", title="Data centre hosting and backup", supplier="kestrel", category="Hosting",
         start_date="2021-07-01", end_date="2027-06-30", notice_period_days=270, annual_value_gbp=1_820_000,
         service_credit_cap_pct=10, contract_manager="Tomasz Achebe", procurement_id="NB-PROC-2020-031",
+        # Version 2: the cap is 10 % of the contract year's charges, credits accumulating until it is reached.
+        service_credit_cap_period="contract_year",
         kpis=[
+            # Version 2: the CCS model's rate, 0.5 % of the charge for each percentage point under the target.
             _pct("AVAIL", "Service availability", 99.5, 99.9, 99.0, 99.93, 0.05, credit_method="shortfall",
-                 decimals=2, statutory=True, description="Minutes available / minutes in month, excluding agreed maintenance",
+                 credit_pct=0.5, decimals=2, statutory=True, description="Minutes available / minutes in month, excluding agreed maintenance",
                  data_source="Monitoring platform", owner="Infrastructure lead", agreed="2021-06-01"),
             _pct("BACKUP", "Backup success rate", 98, 99.5, 95, 99.6, 0.3, decimals=2, statutory=True,
                  description="Scheduled backup jobs completed successfully", data_source="Backup console",
@@ -351,6 +364,34 @@ CONTRACTS = [
             K("PSAT", "User satisfaction", "score", "higher", 3.5, 4.0, 3.0, 3.7, 0.12, decimals=2, hi=5.0),
         ],
     ),
+    # Version 2: a contract that began mid-month (15 April 2025: April is a part month), a banded availability
+    # KPI and a contract-wide critical-failure rule (CREDIT_BANDS, CRITICAL_FAILURE_RULES). Every KPI draws from a
+    # generator of its own, so the other contracts' figures are unchanged.
+    dict(
+        contract_id="NB-PARK-013", title="Parking permits and enforcement system", supplier="calloway",
+        category="SaaS", start_date="2025-04-15", end_date="2030-04-14", notice_period_days=180,
+        annual_value_gbp=540_000, service_credit_cap_pct=15, contract_manager="Amara Osei-Whitfield",
+        procurement_id="NB-PROC-2024-022",
+        kpis=[
+            _pct("PKAV", "Permit system availability", None, 99.5, 97.0, 99.6, 0.3, credit_method="banded",
+                 decimals=2, statutory=True, rng_offset=11,
+                 description="Minutes the permit and enforcement services were available / minutes in the month, "
+                             "excluding agreed maintenance",
+                 data_source="Supplier monitoring portal", owner="Parking services manager", agreed="2025-03-20"),
+            K("P1LATE", "Priority 1 incidents resolved late", "count", "lower", 1, 0, 3, 0.3, 0.0, decimals=0,
+              credit_method="fixed", credit_pct=2.0, statutory=True, rng_offset=12,
+              description="Priority 1 incidents resolved after the 4-hour fix time, per month",
+              data_source="ITSM monthly extract", owner="Parking services manager", agreed="yes"),
+            _pct("PROC", "Permit applications processed within 2 working days", 90, 95, 80, 94.0, 1.4,
+                 statutory=True, rng_offset=13,
+                 description="Resident and business permit applications decided within 2 working days of receipt",
+                 data_source="Permit system report", owner="Parking services manager", agreed="yes"),
+            _pct("APPEAL", "Appeals answered within 14 days", 85, 92, 75, 90.0, 2.0, rng_offset=14,
+                 description="Penalty charge notice appeals answered within 14 calendar days"),
+            K("PKSAT", "Resident satisfaction with the permit service", "score", "higher", 3.6, 4.0, 3.0, 3.8, 0.1,
+              decimals=2, hi=5.0, rng_offset=15),
+        ],
+    ),
 ]
 
 INITIATIVES = [
@@ -422,6 +463,31 @@ NOTES = {
     ("NB-APP-007", "P1FIX4", "2026-03"): "Major outage 14 March, see incident report",
     ("NB-APP-007", "P1FIX4", "2026-06"): "No priority-1 incidents this month",
 }
+# Values set, not drawn (version-2 KPIs only): (contract, kpi, period) -> value. NB-PARK-013's part month misses
+# its availability target by 2 points (the 10 % band, pro-rated to 16/30 of the charge), an outage in July 2026
+# by more than 5 (the 15 % band); priority 1 incidents are resolved late at the critical level (3 or more) in
+# September 2025, February and April 2026: only April has 2 such months in 3, so the rule fires once.
+VALUE_SET = {
+    ("NB-PARK-013", "PKAV", "2025-04"): 97.5, ("NB-PARK-013", "PKAV", "2026-07"): 94.3,
+    ("NB-PARK-013", "P1LATE", "2025-09"): 3, ("NB-PARK-013", "P1LATE", "2026-02"): 4,
+    ("NB-PARK-013", "P1LATE", "2026-04"): 3,
+}
+NOTES.update({
+    ("NB-PARK-013", "PKAV", "2025-04"): "Service began 15 April: availability measured from go-live",
+    ("NB-PARK-013", "PKAV", "2026-07"): "Data centre power failure 9-10 July, see major incident report",
+    ("NB-PARK-013", "P1LATE", "2026-04"): "Three P1 incidents breached the fix time during the permit renewal peak",
+})
+# The version-2 tables. A process change recorded for a KPI (its chart is rebased there): contract, kpi, first month
+# of the new process, reason, baseline_months.
+PROCESS_CHANGES = [("NB-SD-001", "FTF", "2025-03", "Knowledge base rebuild and first-line triage (initiative CI-001)",
+                    "")]
+# A banded KPI's schedule: missing the target by up to 1 point 5 %, by more than 1 point 10 %, by 5 or more 15 %
+# (contract, kpi, shortfall_from, strictly_above, credit_pct).
+CREDIT_BANDS = [("NB-PARK-013", "PKAV", "0", "yes", "5"), ("NB-PARK-013", "PKAV", "1", "yes", "10"),
+                ("NB-PARK-013", "PKAV", "5", "no", "15")]
+# "More than once in any three months" for any KPI of the contract; that month's credits do not accrue
+# (contract, kpi — empty: each KPI —, count, window_months, effect).
+CRITICAL_FAILURE_RULES = [("NB-PARK-013", "", "2", "3", "suppress_credits")]
 # Restatements of version-2 KPIs: (contract, kpi, period) -> (revision-2 value change, note).
 RESTATEMENTS_V2 = {("NB-NET-003", "NETSEC", "2026-04"): (-1.6, "Restated after root-cause review: 37 switches "
                                                                  "had been scanned against last year's baseline")}
@@ -486,7 +552,11 @@ def _text(x) -> str:
 
 
 def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
-    """Build the four tables of the sample portfolio as text-valued DataFrames, exactly as written to CSV."""
+    """Build the tables of the sample portfolio as text-valued DataFrames, exactly as written to CSV.
+
+    The four version-1 tables and the version-2 ``process_changes``, ``credit_bands`` and
+    ``critical_failure_rules``.
+    """
     rng = np.random.default_rng(seed)
     periods = pd.period_range(FIRST_PERIOD, LAST_PERIOD, freq="M")
     volume_series = _volumes(periods, seed)
@@ -500,7 +570,7 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
             "annual_value_gbp": c["annual_value_gbp"], "monthly_charge_gbp": "",
             "service_credit_cap_pct": "" if c["service_credit_cap_pct"] is None else c["service_credit_cap_pct"],
             "contract_manager": c["contract_manager"] or "", "procurement_id": c["procurement_id"] or "",
-            "service_credit_cap_period": "",
+            "service_credit_cap_period": c.get("service_credit_cap_period", ""),
         })
         for k in c["kpis"]:
             cm = k.commitment
@@ -523,7 +593,7 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
             # Version-1 KPIs share `rng` (their draws, in this order, are the committed figures); version-2 KPIs
             # have generators of their own so that adding one never moves another KPI's figures.
             krng = rng if k.rng_offset is None else np.random.default_rng(seed + k.rng_offset)
-            kperiods = _kpi_periods(k, periods)
+            kperiods = _kpi_periods(k, periods[periods >= pd.Period(c["start_date"], "M")])
             keys = [(c["contract_id"], k.kpi_id, str(p)) for p in kperiods]
             volumes = None
             if k.volumes:
@@ -531,6 +601,7 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
                 for i, key in enumerate(keys):
                     volumes[i] = VOLUME_SET.get(key, volumes[i])
             values = _binomial_values(k, keys, volumes, krng) if k.binomial else _series(k, kperiods, krng)
+            values = np.array([VALUE_SET.get(key, v) for key, v in zip(keys, values)], dtype=float)
             for i, (key, v) in enumerate(zip(keys, values)):
                 p = kperiods[i]
                 if key in MISSING_ROWS:
@@ -564,6 +635,12 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
         "kpis": pd.DataFrame(kpis).astype(str),
         "measurements": pd.DataFrame(measurements).astype(str),
         "initiatives": pd.DataFrame(initiatives).astype(str),
+        "process_changes": pd.DataFrame(PROCESS_CHANGES, columns=["contract_id", "kpi_id", "period", "reason",
+                                                                  "baseline_months"]).astype(str),
+        "credit_bands": pd.DataFrame(CREDIT_BANDS, columns=["contract_id", "kpi_id", "shortfall_from",
+                                                            "strictly_above", "credit_pct"]).astype(str),
+        "critical_failure_rules": pd.DataFrame(CRITICAL_FAILURE_RULES, columns=[
+            "contract_id", "kpi_id", "count", "window_months", "effect"]).astype(str),
     }
 
 
@@ -581,7 +658,7 @@ def write(folder: Path = SAMPLE_DIR, seed: int = SEED) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m cinb.sample [--out DIR] [--seed N]``: write the sample portfolio's CSV files; returns 0."""
     parser = argparse.ArgumentParser(description="Regenerate the embedded sample portfolio (deterministic).")
-    parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help="folder to write the four CSV files into")
+    parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help="folder to write the CSV files into")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     for path in write(args.out, args.seed):

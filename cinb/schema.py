@@ -22,7 +22,9 @@ UNITS = ("%", "hours", "days", "minutes", "count", "score", "GBP")
 #: Units whose quantities cannot be below zero (a score may be, e.g. a net promoter score).
 NON_NEGATIVE_UNITS = ("%", "hours", "days", "minutes", "count", "GBP")
 DIRECTIONS = ("higher", "lower")
-CREDIT_METHODS = ("none", "shortfall", "fixed")
+#: How a KPI earns service credits (``banded``: from its ``credit_bands``; ``manual``: credited by hand under the
+#: contract's own terms, no figure computed; both version 2).
+CREDIT_METHODS = ("none", "shortfall", "fixed", "banded", "manual")
 #: How often a KPI's value is due (version 2; empty = monthly).
 FREQUENCIES = ("monthly", "quarterly", "annual")
 #: How a window of values becomes one rated value (version 2; empty = volume_weighted when volumes are given,
@@ -30,6 +32,8 @@ FREQUENCIES = ("monthly", "quarterly", "annual")
 AGGREGATIONS = ("volume_weighted", "mean", "median", "sum", "latest", "worst")
 #: What a contract's service credit cap is counted over (version 2; empty = month).
 CAP_PERIODS = ("month", "contract_year", "rolling_12")
+#: What a Critical Service Level Failure does under a ``critical_failure_rules`` row (version 2).
+CRITICAL_EFFECTS = ("suppress_credits", "flag")
 #: Where a measurement came from (version 2; empty = reported).
 ORIGINS = ("reported", "derived")
 STATUSES = ("proposed", "agreed", "in_progress", "delivered", "rejected", "withdrawn")
@@ -178,13 +182,34 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("reason", "text", True, since=2),
         _c("baseline_months", "int", minimum=1, since=2),
     ),
+    # Version 2: a banded KPI's credit schedule, one row per band: the credit (% of the month's charge) when the
+    # shortfall from the target, in the KPI's units, is at least ``shortfall_from`` (above it, with
+    # ``strictly_above``); the band with the highest applicable start wins.
+    "credit_bands": (
+        _c("contract_id", "id", True, since=2),
+        _c("kpi_id", "id", True, since=2),
+        _c("shortfall_from", "number", True, minimum=0, pct_sign=True, since=2),
+        _c("strictly_above", "bool", default=False, since=2),
+        _c("credit_pct", "number", True, minimum=0, maximum=100, pct_sign=True, since=2),
+    ),
+    # Version 2: when a Critical Service Level Failure occurs (``count`` months at or beyond the KPI's critical
+    # level within ``window_months``) and what it does. An empty ``kpi_id``: each KPI of the contract. ``count``
+    # and ``window_months`` are checked in `cinb.validate_credits` (0, or a count the window cannot hold).
+    "critical_failure_rules": (
+        _c("contract_id", "id", True, since=2),
+        _c("kpi_id", "id", since=2),
+        _c("count", "int", True, since=2),
+        _c("window_months", "int", True, since=2),
+        _c("effect", "choice", True, choices=CRITICAL_EFFECTS, since=2),
+    ),
 }
 
-TABLE_ORDER = ("contracts", "kpis", "measurements", "initiatives", "process_changes")
+TABLE_ORDER = ("contracts", "kpis", "measurements", "initiatives", "process_changes", "credit_bands",
+               "critical_failure_rules")
 #: Tables a source may leave out (then the frame is empty with the contract's columns).
-OPTIONAL_TABLES = ("initiatives", "process_changes")
+OPTIONAL_TABLES = ("initiatives", "process_changes", "credit_bands", "critical_failure_rules")
 #: Optional tables whose absence is not even a warning (version-2 tables: a version-1 portfolio has none).
-QUIET_OPTIONAL_TABLES = ("process_changes",)
+QUIET_OPTIONAL_TABLES = ("process_changes", "credit_bands", "critical_failure_rules")
 
 #: The key of each table: two rows with the same key are duplicates.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -193,6 +218,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "measurements": ("contract_id", "kpi_id", "period", "revision"),
     "initiatives": ("contract_id", "initiative_id"),
     "process_changes": ("contract_id", "kpi_id", "period"),
+    # Two bands of a KPI from the same shortfall overlap (`cinb.validate_credits` says so on both rows).
+    "credit_bands": ("contract_id", "kpi_id", "shortfall_from", "strictly_above"),
+    # One rule per KPI of a contract, and one for the contract's other KPIs (empty kpi_id).
+    "critical_failure_rules": ("contract_id", "kpi_id"),
 }
 
 #: Columns cinb adds to measurements and history; input columns with these names are ignored.

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from . import __version__, charts
+from .audience import for_audience, pack_for_audience, record_for_audience, shows
 from .display import Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .formatting import (
     DASH, NONE, NOT_GIVEN, NOTHING, decimal, iso_date, money, percent, percent_value, value_text,
@@ -52,6 +53,7 @@ def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
     list
         Display objects of :mod:`cinb.display`: a ``KeyFacts``, then for a supplier pack an info ``Callout``.
     """
+    r = for_audience(r)
     c, t = r.contract, r.trigger
     facts = {
         "Contract": f"{c['contract_id']} — {c['title']}",
@@ -68,7 +70,7 @@ def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
         "Annual value": money(c.get("annual_value_gbp")),
         "Data version": r.data_hash[:12],
     }
-    if r.audience == "internal" and isinstance(c.get("contract_manager"), str):
+    if shows(r.audience, "contract_columns") and isinstance(c.get("contract_manager"), str):
         facts["Contract manager"] = c["contract_manager"]
     out = [KeyFacts(facts)]
     if r.audience == "supplier":
@@ -91,8 +93,9 @@ def executive_summary(r: ContractReview) -> list:
         Display objects of :mod:`cinb.display`: ``Paragraphs`` of the summary; then, when the audience is
         internal and there are questions, a ``Heading`` and a ``NumberedList`` of them.
     """
+    r = for_audience(r)
     out = [Paragraphs(r.summary)]
-    if r.audience == "internal" and r.questions:
+    if shows(r.audience, "questions") and r.questions:
         out.append(Heading("Questions for the review meeting", 3))
         out.append(NumberedList(r.questions, "cinb-questions"))
     return out
@@ -119,6 +122,7 @@ def scorecard(r: ContractReview) -> list:
         Display objects of :mod:`cinb.display`: a ``Table`` (the Rating column coloured by rating) and
         ``Paragraphs`` with the weighted score, or a sentence that no KPI could be rated.
     """
+    r = for_audience(r)
     rows = []
     for k in r.kpis:
         w, unit = k.window, k.kpi.get("unit")
@@ -154,12 +158,23 @@ def _period_cell(k) -> str:
     w, unit = k.window, k.kpi.get("unit")
     if k.status in ("reported", "incomplete"):
         text = value_text(w.get("period_value"), unit)
+        row = next((x for x in k.months if str(x["period"]) == str(_review_month(w))), None) if k.months else None
+        volume = row.get("volume") if row else None
+        if volume is not None and not pd.isna(volume):
+            what = k.kpi.get("volume_unit") if isinstance(k.kpi.get("volume_unit"), str) else "items"
+            text += f" of {float(volume):,.0f} {what}"
         return text + (" (provisional)" if k.status == "incomplete" else "")
     last = w.get("latest_period")
     if last is None or pd.isna(last):
         return STATUS_WORD.get(k.status, k.status)
     return (f"{STATUS_WORD.get(k.status, k.status)}; last reported {value_text(w.get('latest_value'), unit)}, "
             f"{period_label(last, k.frequency)}")
+
+
+def _review_month(w: dict):
+    """The review month of a KPI's window row (its ``window_end``, else None)."""
+    end = w.get("window_end")
+    return None if end is None or pd.isna(end) else end
 
 
 def _compliance_cell(k) -> str:
@@ -190,6 +205,7 @@ def kpi_details(r: ContractReview) -> list:
         Display objects of :mod:`cinb.display`, per KPI: a level-3 ``Heading`` (anchor ``kpi-<kpi_id>``), a
         ``Chart`` (:func:`cinb.charts.xmr_chart`), ``Paragraphs`` and one warning ``Callout`` per SPC warning.
     """
+    r = for_audience(r)
     out = []
     for k in r.kpis:
         out.append(Heading(f"{k.name} ({k.kpi_id})", 3, id=f"kpi-{k.kpi_id}"))
@@ -224,7 +240,7 @@ def spc_cautions(k, audience: str = "internal") -> list[str]:
     if len(groups) and pd.isna(groups.iloc[-1]["lpl"]) and k.too_few is None:
         out.append("The latest part of the chart has no two consecutive values, so its limits cannot be computed.")
     s = k.suggested_rebase
-    if s is not None and audience == "internal":
+    if s is not None and shows(audience, "suggested_rebase"):
         out.append(f"Suggested rebase (not applied): {s['evidence']}. Rebased at {month_name(s['period'])}, the "
                    f"limits would be {value_text(within_bounds(s['lpl'], unit), unit)} to "
                    f"{value_text(within_bounds(s['upl'], unit), unit)}. If the process did change then, record it "
@@ -263,16 +279,18 @@ def commitments(r: ContractReview) -> list:
         Reads ``commitments`` (:func:`cinb.commitments.commitment_status`; levels in the KPI's unit, the actual
         level is the mean of the last 3 reported months, the forecast has an 80% prediction interval), ``kpis``
         (``commitment``, ``series``, ``trajectory`` for the charts), ``ratchet_rule`` and ``ratchets``
-        (:func:`cinb.commitments.ratchet_proposals`).
+        (:func:`cinb.commitments.ratchet_proposals`), and ``audience``: a supplier pack has no ratchet proposals
+        (the authority's negotiating position, :data:`cinb.audience.INTERNAL_ONLY`).
 
     Returns
     -------
     list
         Display objects of :mod:`cinb.display`: a ``Table`` of commitments and a trajectory ``Chart``
         (:func:`cinb.charts.commitment_chart`) per KPI whose commitment is tracked (or a warning ``Callout`` when
-        the commitments frame is empty); then a ``Heading`` "Ratchet proposals", ``Paragraphs`` with the rule and a
-        ``Table`` of proposals or a sentence that none qualifies.
+        the commitments frame is empty); then, in internal packs, a ``Heading`` "Ratchet proposals", ``Paragraphs``
+        with the rule and a ``Table`` of proposals or a sentence that none qualifies.
     """
+    r = for_audience(r)
     c = r.commitments
     out = []
     if len(c):
@@ -301,6 +319,8 @@ def commitments(r: ContractReview) -> list:
                     due=k.commitment.get("due")))
     else:
         out.append(Callout("No KPI of this contract carries a CI commitment.", "warning"))
+    if not shows(r.audience, "ratchets"):
+        return out  # the authority's negotiating position (cinb.audience)
     out.append(Heading("Ratchet proposals", 3))
     out.append(Paragraphs([r.ratchet_rule]))
     if len(r.ratchets):
@@ -432,6 +452,7 @@ def data_quality(r: ContractReview) -> list:
         none); a ``Table`` of late returns when any; a ``Table`` of restatements (or ``Paragraphs``); and, for
         internal packs, a ``Table`` of the row accounting.
     """
+    r = for_audience(r)
     out = []
     gaps = [(k.name, ", ".join(period_label(x, k.frequency) for x in k.missing_months) or DASH,
              ", ".join(period_label(x, k.frequency) for x in k.not_reported_months) or DASH)
@@ -472,7 +493,7 @@ def data_quality(r: ContractReview) -> list:
         }), caption="Restatements (old → new value); the evidence trail keeps every revision", row_header="KPI"))
     else:
         out.append(Paragraphs(["No figure of this contract was restated."]))
-    if r.accounting is not None and len(r.accounting) and r.audience == "internal":
+    if r.accounting is not None and len(r.accounting) and shows(r.audience, "row_accounting"):
         out.append(Table(r.accounting, caption="Row accounting of the data load (read = used + superseded + "
                                                "rejected)"))
     return out
@@ -493,7 +514,8 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
 
     The method notes state the rating bands, the scorecard rule, the XmR rules, the trend test, the CI
     commitment rules, the ratchet rule, the service-credit rules, the initiative-effect rule and the late-return
-    rule. The stamp gives the data hash, the data source (file name only in supplier packs), the parameters
+    rule. The stamp gives the data hash, the data source (file name only in supplier packs), for a pack built
+    ``as_of`` a store batch the batch it read and when that batch was ingested, the parameters
     (:func:`public_parameters`: no password, no private keys), the parameter files, software versions, the
     Python interpreter that computed the pack (:func:`interpreter`) and the time it was generated (UTC).
 
@@ -543,16 +565,34 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         f"Late return: received more than 15 days after the end of its month.",
     ]
     versions = _versions()
+    shown = record_for_audience({"parameters": public_parameters(parameters),
+                                 "files": list((parameters or {}).get("_parameter_files", []) or [])}, r.audience)
     stamp = {
         "Data version (SHA-256)": r.data_hash,
-        "Data source": r.source if r.audience == "internal" else _source_name(r.source),
-        "Parameters": json.dumps(public_parameters(parameters), default=str, sort_keys=True),
-        "Parameter files": ", ".join((parameters or {}).get("_parameter_files", []) or []) or NONE,
+        "Data source": r.source if shows(r.audience, "paths") else _source_name(r.source),
+        "Parameters": json.dumps(shown["parameters"], default=str, sort_keys=True),
+        "Parameter files": ", ".join(shown["files"]) or NONE,
         "Software": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "Python interpreter": interpreter(r.audience)["executable"],
         "Generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+    as_of = (parameters or {}).get("as_of")
+    if as_of is not None:  # a pack rebuilt from a store as the data stood then (cinb run --as-of)
+        stamp = {**dict(list(stamp.items())[:2]), "Data as of": _as_of_text(parameters.get("data"), as_of),
+                 **dict(list(stamp.items())[2:])}
     return [Heading("Method notes", 3), Paragraphs(method), Heading("Reproducibility stamp", 3), KeyFacts(stamp)]
+
+
+def _as_of_text(data, as_of) -> str:
+    """``"store batch 3, ingested 2026-11-30T10:00:00+00:00 (as of 3)"``: what a pack's ``as_of`` read."""
+    from .errors import UsageError
+    from .store import as_of_batch
+
+    try:
+        batch = as_of_batch(data, as_of)
+    except UsageError:
+        return f"as of {as_of}"
+    return f"store batch {batch['batch_id']}, ingested {batch['ingested_at']} (as of {as_of})"
 
 
 def _versions() -> dict[str, str]:
@@ -589,4 +629,5 @@ def emit_pack(data: dict) -> None:
     payload = json.loads(json.dumps(data, default=str))
     audience = data.get("audience") or (data.get("parameters") or {}).get("audience") or "internal"
     payload.setdefault("reproducibility", {})["kernel"] = interpreter(audience)  # which Python computed it
+    payload = pack_for_audience(payload, audience)  # what a supplier may see (cinb.audience.INTERNAL_ONLY)
     display({PACK_MIMETYPE: payload, "text/plain": "(pack figures recorded)"}, raw=True)

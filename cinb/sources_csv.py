@@ -1,5 +1,6 @@
 """Reading a folder of CSV files: ``contracts.csv``, ``kpis.csv``, ``measurements.csv``, ``initiatives.csv`` and
-``process_changes.csv`` (version 2; optional, and its absence is not even a warning).
+the version-2 tables ``process_changes.csv``, ``credit_bands.csv`` and ``critical_failure_rules.csv`` (optional,
+and their absence is not even a warning).
 
 File names are matched ignoring case. Files are UTF-8 (with or without BOM) or UTF-16 with BOM; any other
 bytes are read as Windows-1252 with a warning. A file separated by ``;`` or tabs is read with a warning. Blank
@@ -176,7 +177,7 @@ def read_csv_folder(folder: Path) -> dict[str, RawTable]:
 
     Returns ``{table name: RawTable}`` for every table of `cinb.schema.TABLE_ORDER`; a missing file gives a
     table with ``present=False`` and a problem (a warning for the optional initiatives, none for the optional
-    process_changes). Raises OSError when
+    version-2 tables). Raises OSError when
     the folder cannot be listed or a file read.
     """
     files = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}

@@ -1,7 +1,8 @@
 """Reading an Excel workbook (``.xlsx``/``.xlsm``): one sheet per table, named as the table.
 
-Sheets ``contracts``, ``kpis``, ``measurements`` and optionally ``initiatives`` and ``process_changes`` (names
-matched ignoring case and surrounding spaces).
+Sheets ``contracts``, ``kpis``, ``measurements`` and optionally ``initiatives`` and the version-2
+``process_changes``, ``credit_bands`` and ``critical_failure_rules`` (names matched ignoring case and surrounding
+spaces).
 
 * The header is the first row naming a required column (title rows above it are skipped with a warning),
   else the first non-empty row; row numbers are the sheet's own.

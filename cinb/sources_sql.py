@@ -1,8 +1,8 @@
 """Reading a database: the portfolio's tables behind a SQLAlchemy URL, or a cinb store as of a batch.
 
-* Tables (``contracts``, ``kpis``, ``measurements``, ``initiatives``, ``process_changes``; names matched ignoring
-  case; the last two optional) are read
-  whole; row numbers count the rows as returned with the header as row 1, as if the table were exported to a
+* Tables (``contracts``, ``kpis``, ``measurements``, ``initiatives`` and the version-2 ``process_changes``,
+  ``credit_bands``, ``critical_failure_rules``; names matched ignoring case; all but the first three optional)
+  are read whole; row numbers count the rows as returned with the header as row 1, as if the table were exported to a
   spreadsheet.
 * A SQLite URL must name an existing file: reading never creates one.
 * A database holding a ``cinb_batches`` table is a cinb store (written by `cinb.store.ingest`): it is read as
@@ -185,7 +185,7 @@ def read_store_tables(conn, label: str, as_of=None) -> dict[str, RawTable]:
     -------
     dict of str to RawTable
         One per table of `cinb.schema.TABLE_ORDER`, with ``_source`` (the file each row was ingested from)
-        and ``_row`` (its row in that file). A table a store made by an earlier cinb lacks (process_changes)
+        and ``_row`` (its row in that file). A table a store made by an earlier cinb lacks (a version-2 table)
         is absent (``present=False``), without a problem.
 
     Raises

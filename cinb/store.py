@@ -8,8 +8,8 @@ store made by an earlier cinb gains the tables and columns the data contract has
 next ingest.
 
 Reading a store (``load_portfolio("sqlite:///store.db", as_of=...)``) rebuilds the portfolio as it was after a
-batch: for contracts, KPIs, initiatives and process changes the latest row of each key wins; measurements keep
-every revision, and the highest revision of each month (per origin, reported or derived) wins as in any other
+batch: for the definition tables (contracts to critical-failure rules) the latest row of each key wins; measurements
+keep every revision, and the highest revision of each month (per origin, reported or derived) wins as in any other
 source.
 
 An ingest validates the new rows against what the store already holds (unknown ids, duplicate revisions)
@@ -44,6 +44,7 @@ from .errors import PROBLEM_COLUMNS, DataError, UsageError
 from .schema import KEYS, TABLE_ORDER, TABLES, RawTable, column_names
 from .sources import engine_for, is_url, library_warnings, raw_from_records, safe_url
 from .sources_sql import BATCHES, read_store_tables
+from .template import date_cell_warnings
 from .writers import plain_records
 
 #: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
@@ -75,7 +76,7 @@ class IngestResult:
         The store's URL without its password.
     appended : dict of str to int
         Rows appended per table of `cinb.schema.TABLE_ORDER` (``contracts``, ``kpis``, ``measurements``,
-        ``initiatives``, ``process_changes``).
+        ``initiatives``, ``process_changes``, ``credit_bands``, ``critical_failure_rules``).
     accounting, warnings : DataFrame
         The validator's row accounting and the warnings (which did not stop the ingest).
     data_hash : str
@@ -253,6 +254,54 @@ def batches(store) -> pd.DataFrame:
         engine.dispose()
 
 
+def as_of_batch(store, as_of) -> dict:
+    """The batch of ``store`` that ``as_of`` names, as `cinb.load.load_portfolio` reads it.
+
+    Parameters
+    ----------
+    store : str or Path
+        The store (a URL or a file path, as for `store_url`).
+    as_of : int or str
+        A batch id, or an ISO timestamp (naive: UTC): the last batch ingested at or before it.
+
+    Returns
+    -------
+    dict
+        ``batch_id`` (int), ``ingested_at`` (its UTC ISO timestamp) and ``source`` (what it ingested, as the
+        batch recorded it).
+
+    Raises
+    ------
+    UsageError
+        The store cannot be opened or has no batches, ``as_of`` is neither a batch id nor a timestamp, names no
+        batch, or is before the first one.
+    """
+    label = safe_url(store_url(store))
+    table = batches(store)
+    if not len(table):
+        raise UsageError(f"{label} has no batches: as_of needs a store that cinb ingest has written")
+    text = str(as_of).strip()
+    if text.isdigit():
+        row = table[table["batch_id"] == int(text)]
+        if not len(row):
+            raise UsageError(f"{label} has no batch {text}; its batches are {int(table['batch_id'].min())} to "
+                             f"{int(table['batch_id'].max())}")
+    else:
+        try:
+            when = pd.Timestamp(text)
+        except (ValueError, TypeError):
+            raise UsageError(f"as_of must be a batch id (e.g. 3) or an ISO timestamp (e.g. 2026-11-01T12:00), "
+                             f"not {as_of!r}") from None
+        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+        at = pd.to_datetime(table["ingested_at"], utc=True, format="ISO8601")
+        row = table[at <= when].tail(1)
+        if not len(row):
+            raise UsageError(f"{label} had no data at {when.isoformat()}; its first batch is from "
+                             f"{table['ingested_at'].iloc[0]}")
+    r = row.iloc[0]
+    return {"batch_id": int(r["batch_id"]), "ingested_at": str(r["ingested_at"]), "source": r["source"]}
+
+
 def _raw_from_frame(name: str, frame: pd.DataFrame, source: str) -> RawTable:
     """RawTable from a typed frame (an already loaded portfolio being ingested)."""
     rec = plain_records(name, frame)
@@ -316,8 +365,9 @@ def _reference(conn, label, today) -> tuple[dict[str, pd.DataFrame], dict[str, p
     if BATCHES not in sa.inspect(conn).get_table_names():
         return {}, {}
     v = validate(read_store_tables(conn, label), today=today)
-    return ({"contracts": v.contracts, "kpis": v.kpis, "history": v.history},
-            {"initiatives": v.initiatives, "process_changes": v.process_changes})
+    return ({"contracts": v.contracts, "kpis": v.kpis, "history": v.history, "credit_bands": v.credit_bands},
+            {name: getattr(v, name) for name in TABLE_ORDER
+             if name not in ("contracts", "kpis", "measurements") and hasattr(v, name)})
 
 
 def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
@@ -358,7 +408,7 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
 
     from . import __version__
     from .load import data_hash, load_portfolio
-    from .validate import validate
+    from .validate import empty_frame, validate
 
     url = store_url(store)
     label = safe_url(url)
@@ -379,14 +429,14 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
             if len(v.problems):
                 raise DataError(v.problems[PROBLEM_COLUMNS], summary=_rejected_summary(source, label, v),
                                 accounting=v.accounting, warnings=v.warnings)
-            frames = {"contracts": v.contracts, "kpis": v.kpis, "measurements": v.history,
-                      "initiatives": v.initiatives, "process_changes": v.process_changes}
-            frames, changes, asks = _only_changes(frames, {**ref, **stored_defs}, withdrawn,
-                                                  raw["measurements"].sheet)
+            frames = {name: v.history if name == "measurements" else getattr(v, name, None) for name in TABLE_ORDER}
+            frames = {name: frame if frame is not None else empty_frame(name) for name, frame in frames.items()}
+            frames, changes, asks, carried = _only_changes(frames, {**ref, **stored_defs}, withdrawn,
+                                                           raw["measurements"].sheet)
             if len(asks):
                 raise DataError(asks, summary=_withdraw_summary(source, label, asks), accounting=v.accounting,
                                 warnings=v.warnings)
-            warnings = _without_kept(v.warnings, changes)
+            warnings = date_cell_warnings(_without_kept(v.warnings, carried), raw["measurements"])
             for name, defs in extra_defs.items():
                 changes = pd.concat([changes, _definition_rows(name, defs, "new")], ignore_index=True)
                 frames[name] = pd.concat([frames[name], defs], ignore_index=True) if len(frames[name]) else defs
@@ -396,9 +446,7 @@ def ingest(data, store=None, *, reference=None, today=None) -> IngestResult:
                                  "was appended. To restate a value, change it and ingest again (an empty value "
                                  "cell keeps the stored value; 'not reported' in the value cell withdraws it).")
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-            h = data_hash({"contracts": frames["contracts"], "kpis": frames["kpis"],
-                           "history": frames["measurements"], "initiatives": frames["initiatives"],
-                           "process_changes": frames["process_changes"]})
+            h = data_hash({("history" if name == "measurements" else name): frames[name] for name in TABLE_ORDER})
             _refuse_derived_in_old_store(conn, frames["measurements"], label)
             meta = _metadata()  # the store has these columns (ensure_store), and perhaps more
             batches_t = meta.tables[BATCHES]
@@ -448,19 +496,20 @@ def _only_changes(frames: dict, stored: dict, withdrawn: set, sheet):
     ``frames`` are the validated new tables (``measurements`` is the history of the new rows), ``stored`` the
     store's current typed tables (``contracts``, ``kpis``, ``history``, ``initiatives``, ``process_changes``;
     absent for a new store), ``withdrawn`` the ``(source, row)`` of value cells marked "not reported". Returns
-    ``(frames to append, changes, asks)``: ``changes`` in `CHANGE_COLUMNS`, ``asks`` the problems (`PROBLEM_COLUMNS`)
-    of rows that would withdraw a stored value without the marker.
+    ``(frames to append, changes, asks, carried)``: ``changes`` in `CHANGE_COLUMNS`, ``asks`` the problems
+    (`PROBLEM_COLUMNS`) of rows that would withdraw a stored value without the marker, ``carried`` the
+    ``(source, row)`` of empty value cells that kept a stored value.
     """
     out, parts = dict(frames), []
-    for name in ("contracts", "kpis", "initiatives", "process_changes"):
+    for name in (t for t in TABLE_ORDER if t != "measurements"):
         keep, part = _definition_changes(name, frames[name], stored.get(name))
         out[name] = frames[name][keep].reset_index(drop=True)
         parts.append(part)
-    keep, part, asks = _measurement_changes(frames["measurements"], stored.get("history"), withdrawn, sheet)
-    out["measurements"] = frames["measurements"][keep].reset_index(drop=True)
+    out["measurements"], part, asks, carried = _measurement_changes(frames["measurements"], stored.get("history"),
+                                                                    withdrawn, sheet)
     parts.append(part)
     parts = [p for p in parts if len(p)]
-    return out, (pd.concat(parts, ignore_index=True) if parts else _no_changes()), asks
+    return out, (pd.concat(parts, ignore_index=True) if parts else _no_changes()), asks, carried
 
 
 def _same(a, b) -> bool:
@@ -480,7 +529,7 @@ def _definition_rows(name: str, frame: pd.DataFrame, status, changed=None) -> pd
     keys = [k for k in KEYS[name] if k != "contract_id"]
     n = len(frame)
     item = frame["contract_id"].astype(str) if not keys else \
-        frame[keys].astype(str).agg(" ".join, axis=1) if n else pd.Series([], dtype=object)
+        frame[keys].astype(object).fillna("").astype(str).agg(" ".join, axis=1) if n else pd.Series([], dtype=object)
     return pd.DataFrame({
         "table": name, "contract_id": frame["contract_id"].astype(object).to_numpy() if n else [],
         "item": item.to_numpy(dtype=object) if n else [], "status": status,
@@ -531,17 +580,22 @@ def _text_of(values) -> np.ndarray:
 
 
 def _measurement_changes(new: pd.DataFrame, stored: pd.DataFrame | None, withdrawn: set, sheet):
-    """``(keep mask, changes, asks)`` of new measurement rows against the store's winning revisions.
+    """``(rows to append, changes, asks)`` of new measurement rows against the store's winning revisions.
 
-    The first row of each month (per origin) is compared with the store's winning revision of that month; a file's
-    later revisions of the same month are its own history and are appended as they are (``changed``, with the
-    columns that differ from the row before). See the module notes for the statuses and for when a row is refused
-    (``asks``).
+    The first row of each month (per origin) is compared with the store's winning revision of that month, cell by
+    cell: an empty cell (value, note, volume, complete) keeps the stored one, a value cell marked "not reported"
+    (``withdrawn``) withdraws the stored value, and volume 0 with no value is "no activity". The row is appended,
+    with the kept cells filled in, only when the result differs from the stored revision. A file's later
+    revisions of the same month are its own history and are appended as they are (``changed``). An empty value
+    cell beside a note that is not the stored one, for a month with a stored value, is refused (``asks``): it is
+    how a return says "not reported", so cinb asks for the marker (or the value). Returns a DataFrame (the rows
+    of ``new`` to append, cells filled in), `CHANGE_COLUMNS` rows, `PROBLEM_COLUMNS` rows and the ``(source,
+    row)`` of the empty value cells that kept a stored value.
     """
     n = len(new)
     if not n:
-        return np.zeros(0, dtype=bool), _no_changes(), pd.DataFrame(columns=PROBLEM_COLUMNS)
-    h = new.reset_index(drop=True)
+        return new, _no_changes(), pd.DataFrame(columns=PROBLEM_COLUMNS), set()
+    h = new.reset_index(drop=True).copy()
     origin = _text_of(h["origin"] if "origin" in h else [None] * n)
     origin = np.where(origin == "", "reported", origin)
     key = pd.DataFrame({"c": h["contract_id"].astype(str).to_numpy(), "k": h["kpi_id"].astype(str).to_numpy(),
@@ -552,79 +606,110 @@ def _measurement_changes(new: pd.DataFrame, stored: pd.DataFrame | None, withdra
     value = h["value"].to_numpy(dtype=float)
     volume = h["volume"].to_numpy(dtype=float) if "volume" in h else np.full(n, np.nan)
     note = _text_of(h["note"] if "note" in h else [None] * n)
-    complete_given = h["complete"].notna().to_numpy(dtype=bool) if "complete" in h else np.zeros(n, dtype=bool)
-    complete = h["complete"].astype(object).where(h["complete"].notna(), True).to_numpy(dtype=bool) \
-        if "complete" in h else np.ones(n, dtype=bool)  # empty means complete
-    p_value, p_volume = np.full(n, np.nan), np.full(n, np.nan)
-    p_note, p_complete = np.full(n, "", dtype=object), np.ones(n, dtype=bool)
-    p_revision = np.full(n, np.nan)
-    exists = after.copy()
+    given_complete = h["complete"].notna().to_numpy(dtype=bool) if "complete" in h else np.zeros(n, dtype=bool)
+    complete = _flags(h["complete"]) if "complete" in h else np.ones(n, dtype=bool)  # empty means complete
+    sources = _text_of(h["source"]) if "source" in h else np.full(n, "", dtype=object)
+    rows = h["row"].to_numpy() if "row" in h else np.zeros(n, dtype=int)
+    marked = np.array([(str(a), int(b)) in withdrawn for a, b in zip(sources, rows)], dtype=bool) \
+        if withdrawn else np.zeros(n, dtype=bool)
+
+    # The stored revision of each first row's month.
+    stored_at = np.zeros(n, dtype=bool)
+    s_value, s_volume = np.full(n, np.nan), np.full(n, np.nan)
+    s_note, s_complete, s_given = np.full(n, "", dtype=object), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    s_revision = np.full(n, np.nan)
     if stored is not None and len(stored):
-        s = stored[~stored["superseded"].to_numpy(dtype=bool)].reset_index(drop=True)
-        s_origin = _text_of(s["origin"])
-        s_origin = np.where(s_origin == "", "reported", s_origin)
-        s_key = pd.MultiIndex.from_arrays([s["contract_id"].astype(str).to_numpy(), s["kpi_id"].astype(str).to_numpy(),
-                                           s["period"].astype(str).to_numpy(), s_origin])
-        pos = s_key.get_indexer(pd.MultiIndex.from_frame(key))
-        hit = (pos >= 0) & ~after
-        j = pos[hit]
-        p_value[hit] = s["value"].to_numpy(dtype=float)[j]
-        p_volume[hit] = s["volume"].to_numpy(dtype=float)[j]
-        p_note[hit] = _text_of(s["note"])[j]
-        p_complete[hit] = s["complete"].astype(object).where(s["complete"].notna(), True).to_numpy(dtype=bool)[j]
-        p_revision[hit] = s["revision"].to_numpy(dtype=float)[j]
-        exists |= hit
-    if after.any():
-        i = np.flatnonzero(after)
-        p_value[i], p_volume[i], p_note[i], p_complete[i] = value[i - 1], volume[i - 1], note[i - 1], complete[i - 1]
-        p_revision[i] = h["revision"].to_numpy(dtype=float)[i - 1]
+        st = stored[~stored["superseded"].to_numpy(dtype=bool)].reset_index(drop=True)
+        st_origin = _text_of(st["origin"])
+        st_origin = np.where(st_origin == "", "reported", st_origin)
+        st_key = pd.MultiIndex.from_arrays([st["contract_id"].astype(str).to_numpy(),
+                                            st["kpi_id"].astype(str).to_numpy(), st["period"].astype(str).to_numpy(),
+                                            st_origin])
+        pos = st_key.get_indexer(pd.MultiIndex.from_frame(key))
+        stored_at = (pos >= 0) & ~after
+        j = pos[stored_at]
+        s_value[stored_at] = st["value"].to_numpy(dtype=float)[j]
+        s_volume[stored_at] = st["volume"].to_numpy(dtype=float)[j]
+        s_note[stored_at] = _text_of(st["note"])[j]
+        s_complete[stored_at] = _flags(st["complete"])[j]
+        s_given[stored_at] = st["complete"].notna().to_numpy(dtype=bool)[j]
+        s_revision[stored_at] = st["revision"].to_numpy(dtype=float)[j]
+
+    empty = np.isnan(value)
+    quiet = empty & (volume == 0)  # no activity: says what it is
+    has_value = stored_at & ~np.isnan(s_value)
+    ask = stored_at & empty & ~marked & ~quiet & has_value & (note != "") & (note != s_note)
+    # The result of each first row: empty cells keep the stored ones.
+    keep_value = stored_at & empty & ~marked & ~quiet
+    r_value = np.where(keep_value, s_value, value)
+    r_volume = np.where(stored_at & np.isnan(volume), s_volume, volume)
+    r_note = np.where(stored_at & (note == ""), s_note, note)
+    r_complete = np.where(stored_at & ~given_complete, s_complete, complete)
+    r_given = given_complete | (stored_at & s_given)
 
     def same_number(a, b):
         with np.errstate(invalid="ignore"):
             return (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-12, atol=1e-12)
 
-    diff = {"value": ~same_number(value, p_value), "note": note != p_note, "volume": ~same_number(volume, p_volume),
-            "complete": complete != p_complete}
-    same = exists & ~after & ~np.any(np.vstack(list(diff.values())), axis=0)
-    sources = _text_of(h["source"]) if "source" in h else np.full(n, "", dtype=object)
-    rows = h["row"].to_numpy() if "row" in h else np.zeros(n, dtype=int)
-    marked = np.array([(str(a), int(b)) in withdrawn for a, b in zip(sources, rows)], dtype=bool) \
-        if withdrawn else np.zeros(n, dtype=bool)
-    empty = np.isnan(value)
-    rest_empty = (note == "") & np.isnan(volume) & ~complete_given
-    stored_value = exists & ~after & ~np.isnan(p_value)
-    kept = empty & ~marked & stored_value & rest_empty
-    ask = empty & ~marked & stored_value & ~rest_empty & ~(volume == 0)  # volume 0 and no value: no activity
-    status = np.select([~exists, kept, same, ask], ["new", "kept", "unchanged", "ask"], "changed").astype(object)
+    diff = {"value": ~same_number(r_value, s_value), "note": r_note != s_note,
+            "volume": ~same_number(r_volume, s_volume), "complete": r_complete != s_complete}
+    if after.any():  # a file's later revision: what differs from the row before it
+        i = np.flatnonzero(after)
+        diff["value"][i] = ~same_number(value[i], value[i - 1])
+        diff["note"][i] = note[i] != note[i - 1]
+        diff["volume"][i] = ~same_number(volume[i], volume[i - 1])
+        diff["complete"][i] = complete[i] != complete[i - 1]
+    any_diff = np.any(np.vstack(list(diff.values())), axis=0)
+    kept = stored_at & keep_value & has_value & ~any_diff
+    status = np.select([after, ~stored_at, ask, kept, ~any_diff], ["changed", "new", "ask", "kept", "unchanged"],
+                       "changed").astype(object)
+    appended = (status == "new") | (status == "changed")
+
+    # The rows appended carry the cells they kept.
+    fill = stored_at & appended
+    if fill.any():
+        h.loc[fill, "value"] = r_value[fill]
+        if "volume" in h:
+            h.loc[fill, "volume"] = r_volume[fill]
+        if "note" in h:
+            h["note"] = h["note"].astype(object)
+            h.loc[fill, "note"] = [x if x != "" else np.nan for x in r_note[fill]]
+        if "complete" in h:
+            done = pd.array([bool(c) if g else pd.NA for c, g in zip(r_complete, r_given)], dtype="boolean")
+            h["complete"] = h["complete"].where(~pd.Series(fill), done)
     changed = [", ".join(c for c in RESTATED_COLUMNS if diff[c][i]) or None if status[i] == "changed" else None
                for i in range(n)]
     item = key["k"] + " " + key["p"] + np.where(key["o"] == "derived", " (derived)", "")
-    appended = (status == "new") | (status == "changed")
     changes = pd.DataFrame({
         "table": "measurements", "contract_id": key["c"].to_numpy(dtype=object), "item": item.to_numpy(dtype=object),
-        "status": status, "changed": changed,
-        "old_value": [None if not exists[i] or np.isnan(p_value[i]) else float(p_value[i]) for i in range(n)],
-        "new_value": [None if np.isnan(value[i]) else float(value[i]) for i in range(n)],
-        "revision": [int(r) if appended[i] else None for i, r in enumerate(h["revision"].to_numpy())],
+        "status": status, "changed": pd.Series(changed, dtype=object),
+        "old_value": pd.Series([float(v) if has_value[i] else None for i, v in enumerate(s_value)], dtype=object),
+        "new_value": pd.Series([None if np.isnan(v) else float(v) for v in r_value], dtype=object),
+        "revision": pd.Series([int(r) if appended[i] else None for i, r in enumerate(h["revision"].to_numpy())],
+                              dtype=object),
         "source": sources, "row": rows.astype(object),
     }, columns=CHANGE_COLUMNS)
     asks = pd.DataFrame(columns=PROBLEM_COLUMNS)
     if ask.any():
         records = []
         for i in np.flatnonzero(ask):
-            filled = [what for what, on in (("note", note[i] != ""), ("volume", not np.isnan(volume[i])),
-                                             ("complete", bool(complete_given[i]))) if on]
-            old = f"{p_value[i]:.12g}"
+            old = f"{s_value[i]:.12g}"
             records.append({
                 "severity": "error", "source": sources[i] or None, "sheet": sheet, "table": "measurements",
                 "row": int(rows[i]), "column": "value", "value": None,
-                "problem": f"is empty, but {key['c'][i]} {key['k'][i]} {key['p'][i]} has the value {old} stored "
-                           f"(revision {int(p_revision[i])}) and this row fills in its {' and '.join(filled)}: cinb "
-                           "cannot tell whether the stored value is to be kept or withdrawn",
-                "fix": f"write {_marker()} in the value cell to withdraw the stored value, or type the value "
-                       f"({old}) to keep it"})
+                "problem": f"is empty beside a note, but {key['c'][i]} {key['k'][i]} {key['p'][i]} has the value "
+                           f"{old} stored (revision {int(s_revision[i])}): an empty value cell keeps the stored "
+                           "value, while an empty value with a note is how a return says it could not report one",
+                "fix": f"write '{_marker()}' in the value cell to withdraw the stored value (the note then says why), "
+                       f"or type the value ({old}) to keep it"})
         asks = pd.DataFrame(records, columns=PROBLEM_COLUMNS)
-    return appended, changes, asks
+    carried = {(str(a), int(b)) for a, b in zip(sources[keep_value & has_value], rows[keep_value & has_value])}
+    return h[appended].reset_index(drop=True), changes, asks, carried
+
+
+def _flags(s: pd.Series) -> np.ndarray:
+    """A yes/no column as bool, empty read as yes (complete unless said otherwise)."""
+    return s.astype(object).where(s.notna(), True).to_numpy(dtype=bool)
 
 
 def _marker() -> str:
@@ -633,12 +718,11 @@ def _marker() -> str:
     return NOT_REPORTED
 
 
-def _without_kept(warnings: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
-    """The validator's warnings less "the value is empty" for the rows whose empty value kept the stored one."""
-    kept = changes[(changes["table"] == "measurements") & (changes["status"] == "kept")]
-    if not len(kept) or not len(warnings):
+def _without_kept(warnings: pd.DataFrame, gone: set) -> pd.DataFrame:
+    """The validator's warnings less "the value is empty" for the rows whose empty value kept the stored one
+    (``gone``: their ``(source, row)``)."""
+    if not gone or not len(warnings):
         return warnings
-    gone = set(zip(kept["source"].astype(str), kept["row"].astype(int)))
     hit = np.array([w_col == "value" and w_table == "measurements" and (str(src), int(row)) in gone
                     if not pd.isna(row) else False
                     for src, row, w_col, w_table in zip(warnings["source"], warnings["row"], warnings["column"],

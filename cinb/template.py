@@ -53,7 +53,8 @@ TEMPLATE_VERSION = 2
 _HEADER_ROW = 9
 _COLUMNS = ["KPI id", "KPI", "Unit", "Better when", "SLA (minimum)", "Target", "Value", "Notes"]
 _VALUE_COL, _NOTES_COL = 7, 8
-_SUBMITTED_CELL = "B5"
+#: The cell of the date the supplier sends the return (every row of the return gets it).
+SUBMITTED_CELL = _SUBMITTED_CELL = "B5"
 #: What a value cell says to withdraw a stored value (case and surrounding spaces do not matter). An empty value
 #: cell in a correction keeps the stored value instead; see `cinb.store.ingest`.
 NOT_REPORTED = "not reported"
@@ -516,3 +517,28 @@ def read_return(path, today=None) -> pd.DataFrame:
     f.insert(len(f.columns) - 1, "sheet", t.sheet)
     f = f.replace({"": np.nan})
     return f
+
+
+def date_cell_warnings(warnings: pd.DataFrame, t: RawTable) -> pd.DataFrame:
+    """For a return, the row warnings about ``submitted_on`` (a late return) as one warning at its date cell.
+
+    ``warnings`` is a problems frame (the validator's warnings), ``t`` the raw measurements table read (a return
+    when its sheet is ``Return``). Every row of a return carries the date of cell B5, so the validator's warning on
+    each row is one fact about one cell: it is reported once, at that cell, naming the KPIs. Returns a problems
+    frame; the warnings of other sources are returned as they are.
+    """
+    if t.sheet != RETURN_SHEET or not len(warnings):
+        return warnings
+    on_date = ((warnings["column"] == "submitted_on") & (warnings["table"] == "measurements")).to_numpy(dtype=bool)
+    if not on_date.any():
+        return warnings
+    merged = []
+    for problem, group in warnings[on_date].groupby("problem", sort=False):
+        first = group.iloc[0].to_dict()
+        rows = set(int(r) for r in group["row"].dropna())
+        kpis = [str(k) for k in t.frame.loc[t.frame["_row"].isin(rows), "kpi_id"]]
+        first.update(row=int(_SUBMITTED_CELL[1:]), column=f"submitted_on ({_SUBMITTED_CELL})",
+                     problem=f"{problem} (KPIs: {', '.join(kpis)})" if kpis else problem)
+        merged.append(first)
+    out = pd.concat([warnings[~on_date], pd.DataFrame(merged, columns=warnings.columns)], ignore_index=True)
+    return out

@@ -31,12 +31,14 @@ Rules decided here (and documented in the user guide):
   volumes, due months of quarterly and annual KPIs, process changes; the warnings follow each KPI's regime.
   A measurement's ``origin`` (``reported``, the default, or ``derived``) is part of its key: a derived row
   never supersedes a reported one. ``measurements`` holds the winning reported rows, ``derived`` the winning
-  derived rows; ``history`` holds both.
+  derived rows; ``history`` holds both. Credit schedules (`cinb.validate_credits`): ``banded`` KPIs, their
+  ``credit_bands`` (overlapping or unordered bands) and ``critical_failure_rules`` (rules that could never fire).
 
 The cell parsers are in `cinb.cells`, the problem collector in `cinb.problems` and "did you mean" in
 `cinb.hints`; the names tests and callers import from here are re-exported. `validate` runs the column
-parsers, then one check function per table (contracts, KPIs, measurements, initiatives, process changes, in
-that order: each resolves its ids against the tables before it), then the row accounting.
+parsers, then one check function per table (contracts, KPIs, measurements, initiatives, process changes, credit
+bands and critical-failure rules, in that order: each resolves its ids against the tables before it), then the row
+accounting.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ from .validate_regimes import (
     measurement_warnings,
     process_change_checks,
 )
+from .validate_credits import banded_without_bands, credit_band_checks, failure_rule_checks, kpi_credit_checks
 
 #: A first return submitted more than this many days after its month ends is reported as late (a warning).
 LATE_AFTER_DAYS = 15
@@ -94,7 +97,8 @@ TEXT_DTYPE = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 class Validated:
     """The typed, accepted rows of each table, the problems found and the row accounting.
 
-    ``contracts``, ``kpis``, ``initiatives``, ``process_changes`` are typed frames sorted by key; ``history``
+    ``contracts``, ``kpis``, ``initiatives``, ``process_changes``, ``credit_bands`` and
+    ``critical_failure_rules`` are typed frames sorted by key; ``history``
     every accepted measurement (either origin) with ``superseded``, ``measurements`` the winning revisions of
     reported rows (origin empty or ``reported``) and ``derived`` those of derived rows (all with ``source`` and
     ``row``); ``problems`` (errors) and ``warnings`` are in `PROBLEM_FRAME_COLUMNS`; ``accounting`` has
@@ -111,6 +115,8 @@ class Validated:
     accounting: pd.DataFrame
     process_changes: pd.DataFrame = field(default_factory=lambda: empty_frame("process_changes"))
     derived: pd.DataFrame = field(default_factory=lambda: empty_frame("measurements"))
+    credit_bands: pd.DataFrame = field(default_factory=lambda: empty_frame("credit_bands"))
+    critical_failure_rules: pd.DataFrame = field(default_factory=lambda: empty_frame("critical_failure_rules"))
 
 
 def as_text(values) -> pd.Series:
@@ -395,14 +401,16 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     ----------
     raw : dict of str to RawTable
         The tables as read, one per table of `TABLE_ORDER` (``contracts``, ``kpis``, ``measurements``,
-        ``initiatives``, ``process_changes``); a table with ``present=False`` was not in the source.
+        ``initiatives``, ``process_changes``, ``credit_bands``, ``critical_failure_rules``); a table with
+        ``present=False`` was not in the source.
     today : date-like, optional
         The day against which future periods and dates are judged (default: today).
     late_after_days : int
         A first return submitted more than this many days after its month ends gives a warning.
     reference : dict of str to DataFrame, optional
-        Already-accepted typed ``contracts``, ``kpis`` and ``history`` (e.g. from a store): ids are resolved
-        against them when the raw tables do not define them, and keys already stored are duplicates.
+        Already-accepted typed ``contracts``, ``kpis``, ``history`` and ``credit_bands`` (e.g. from a store): ids
+        are resolved against them when the raw tables do not define them, keys already stored are duplicates,
+        and a banded KPI's stored bands count as its bands.
 
     Returns
     -------
@@ -431,8 +439,10 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
                                         known_c, known_k)
     changes = _validate_process_changes(raw["process_changes"], parsed["process_changes"],
                                         usable["process_changes"], c, known_c, known_k)
+    bands, rules = _validate_credit_tables(raw, parsed, usable, c, known_c, known_k, reference)
     used = {"contracts": len(contracts), "kpis": len(kpis), "measurements": len(measurements) + len(derived),
-            "initiatives": len(initiatives), "process_changes": len(changes)}
+            "initiatives": len(initiatives), "process_changes": len(changes), "credit_bands": len(bands),
+            "critical_failure_rules": len(rules)}
     accounting = _accounting(raw, c, used, superseded_count)
 
     problems = c.frame()
@@ -440,7 +450,8 @@ def validate(raw: dict[str, RawTable], *, today=None, late_after_days: int = LAT
     warnings = problems[(problems["severity"] == "warning").to_numpy()].reset_index(drop=True)
     return Validated(_sorted(contracts, ["contract_id"]), _sorted(kpis, ["contract_id", "kpi_id"]),
                      measurements, history, _sorted(initiatives, ["contract_id", "initiative_id"]),
-                     errors, warnings, accounting, _sorted(changes, ["contract_id", "kpi_id", "period"]), derived)
+                     errors, warnings, accounting, _sorted(changes, ["contract_id", "kpi_id", "period"]), derived,
+                     _sorted(bands, list(KEYS["credit_bands"])), _sorted(rules, list(KEYS["critical_failure_rules"])))
 
 
 @dataclass(frozen=True)
@@ -498,6 +509,7 @@ def _validate_kpis(t: RawTable, p: dict, usable: bool, c: Collector, reference: 
             short = (method == "shortfall") & (unit != "") & (unit != "%")
             c.add(t, short, "credit_method", "is shortfall but the KPI is not measured in %",
                   "use fixed (with credit_pct) or none for KPIs not in %")
+            kpi_credit_checks(t, p, c)
     kpis = _typed_frame(t, p, ~c.rejected["kpis"]) if usable else empty_frame("kpis")
     rejected_kpis = _rejected_rows(t, c, ("contract_id", "kpi_id"), usable)
     known_kpis = _merge_reference(kpis, reference.get("kpis"), KEYS["kpis"])
@@ -704,6 +716,31 @@ def _validate_process_changes(t: RawTable, p: dict, usable: bool, c: Collector, 
                 (cid != "") & (kid != "") & (per_ord != NAT_ORDINAL),
                 shown=[cid, kid, t.frame["period"].to_numpy(dtype=object)])
     return _typed_frame(t, p, ~c.rejected["process_changes"])
+
+
+def _validate_credit_tables(raw: dict[str, RawTable], parsed: dict, usable: dict, c: Collector, known_c: _Known,
+                            known_k: _Known, reference: dict):
+    """Credit bands and critical-failure rules: ids known (a rule's empty kpi_id: every KPI), duplicate rules, then
+    `cinb.validate_credits`; a banded KPI without bands warned. Returns the typed ``(bands, rules)``."""
+    out = {}
+    for name, tail in (("credit_bands", ""), ("critical_failure_rules", ", or leave it empty for every KPI")):
+        t, p = raw[name], parsed[name]
+        if not usable[name]:
+            out[name] = empty_frame(name)
+            continue
+        cid = p["contract_id"]
+        kid = p["kpi_id"] if p.get("kpi_id") is not None else np.full(len(cid), "", dtype=object)
+        unknown_c = _reference_check(t, c, cid != "", cid, known_c.frame["contract_id"], known_c.rejected,
+                                     "contract", known_c.label)
+        pos = _kpi_check(t, c, cid, kid, unknown_c, known_k, "use a kpi_id defined for {cid} in {label}" + tail)
+        if name == "credit_bands":
+            credit_band_checks(t, p, c, known_k.frame, pos)
+        else:
+            _duplicates(t, c, KEYS[name], [cid, kid], cid != "", shown=[cid, np.where(kid == "", "(every KPI)", kid)])
+            failure_rule_checks(t, p, c, known_k.frame, pos)
+        out[name] = _typed_frame(t, p, ~c.rejected[name])
+    banded_without_bands(raw["kpis"], parsed["kpis"], c, [out["credit_bands"], reference.get("credit_bands")])
+    return out["credit_bands"], out["critical_failure_rules"]
 
 
 def _accounting(raw: dict[str, RawTable], c: Collector, used: dict[str, int], superseded_count: int):

@@ -3,10 +3,11 @@
 What is written loads back as the same portfolio: `cinb.load.load_portfolio` of the result gives the same
 frames and data hash. The store (`cinb.store`) writes its rows with `plain_records` too.
 
-Two version-2 details keep that promise: ``process_changes`` is written only when it has rows (a version-1
-portfolio is written as before), and the levels and values of a ``%`` KPI that all lie within 0–1 are written
-with a ``%`` sign (``0.5%``; a text column in a database), since without it they would be read back as fractions
-of 1 and refused (`cinb.validate_regimes.fraction_checks`).
+Two version-2 details keep that promise: the version-2 tables (``process_changes``, ``credit_bands``,
+``critical_failure_rules``) are written only when they have rows (a version-1 portfolio is written as before),
+and the levels and values of a ``%`` KPI that all lie within 0–1 are written with a ``%`` sign (``0.5%``; a text
+column in a database), since without it they would be read back as fractions of 1 and refused
+(`cinb.validate_regimes.fraction_checks`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def plain_records(table: str, frame: pd.DataFrame, spreadsheet_digits: bool = Fa
     ----------
     table : str
         ``contracts``, ``kpis``, ``measurements``, ``history`` (measurements with every revision),
-        ``initiatives`` or ``process_changes``: which contract columns to take.
+        ``initiatives``, ``process_changes``, ``credit_bands`` or ``critical_failure_rules``: which contract
+        columns to take.
     frame : DataFrame
         A typed frame of a loaded portfolio (columns not in the contract, and absent ones, are left out).
     spreadsheet_digits : bool
@@ -72,7 +74,8 @@ def save_portfolio(portfolio, dest) -> str:
     """Write a portfolio as a folder of CSV files, an ``.xlsx`` workbook or tables behind a database URL.
 
     ``measurements`` receives every revision (the history, reported and derived), so loading the result gives
-    the same portfolio; ``process_changes`` is written only when the portfolio has some.
+    the same portfolio; ``process_changes``, ``credit_bands`` and ``critical_failure_rules`` are written only
+    when the portfolio has rows in them.
     Text cells are written to Excel as text, never as formulas. Returns the destination written.
 
     Parameters
@@ -99,9 +102,10 @@ def save_portfolio(portfolio, dest) -> str:
     """
     tables = {"contracts": portfolio.contracts, "kpis": portfolio.kpis, "measurements": portfolio.history,
               "initiatives": portfolio.initiatives}
-    changes = getattr(portfolio, "process_changes", None)
-    if changes is not None and len(changes):
-        tables["process_changes"] = changes
+    for name in ("process_changes", "credit_bands", "critical_failure_rules"):
+        frame = getattr(portfolio, name, None)
+        if frame is not None and len(frame):
+            tables[name] = frame
     records = {name: plain_records("history" if name == "measurements" else name, frame, spreadsheet_digits=True)
                for name, frame in tables.items()}
     _sign_small_percentages(records, portfolio.kpis, portfolio.history)

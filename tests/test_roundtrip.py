@@ -46,10 +46,11 @@ def test_template_fill_ingest_run(tmp_path, capsys):
     pack = json.loads((out / "2026-11" / "NB-HOST-002" / "pack.json").read_text())
     avail = next(k for k in pack["kpis"] if k["kpi_id"] == "AVAIL")
     assert avail["latest_period"] == "2026-11" and avail["latest_value"] == pytest.approx(99.2)
-    # 99.2% against a 99.9% target under the shortfall method: 0.7 percentage points of the monthly charge.
+    # 99.2% against a 99.9% target under the shortfall method at the sample's CCS-style rate of 0.5 % of the charge
+    # per percentage point: 0.7 points short, 0.35 % of the monthly charge (the contract-year cap is far off).
     month = next(m for m in pack["credits"]["monthly"] if m["period"] == "2026-11")
-    assert month["raw_pct"] == pytest.approx(0.7)
-    assert month["credit_gbp"] == pytest.approx(0.007 * 1_820_000 / 12)
+    assert month["raw_pct"] == pytest.approx(0.35)
+    assert month["credit_gbp"] == pytest.approx(0.0035 * 1_820_000 / 12)
 
 
 def test_a_return_with_errors_is_rejected_whole(tmp_path, capsys):

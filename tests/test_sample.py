@@ -5,14 +5,20 @@ from __future__ import annotations
 import filecmp
 
 import pandas as pd
+import pytest
 
-from cinb import sample
+from cinb import contract_review, sample
 from cinb.config import SAMPLE_DIR
+
+#: Every file of the sample: the version-1 tables and the version-2 ones it demonstrates.
+SAMPLE_FILES = ("contracts", "kpis", "measurements", "initiatives", "process_changes", "credit_bands",
+                "critical_failure_rules")
 
 
 def test_committed_sample_is_what_the_generator_writes(tmp_path):
     sample.write(tmp_path)
-    for name in ("contracts", "kpis", "measurements", "initiatives"):
+    assert sorted(p.stem for p in tmp_path.iterdir()) == sorted(SAMPLE_FILES)
+    for name in SAMPLE_FILES:
         assert filecmp.cmp(tmp_path / f"{name}.csv", SAMPLE_DIR / f"{name}.csv", shallow=False), name
 
 
@@ -115,5 +121,76 @@ def test_version_1_figures_are_unchanged_by_the_version_2_cases():
     assert m.loc[("NB-SD-001", "FTF", "2023-11", "1"), "value"] == "70.8"
     assert m.loc[("NB-SD-001", "ANS30", "2026-10", "1"), "value"] == "83.9%"
     assert m.loc[("NB-SD-001", "ANS30", "2026-10", "1"), "submitted_on"] == "2026-11-11"
-    v1 = m.drop(index=["P1FIX4", "DRTEST", "NETSEC"], level="kpi_id")
+    v1 = m.drop(index=["P1FIX4", "DRTEST", "NETSEC"], level="kpi_id").drop(index="NB-PARK-013", level="contract_id")
     assert len(v1) == 2232
+
+
+# ---- version 2: credit schedules as contracts write them, and a recorded process change -----------------------
+
+
+def test_sample_has_a_ccs_rate_and_a_contract_year_cap(sample_portfolio):
+    p = sample_portfolio
+    contract = p.contracts.set_index("contract_id").loc["NB-HOST-002"]
+    assert contract["service_credit_cap_period"] == "contract_year" and contract["service_credit_cap_pct"] == 10
+    k = _kpi(p, "NB-HOST-002", "AVAIL")
+    assert k["credit_method"] == "shortfall" and k["credit_pct"] == 0.5
+    r = contract_review(p, "NB-HOST-002", "2026-10")
+    lines = r.credit_lines[r.credit_lines["kpi_id"] == "AVAIL"]
+    short = lines[lines["shortfall_pp"] > 0]
+    assert len(short) and (short["credit_pct"] == (short["shortfall_pp"] * 0.5).round(9)).all()
+    # The cap is 10 % of the contract year's charges (£1,820,000 a year), not of each month's.
+    assert (r.credits_monthly["cap_period"] == "contract_year").all()
+    assert r.credits_monthly["cap_gbp"].iloc[-1] == pytest.approx(182_000.0)
+
+
+def test_sample_has_a_recorded_process_change(sample_portfolio):
+    pc = sample_portfolio.process_changes
+    assert pc[["contract_id", "kpi_id"]].values.tolist() == [["NB-SD-001", "FTF"]]
+    assert str(pc["period"].iloc[0]) == "2025-03"
+    assert pc["reason"].iloc[0] == "Knowledge base rebuild and first-line triage (initiative CI-001)"
+    r = contract_review(sample_portfolio, "NB-SD-001", "2026-10")
+    ftf = next(k for k in r.kpis if k.kpi_id == "FTF")
+    rebased = [str(ftf.spc.points.index[i]) for i in ftf.spc.rebase_at]
+    assert rebased == ["2025-03"] and len(ftf.spc.groups) == 2
+
+
+def test_sample_has_a_banded_kpi_with_its_bands(sample_portfolio):
+    p = sample_portfolio
+    assert _kpi(p, "NB-PARK-013", "PKAV")["credit_method"] == "banded"
+    bands = p.credit_bands
+    assert bands[["contract_id", "kpi_id"]].drop_duplicates().values.tolist() == [["NB-PARK-013", "PKAV"]]
+    assert bands[["shortfall_from", "strictly_above", "credit_pct"]].values.tolist() == [
+        [0.0, True, 5.0], [1.0, True, 10.0], [5.0, False, 15.0]]
+    r = contract_review(p, "NB-PARK-013", "2026-10")
+    lines = r.credit_lines[r.credit_lines["kpi_id"] == "PKAV"].set_index("period")
+    # Each band is used: under a point short 5 %, 2 points 10 %, 5.2 points 15 %.
+    assert lines.loc[pd.Period("2025-06", "M"), "credit_pct"] == 5.0
+    assert lines.loc[pd.Period("2025-04", "M"), "credit_pct"] == 10.0
+    assert lines.loc[pd.Period("2026-07", "M"), "credit_pct"] == 15.0
+
+
+def test_sample_has_a_critical_failure_rule_that_fires_once_in_the_last_12_months(sample_portfolio):
+    p = sample_portfolio
+    rules = p.critical_failure_rules
+    assert len(rules) == 1 and rules["contract_id"].iloc[0] == "NB-PARK-013" and pd.isna(rules["kpi_id"].iloc[0])
+    assert (rules["count"].iloc[0], rules["window_months"].iloc[0], rules["effect"].iloc[0]) == (
+        2, 3, "suppress_credits")
+    led = contract_review(p, "NB-PARK-013", "2026-10").credits_monthly.set_index("period")
+    last12 = led[led.index >= pd.Period("2025-11", "M")]
+    assert last12.index[last12["critical_failures"] > 0].astype(str).tolist() == ["2026-04"]
+    april = led.loc[pd.Period("2026-04", "M")]
+    assert bool(april["suppressed"]) and april["credit_gbp"] == 0 and april["suppressed_gbp"] > 0
+    assert led["critical_failures"].sum() == 1  # February's and September's critical months alone do not fire
+
+
+def test_sample_has_a_contract_starting_mid_month(sample_portfolio):
+    p = sample_portfolio
+    contract = p.contracts.set_index("contract_id").loc["NB-PARK-013"]
+    assert contract["start_date"] == pd.Timestamp("2025-04-15")
+    months = _rows(p, "NB-PARK-013", "PKAV")["period"]
+    assert str(months.min()) == "2025-04" and months.min() >= p.measurements["period"].max() - 35
+    led = contract_review(p, "NB-PARK-013", "2026-10").credits_monthly.set_index("period")
+    first = led.loc[pd.Period("2025-04", "M")]
+    # 16 of April's 30 days: 10 % (2 points short) of 16/30 × £45,000 = £2,400.
+    assert first["charge_fraction"] == pytest.approx(16 / 30)
+    assert first["credit_gbp"] == pytest.approx(2_400.0)

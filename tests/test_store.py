@@ -46,7 +46,8 @@ def test_ingest_then_load_gives_the_same_portfolio(store):
     base = load_portfolio(str(corpus.BASE), today=TODAY)
     r = ingest(str(corpus.BASE), store, today=TODAY)
     assert r.batch_id == 1
-    assert r.appended == {"contracts": 2, "kpis": 3, "measurements": 19, "initiatives": 2, "process_changes": 0}
+    assert r.appended == {"contracts": 2, "kpis": 3, "measurements": 19, "initiatives": 2, "process_changes": 0,
+                          "credit_bands": 0, "critical_failure_rules": 0}
     again = load_portfolio(store_url(store), today=TODAY)
     _same(base, again)
     # The evidence trail points at the file and row each measurement came from, not at the store.
@@ -137,7 +138,8 @@ def test_returns_for_unknown_contracts_point_at_the_fix(store, tmp_path):
     assert not _counts(store)["measurements"]
     # With --data, the definitions come along in the same batch.
     r = ingest(_restatement(tmp_path, "with_ref"), store, reference=str(corpus.BASE), today=TODAY)
-    assert r.appended == {"contracts": 1, "kpis": 2, "measurements": 1, "initiatives": 0, "process_changes": 0}
+    assert r.appended == {"contracts": 1, "kpis": 2, "measurements": 1, "initiatives": 0, "process_changes": 0,
+                          "credit_bands": 0, "critical_failure_rules": 0}
     p = load_portfolio(store_url(store), today=TODAY)
     assert p.contracts["contract_id"].tolist() == ["C-001"]
 

@@ -102,7 +102,8 @@ def test_filled_return_is_ingested_and_loaded(base, tmp_path):
     path = write_return_template(base, "C-001", "2025-07", tmp_path / "ret.xlsx")
     _fill(path, {"FTF": 77, "P1": 3.25})
     r = ingest(path, store, today=TODAY)
-    assert r.appended == {"contracts": 0, "kpis": 0, "measurements": 2, "initiatives": 0, "process_changes": 0}
+    assert r.appended == {"contracts": 0, "kpis": 0, "measurements": 2, "initiatives": 0, "process_changes": 0,
+                          "credit_bands": 0, "critical_failure_rules": 0}
     p = load_portfolio(store_url(store), today=TODAY)
     m = p.measurements.set_index(["kpi_id", "period"])
     assert m.loc[("FTF", pd.Period("2025-07", "M")), "value"] == 77.0

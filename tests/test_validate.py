@@ -100,7 +100,8 @@ def test_base_portfolio_is_clean():
     p = load_portfolio(str(corpus.BASE), today=TODAY)
     assert len(p.warnings) == 0 and len(p.problems) == 0
     assert p.accounting.set_index("table")["read"].to_dict() == {
-        "contracts": 2, "kpis": 3, "measurements": 19, "initiatives": 2, "process_changes": 0}
+        "contracts": 2, "kpis": 3, "measurements": 19, "initiatives": 2, "process_changes": 0, "credit_bands": 0,
+        "critical_failure_rules": 0}
 
 
 def test_rows_with_errors_are_left_out_and_the_rest_kept(tmp_path):
