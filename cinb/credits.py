@@ -477,7 +477,9 @@ def monthly_credits(
             _ledger(out, np.asarray(idx), c[c["contract_id"] == cid].iloc[0].to_dict(), due)
     out["headroom_gbp"] = np.where(np.isnan(cap_pct), np.nan,
                                    out["cap_gbp"] - out["cap_used_before_gbp"] - out["credit_gbp"])
-    out["cap_applied"] = (out["credit_gbp"] < out["raw_gbp"] - 1e-9) & ~out["suppressed"]
+    # A month cap cuts the % even where the charge is 0 (then no pound is cut, but the % credited is the cap's).
+    over_month_cap = (out["cap_period"] == "month") & (out["raw_pct"] > out["cap_pct"] + 1e-12)
+    out["cap_applied"] = ((out["credit_gbp"] < out["raw_gbp"] - 1e-9) | over_month_cap) & ~out["suppressed"]
     with np.errstate(invalid="ignore", divide="ignore"):
         # The % of the charge actually credited: the raw % unless the cap cut it (then the month cap itself, or
         # what the yearly or rolling cap left) or a failure suppressed it.
