@@ -103,7 +103,7 @@ def _credit_month_sentences(r: ContractReview, m) -> list[str]:
         if m["cap_period"] != "month":
             cap += f", of which {money(m['cap_used_before_gbp'])} was used before this month"
         verdict = (f"{money(m['credit_gbp'])} due, cut by the cap" if bool(m["cap_applied"])
-                   else f"{money(m['credit_gbp'])} due in full")
+                   else "nothing due" if not float(m["credit_gbp"] or 0) else f"{money(m['credit_gbp'])} due in full")
         left = (f"; the cap was reached this month" if bool(m["cap_reached"]) and float(m["credit_gbp"]) > 0
                 else f"; {money(m['headroom_gbp'])} of headroom left" if m["cap_period"] != "month" else "")
         out.append(f"{cap}: {verdict}{left}.")
@@ -111,7 +111,8 @@ def _credit_month_sentences(r: ContractReview, m) -> list[str]:
     suppressed = float(y.get("suppressed_gbp") or 0.0)
     out.append(f"Contract year {y.get('contract_year', '–')} to date: {money(y.get('credits_gbp'))} over "
                f"{y.get('months', 0)} months; the cap cut the credit in {y.get('cap_hits', 0)} months; "
-               f"{y.get('critical_failures', 0)} Critical Service Level Failures"
+               f"{y.get('critical_failures', 0)} Critical Service Level "
+               f"Failure{'' if y.get('critical_failures', 0) == 1 else 's'}"
                + (f"; {money(suppressed)} of credits did not accrue because of them" if suppressed else "") + ".")
     return out
 
