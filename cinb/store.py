@@ -44,7 +44,7 @@ from .errors import PROBLEM_COLUMNS, DataError, UsageError
 from .schema import KEYS, TABLE_ORDER, TABLES, RawTable, column_names
 from .sources import engine_for, is_url, library_warnings, raw_from_records, safe_url
 from .sources_sql import BATCHES, read_store_tables
-from .template import date_cell_warnings
+from .template import NOT_REPORTED, date_cell_warnings, is_not_reported
 from .writers import plain_records
 
 #: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
@@ -343,8 +343,6 @@ def _new_tables(data, today) -> tuple[dict[str, RawTable], str, set]:
 
 def _take_markers(t: RawTable) -> set:
     """Empty the value cells of ``t`` (raw measurements) that say "not reported"; return their ``(source, row)``."""
-    from .template import is_not_reported
-
     if not t.present or "value" not in t.frame or not len(t.frame):
         return set()
     marked = t.frame["value"].map(is_not_reported).to_numpy(dtype=bool)
@@ -677,16 +675,21 @@ def _measurement_changes(new: pd.DataFrame, stored: pd.DataFrame | None, withdra
         if "complete" in h:
             done = pd.array([bool(c) if g else pd.NA for c, g in zip(r_complete, r_given)], dtype="boolean")
             h["complete"] = h["complete"].where(~pd.Series(fill), done)
-    changed = [", ".join(c for c in RESTATED_COLUMNS if diff[c][i]) or None if status[i] == "changed" else None
-               for i in range(n)]
+    changed = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(status == "changed"):
+        changed[i] = ", ".join(c for c in RESTATED_COLUMNS if diff[c][i]) or None
     item = key["k"] + " " + key["p"] + np.where(key["o"] == "derived", " (derived)", "")
+
+    def objects(values, present):  # floats where present, None elsewhere
+        out = np.full(n, None, dtype=object)
+        out[present] = values[present].tolist()
+        return out
+
     changes = pd.DataFrame({
         "table": "measurements", "contract_id": key["c"].to_numpy(dtype=object), "item": item.to_numpy(dtype=object),
-        "status": status, "changed": pd.Series(changed, dtype=object),
-        "old_value": pd.Series([float(v) if has_value[i] else None for i, v in enumerate(s_value)], dtype=object),
-        "new_value": pd.Series([None if np.isnan(v) else float(v) for v in r_value], dtype=object),
-        "revision": pd.Series([int(r) if appended[i] else None for i, r in enumerate(h["revision"].to_numpy())],
-                              dtype=object),
+        "status": status, "changed": changed, "old_value": objects(s_value, has_value),
+        "new_value": objects(r_value, ~np.isnan(r_value)),
+        "revision": objects(h["revision"].to_numpy(dtype=np.int64), appended),
         "source": sources, "row": rows.astype(object),
     }, columns=CHANGE_COLUMNS)
     asks = pd.DataFrame(columns=PROBLEM_COLUMNS)
@@ -700,7 +703,7 @@ def _measurement_changes(new: pd.DataFrame, stored: pd.DataFrame | None, withdra
                 "problem": f"is empty beside a note, but {key['c'][i]} {key['k'][i]} {key['p'][i]} has the value "
                            f"{old} stored (revision {int(s_revision[i])}): an empty value cell keeps the stored "
                            "value, while an empty value with a note is how a return says it could not report one",
-                "fix": f"write '{_marker()}' in the value cell to withdraw the stored value (the note then says why), "
+                "fix": f"write '{NOT_REPORTED}' in the value cell to withdraw the stored value (the note then says why), "
                        f"or type the value ({old}) to keep it"})
         asks = pd.DataFrame(records, columns=PROBLEM_COLUMNS)
     carried = {(str(a), int(b)) for a, b in zip(sources[keep_value & has_value], rows[keep_value & has_value])}
@@ -710,12 +713,6 @@ def _measurement_changes(new: pd.DataFrame, stored: pd.DataFrame | None, withdra
 def _flags(s: pd.Series) -> np.ndarray:
     """A yes/no column as bool, empty read as yes (complete unless said otherwise)."""
     return s.astype(object).where(s.notna(), True).to_numpy(dtype=bool)
-
-
-def _marker() -> str:
-    from .template import NOT_REPORTED
-
-    return NOT_REPORTED
 
 
 def _without_kept(warnings: pd.DataFrame, gone: set) -> pd.DataFrame:
