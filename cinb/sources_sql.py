@@ -135,8 +135,14 @@ def _require_sqlite_file(url: str, label: str) -> None:
 # A cinb store
 
 
-def _resolve_as_of(conn, label: str, as_of) -> int | None:
-    """The last batch id to include for ``as_of`` (a batch id, or a timestamp: the last batch at or before it)."""
+def resolve_as_of(conn, label: str, as_of) -> int | None:
+    """The last batch id of an evidence store to include for ``as_of``.
+
+    ``conn`` is an open SQLAlchemy connection to the store, ``label`` its name for messages; ``as_of`` is None
+    (every batch: returns None), a batch id (``3`` or ``"3"``) or an ISO timestamp (naive: UTC), meaning the last
+    batch ingested at or before it. Raises UsageError naming the store when the id is not one of its batches,
+    the text is neither, or the time is before the first batch.
+    """
     import sqlalchemy as sa
 
     rows = conn.execute(sa.text(f"SELECT batch_id, ingested_at FROM {BATCHES} ORDER BY batch_id")).fetchall()
@@ -195,7 +201,7 @@ def read_store_tables(conn, label: str, as_of=None) -> dict[str, RawTable]:
     """
     import sqlalchemy as sa
 
-    last = _resolve_as_of(conn, label, as_of)
+    last = resolve_as_of(conn, label, as_of)
     inspector = sa.inspect(conn)
     have = {n.lower() for n in inspector.get_table_names()}
     tables = {}

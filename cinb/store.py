@@ -43,7 +43,7 @@ import pandas as pd
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
 from .schema import KEYS, TABLE_ORDER, TABLES, RawTable, column_names
 from .sources import engine_for, is_url, library_warnings, raw_from_records, safe_url
-from .sources_sql import BATCHES, read_store_tables
+from .sources_sql import BATCHES, read_store_tables, resolve_as_of
 from .template import NOT_REPORTED, date_cell_warnings, is_not_reported
 from .writers import plain_records
 
@@ -280,24 +280,13 @@ def as_of_batch(store, as_of) -> dict:
     table = batches(store)
     if not len(table):
         raise UsageError(f"{label} has no batches: as_of needs a store that cinb ingest has written")
-    text = str(as_of).strip()
-    if text.isdigit():
-        row = table[table["batch_id"] == int(text)]
-        if not len(row):
-            raise UsageError(f"{label} has no batch {text}; its batches are {int(table['batch_id'].min())} to "
-                             f"{int(table['batch_id'].max())}")
-    else:
-        try:
-            when = pd.Timestamp(text)
-        except (ValueError, TypeError):
-            raise UsageError(f"as_of must be a batch id (e.g. 3) or an ISO timestamp (e.g. 2026-11-01T12:00), "
-                             f"not {as_of!r}") from None
-        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-        at = pd.to_datetime(table["ingested_at"], utc=True, format="ISO8601")
-        row = table[at <= when].tail(1)
-        if not len(row):
-            raise UsageError(f"{label} had no data at {when.isoformat()}; its first batch is from "
-                             f"{table['ingested_at'].iloc[0]}")
+    engine = engine_for(store_url(store))
+    try:
+        with engine.connect() as conn:
+            batch_id = resolve_as_of(conn, label, "" if as_of is None else as_of)
+    finally:
+        engine.dispose()
+    row = table[table["batch_id"] == batch_id]
     r = row.iloc[0]
     return {"batch_id": int(r["batch_id"]), "ingested_at": str(r["ingested_at"]), "source": r["source"]}
 
