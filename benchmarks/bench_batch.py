@@ -1,23 +1,32 @@
-"""Benchmark: the same N contract packs (HTML + PDF) rendered without cinb and with ``cinb batch``.
+"""Benchmark: the same N contract packs rendered without cinb and with ``cinb batch``, like for like.
 
-Run ``python benchmarks/bench_batch.py [--contracts N] [--jobs J] [--big 200] [--skip-baseline]``.
+Run ``python benchmarks/bench_batch.py`` (a few minutes on 2 cores; sizes are options, see ``--help``).
 
-It writes a portfolio of N contracts (the sample portfolio's 12 contracts, replicated under new ids) as CSV into
-a temporary folder, then renders each contract's pack, side by side in one run:
+It writes a portfolio of N contracts (the sample portfolio's contracts, replicated under new ids) as CSV into a
+temporary folder, then, side by side in one run, for HTML + PDF and for HTML only (``--modes``):
 
-* **(a) without cinb**, the way a user would in a shell loop, one contract after another: the ``papermill`` CLI
+* **(a) without cinb**, the shell loop a user would write, one contract after another: the ``papermill`` CLI
   executes ``cinb/notebooks/contract_review.ipynb`` with the contract's parameters, ``jupyter nbconvert --to html
-  --no-input`` turns the executed notebook into HTML, and the ``weasyprint`` CLI prints that HTML to PDF
-  (``--baseline-pdf chromium``: headless Chromium's ``--print-to-pdf`` instead);
-* **(b) with cinb**: ``cinb batch --kinds contract --format html,pdf --force`` over the same contracts, with cinb's
-  default PDF backend (``auto``: Chromium when installed, else WeasyPrint; ``--pdf-backend`` to choose).
+  --no-input`` turns the executed notebook into HTML and, for PDF, **the same printer cinb uses** prints it
+  (headless Chromium's ``--print-to-pdf``, or the ``weasyprint`` CLI; ``--baseline-pdf`` to choose another);
+* **(b) with cinb**: ``cinb batch --kinds contract --format … --force`` over the same contracts.
 
-It prints seconds per pack for each, the ratio, and the peak memory of each run: the largest total memory of the
-whole process tree (the command, its workers and their kernels), sampled from ``/proc`` every second, as PSS
-(shared pages split between the processes sharing them: the memory really used) and as RSS (shared pages
-counted in every process).
-With ``--big M`` it also runs ``cinb batch`` on M contracts (default formats: HTML only, ``--big-format``) to
-show that peak memory does not grow with the number of packs (it takes minutes).
+For each it prints seconds per pack, the ratio (a)/(b), each stage's mean time per pack (the loop's papermill /
+nbconvert / printer steps; inside cinb's workers: kernel, notebook, HTML, PDF) and the peak memory of the whole
+process tree (the command, its workers, kernels and browsers), sampled from ``/proc`` every second as PSS (shared
+pages split between the processes sharing them: the memory really used) and RSS (shared pages counted in every
+process). Then:
+
+* ``cinb run`` of one contract pack (HTML), timed from the command line, twice, with where its time went;
+* the notebook time per pack on a 3-contract and on a 1,002-contract portfolio (``--scaling-contracts``): each pack
+  reads only its own contract from the batch's snapshot, so the two should be within 15 %;
+* an estimate of a 1,000-contract month (``--estimate``): loading, checking, planning and snapshotting 1,002
+  contracts, measured, plus 1,000 contract packs at the throughput just measured;
+* with ``--big M``: peak memory of ``cinb batch`` at N and at M packs (flat if memory does not grow with the
+  batch; it takes minutes).
+
+The machine's load average is printed at the start and the end: on a busy machine absolute times stretch, the
+ratios (measured side by side) much less.
 """
 
 from __future__ import annotations
@@ -26,7 +35,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -175,13 +183,17 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
-def _cinb(ids, data, out, formats, jobs, pdf_backend=None):
+def _cinb(ids, data, out, formats, jobs, pdf_backend=None, command="batch"):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "cinb.cli", "batch", "--period", PERIOD, "--data", str(data), "--out", str(out),
-           "--kinds", "contract", "--format", ",".join(formats), "--force", "--contracts", *ids]
-    if jobs:
-        cmd += ["--jobs", str(jobs)]
-    if pdf_backend:
+    if command == "run":
+        cmd = [sys.executable, "-m", "cinb.cli", "run", ids[0], "--period", PERIOD, "--data", str(data), "--out",
+               str(out), "--format", ",".join(formats)]
+    else:
+        cmd = [sys.executable, "-m", "cinb.cli", "batch", "--period", PERIOD, "--data", str(data), "--out",
+               str(out), "--kinds", "contract", "--format", ",".join(formats), "--force", "--contracts", *ids]
+        if jobs:
+            cmd += ["--jobs", str(jobs)]
+    if pdf_backend and "pdf" in formats:
         cmd += ["--pdf-backend", pdf_backend]
     run = run_measured(cmd, env=env, cwd=ROOT)
     manifest_path = out / PERIOD / "manifest.json"
@@ -191,7 +203,7 @@ def _cinb(ids, data, out, formats, jobs, pdf_backend=None):
 
 def _mean_timings(manifest: dict) -> dict:
     packs = [p for p in manifest.get("packs", []) if p.get("status") == "ok"]
-    keys = ("kernel_start", "imports", "kernel_wait", "notebook", "html", "pdf", "total")
+    keys = ("kernel_start", "kernel_wait", "notebook", "html", "pdf", "total")
     out = {}
     for k in keys:
         values = [p["timings"][k] for p in packs if p.get("timings", {}).get(k) is not None]
@@ -213,81 +225,181 @@ def _baseline_steps(log: Path) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in totals.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--contracts", type=int, default=20, help="contracts to render (default 20)")
-    parser.add_argument("--format", default="html,pdf", help="formats for both runs (default html,pdf)")
-    parser.add_argument("--jobs", type=int, default=None, help="cinb workers (default: one per core)")
-    parser.add_argument("--big", type=int, default=0, metavar="M",
-                        help="also run cinb batch on M contracts to compare peak memory (e.g. 200; minutes)")
-    parser.add_argument("--big-format", default="html", help="formats of the --big run (default html)")
-    parser.add_argument("--skip-baseline", action="store_true", help="only run cinb batch")
-    parser.add_argument("--pdf-backend", choices=["auto", "chromium", "weasyprint"], default=None,
-                        help="cinb's PDF backend (default: cinb's own default, auto)")
-    parser.add_argument("--baseline-pdf", choices=["weasyprint", "chromium"], default="weasyprint",
-                        help="what prints the PDF in the shell loop (default weasyprint)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
-    args = parser.parse_args(argv)
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    tmp = Path(tempfile.mkdtemp(prefix="cinb-bench-"))
-    print(f"cinb batch benchmark: {args.contracts} contract packs ({'+'.join(formats)}), {cores} cores, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    data = tmp / "data"
-    ids = write_portfolio(data, args.contracts)
-    rows = []
-    steps: dict[str, float] = {}
+def _printer(requested: str | None) -> str:
+    """The PDF printer cinb will use for ``--pdf-backend`` ``requested`` (``auto``: Chromium when installed)."""
+    sys.path.insert(0, str(ROOT))
+    from cinb.render import resolve_backend
 
+    return resolve_backend(requested or "auto")
+
+
+def _compare(label: str, formats: list[str], ids, data: Path, tmp: Path, args, printer: str) -> dict:
+    """(a) the shell loop and (b) cinb batch on the same packs; prints and returns the figures."""
+    out = {"label": label}
+    baseline_pdf = args.baseline_pdf or printer
     if not args.skip_baseline:
-        script = tmp / "baseline.sh"
-        script.write_text(baseline_script(ids, data, tmp / "baseline", formats, args.baseline_pdf))
+        folder = tmp / f"loop-{label}"
+        script = tmp / f"loop-{label}.sh"
+        script.write_text(baseline_script(ids, data, folder, formats, baseline_pdf))
         a = run_measured(["bash", str(script)])
         if a["returncode"] != 0:
             print(a["stderr"][-3000:], file=sys.stderr)
-            print("the baseline loop failed", file=sys.stderr)
-            return 1
-        made = len(list((tmp / "baseline").glob("*.pdf" if "pdf" in formats else "*.html")))
-        rows.append((f"(a) papermill + nbconvert + {args.baseline_pdf} loop", a, made))
-        steps = _baseline_steps(tmp / "baseline" / "steps.log")
-        print(f"(a) done in {a['seconds']:.1f} s", flush=True)
-
-    b = _cinb(ids, data, tmp / "cinb", formats, args.jobs, args.pdf_backend)
+            raise SystemExit("the shell loop failed")
+        a["made"] = len(list(folder.glob("*.pdf" if "pdf" in formats else "*.html")))
+        a["steps"] = _baseline_steps(folder / "steps.log")
+        out["loop"] = a
+        print(f"  (a) shell loop done in {a['seconds']:.1f} s", flush=True)
+    b = _cinb(ids, data, tmp / f"cinb-{label}", formats, args.jobs, printer)
     if b["returncode"] != 0:
         print(b["stderr"][-3000:], file=sys.stderr)
-    built = sum(p.get("status") == "ok" for p in b["manifest"].get("packs", []))
-    backend = b["manifest"].get("last_run", {}).get("pdf_backend", "?") if "pdf" in formats else "no PDF"
-    rows.append((f"(b) cinb batch ({args.jobs or cores} workers, {backend})", b, built))
-    print(f"(b) done in {b['seconds']:.1f} s", flush=True)
-
-    print()
-    print(f"{'':48}{'packs':>6}{'total s':>10}{'s / pack':>10}{'peak PSS':>12}{'peak RSS':>12}")
-    for label, run, made in rows:
-        per = run["seconds"] / max(1, made)
-        print(f"{label:48}{made:>6}{run['seconds']:>10.1f}{per:>10.2f}{_mib(run['peak_bytes']):>12}"
-              f"{_mib(run['peak_rss']):>12}")
-    if len(rows) == 2:
-        ratio = (rows[0][1]["seconds"] / max(1, rows[0][2])) / (rows[1][1]["seconds"] / max(1, rows[1][2]))
-        print(f"speed-up of cinb batch over the shell loop: {ratio:.1f}x")
-    if not args.skip_baseline and steps:
-        print("shell loop, mean per pack: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
+    b["made"] = sum(p.get("status") == "ok" for p in b["manifest"].get("packs", []))
+    out["cinb"] = b
+    print(f"  (b) cinb batch done in {b['seconds']:.1f} s", flush=True)
+    loop_name = "papermill + nbconvert" + (f" + {baseline_pdf}" if "pdf" in formats else "") + " loop"
+    print(f"\n  {'':44}{'packs':>6}{'total s':>9}{'s / pack':>10}{'peak PSS':>11}{'peak RSS':>11}")
+    rows = ([(f"(a) {loop_name}", out["loop"])] if "loop" in out else []) + [
+        (f"(b) cinb batch, {args.jobs or CORES} workers" + (f", {printer}" if "pdf" in formats else ""), b)]
+    for name, run in rows:
+        per = run["seconds"] / max(1, run["made"])
+        print(f"  {name:44}{run['made']:>6}{run['seconds']:>9.1f}{per:>10.2f}{_mib(run['peak_bytes']):>11}"
+              f"{_mib(run['peak_rss']):>11}")
+    if "loop" in out and b["made"]:
+        a = out["loop"]
+        out["ratio"] = (a["seconds"] / max(1, a["made"])) / (b["seconds"] / b["made"])
+        print(f"  like-for-like speed-up, {label}: {out['ratio']:.1f}x (target: at least 6x on 2 cores)")
+        print("  (a) mean per pack: " + ", ".join(f"{k} {v:.2f} s" for k, v in a["steps"].items()))
     t = _mean_timings(b["manifest"])
     if t:
-        print("cinb, mean per pack (inside a worker): " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
-    own = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    print(f"largest single process seen (getrusage, children): {_mib(own)}")
+        print("  (b) mean per pack inside a worker (they overlap across workers and with the next pack's kernel): "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
+    run_info = b["manifest"].get("last_run", {})
+    if run_info.get("snapshot_seconds") is not None:
+        print(f"  (b) data snapshot written once for the batch in {run_info['snapshot_seconds']:.2f} s")
+    out["timings"] = t
+    return out
+
+
+def _time_run(data: Path, ids, tmp: Path, repeats: int) -> list[dict]:
+    """``cinb run`` of one contract pack (HTML), from the command line, ``repeats`` times."""
+    runs = []
+    for i in range(repeats):
+        r = _cinb(ids[:1], data, tmp / f"run-{i}", ["html"], None, command="run")
+        packs = r["manifest"].get("packs", [])
+        r["timings"] = packs[0].get("timings", {}) if packs else {}
+        runs.append(r)
+        split = ", ".join(f"{k} {v:.2f} s" for k, v in r["timings"].items() if k != "publish")
+        print(f"  cinb run {ids[0]} --format html: {r['seconds']:.2f} s wall (target under 4 s); inside: {split}",
+              flush=True)
+    return runs
+
+
+def _scaling(tmp: Path, n_big: int, jobs) -> dict:
+    """Notebook time per contract pack on a 3-contract portfolio and on an ``n_big``-contract one."""
+    result = {}
+    for n in (3, n_big):
+        folder = tmp / f"scale-{n}"
+        ids = write_portfolio(folder / "data", n)
+        r = _cinb(ids[:3], folder / "data", folder / "out", ["html"], jobs)
+        t = _mean_timings(r["manifest"])
+        result[n] = t.get("notebook")
+        print(f"  {n:5} contracts in the portfolio, 3 packs: notebook {t.get('notebook', float('nan')):.2f} s a "
+              f"pack (batch {r['seconds']:.1f} s)", flush=True)
+    if result.get(3) and result.get(n_big):
+        print(f"  notebook time, {n_big} against 3 contracts: {result[n_big] / result[3]:.2f}x (target: within "
+              "1.15x)")
+    return result
+
+
+def _estimate(tmp: Path, n: int, per_pack: float | None) -> None:
+    """A month of ``n`` contracts: measured load + plan + snapshot, plus ``n`` packs at ``per_pack`` s each."""
+    import subprocess as sp
+
+    data = tmp / f"estimate-{n}"
+    write_portfolio(data, n)
+    code = ("import time, tempfile; t=time.perf_counter(); from cinb.load import load_portfolio; "
+            "from cinb.batch import plan; from cinb.snapshot import write_snapshot; "
+            f"p=load_portfolio({str(data)!r}); a=time.perf_counter(); "
+            "s=plan(p, '2026-10', {}, None, formats=('html','pdf'), pdf_backend='chromium'); b=time.perf_counter(); "
+            "write_snapshot(p, tempfile.mkdtemp()); c=time.perf_counter(); "
+            "print(a-t, b-a, c-b, len(s))")
+    out = sp.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return
+    load, planned, snap, packs = out.stdout.split()
+    load, planned, snap = float(load), float(planned), float(snap)
+    print(f"  {n} contracts: load and check {load:.1f} s, plan {packs} packs (fingerprints) {planned:.1f} s, "
+          f"snapshot {snap:.1f} s", flush=True)
+    if per_pack:
+        total = load + planned + snap + n * per_pack
+        print(f"  estimate for {n} contract packs (HTML + PDF) at {per_pack:.2f} s a pack: {total / 60:.0f} min "
+              "(the portfolio pack and the supplier scorecards come on top)")
+
+
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contracts", type=int, default=10, help="contract packs per comparison (default 10)")
+    parser.add_argument("--modes", default="html+pdf,html",
+                        help="what to compare: html+pdf, html or both (default html+pdf,html)")
+    parser.add_argument("--jobs", type=int, default=None, help="cinb workers (default: one per core)")
+    parser.add_argument("--pdf-backend", choices=["auto", "chromium", "weasyprint"], default=None,
+                        help="cinb's PDF printer (default: cinb's own default, auto)")
+    parser.add_argument("--baseline-pdf", choices=["weasyprint", "chromium"], default=None,
+                        help="the shell loop's PDF printer (default: the same as cinb's)")
+    parser.add_argument("--skip-baseline", action="store_true", help="only run cinb")
+    parser.add_argument("--run-repeats", type=int, default=2, help="times to time `cinb run` (default 2; 0: skip)")
+    parser.add_argument("--scaling-contracts", type=int, default=1002,
+                        help="large portfolio of the notebook-time comparison (default 1002; 0: skip)")
+    parser.add_argument("--estimate", type=int, default=1000,
+                        help="contracts of the month estimate (default 1000; 0: skip)")
+    parser.add_argument("--big", type=int, default=0, metavar="M",
+                        help="also run cinb batch on M contracts to compare peak memory (e.g. 200; minutes)")
+    parser.add_argument("--big-format", default="html,pdf", help="formats of the --big runs (default html,pdf)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
+    args = parser.parse_args(argv)
+    printer = _printer(args.pdf_backend)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    tmp = Path(tempfile.mkdtemp(prefix="cinb-bench-"))
+    print(f"cinb batch benchmark: {args.contracts} contract packs, {CORES} cores, PDF printer {printer}, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    data = tmp / "data"
+    ids = write_portfolio(data, args.contracts)
+    results = {}
+    for mode in modes:
+        formats = [f for f in ("html", "pdf") if f in mode.split("+")]
+        print(f"\n{mode.upper()}: {args.contracts} contract packs", flush=True)
+        results[mode] = _compare(mode, formats, ids, data, tmp, args, printer)
+
+    if args.run_repeats:
+        print("\ncinb run, one pack:", flush=True)
+        _time_run(data, ids, tmp, args.run_repeats)
+    if args.scaling_contracts:
+        print("\nnotebook time per pack against the size of the portfolio (HTML):", flush=True)
+        _scaling(tmp, args.scaling_contracts, args.jobs)
+    if args.estimate:
+        print(f"\na month of {args.estimate} contracts:", flush=True)
+        both = results.get("html+pdf", {}).get("cinb")
+        per = both["seconds"] / both["made"] if both and both.get("made") else None
+        _estimate(tmp, args.estimate, per)
 
     if args.big:
         big_formats = [f.strip() for f in args.big_format.split(",") if f.strip()]
-        print(f"\npeak memory against the number of packs ({'+'.join(big_formats)}):", flush=True)
-        for n in (args.contracts, args.big):
+        print(f"\npeak memory against the number of packs ({'+'.join(big_formats)}, "
+              f"{args.jobs or CORES} workers):", flush=True)
+        for n in (min(20, args.big), args.big):
             folder = tmp / f"big-{n}"
             big_ids = write_portfolio(folder / "data", n)
-            run = _cinb(big_ids, folder / "data", folder / "out", big_formats, args.jobs, args.pdf_backend)
+            run = _cinb(big_ids, folder / "data", folder / "out", big_formats, args.jobs, printer)
             ok = sum(p.get("status") == "ok" for p in run["manifest"].get("packs", []))
             print(f"  N = {n:4}: {ok} packs in {run['seconds']:.0f} s ({run['seconds'] / max(1, ok):.2f} s/pack), "
                   f"peak PSS {_mib(run['peak_bytes'])}, peak RSS {_mib(run['peak_rss'])}", flush=True)
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     if args.keep:
-        print(f"\nfiles kept in {tmp}")
+        print(f"files kept in {tmp}")
     else:
         import shutil
 

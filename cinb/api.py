@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import batch as _batch
 from .batch import BatchResult, plan, recorded_settings, summary_lines
+from .formatting import plural
 from .audience import run_for_audience
 from .batchfile import KINDS, BatchDefinition, load_definition, parse_kinds
 from .config import merge_parameters
@@ -37,13 +38,15 @@ from .lock import PeriodLock
 from .manifest import Manifest
 from .notebook_templates import check_template, template_mapping
 from .pack import PackResult, PackSpec, build_pack, clean_staging
+from .reconcile import parse_tolerance
 from .periods import parse_month
 from .regimes import step_of
 from .render import resolve_backend
 
 #: Parameters the notebooks take; the rest of the merged parameters steer the run (formats, jobs, backend …).
 NOTEBOOK_PARAMETERS = ("data", "marking", "audience", "window_months", "ratchet_months", "ratchet_share",
-                       "default_tolerance_pct", "spc_min_points", "as_of", "_parameter_files")
+                       "default_tolerance_pct", "spc_min_points", "as_of", "rate_on", "reconcile_tolerance",
+                       "definitions", "_parameter_files")
 
 
 def settings(parameters: dict[str, Any] | None = None, *, config: str | Path | BatchDefinition | None = None,
@@ -75,6 +78,7 @@ def settings(parameters: dict[str, Any] | None = None, *, config: str | Path | B
     merged = merge_parameters(parameters, folder, definition=definition.parameters,
                               definition_path=definition.path, given_by=given_by)
     merged["pdf_backend"] = resolve_backend(merged["pdf_backend"])
+    parse_tolerance(merged.get("reconcile_tolerance"))  # units and amounts, before any pack runs
     return merged
 
 
@@ -130,25 +134,34 @@ def run_pack(contract_id: str, period: str, *, out: str | Path = "reports", conf
         raise UsageError(f"cinb run builds a contract pack: a template for {', '.join(others)} packs applies to "
                          "cinb batch (give PATH or contract=PATH here)")
     chosen = checked_templates({**definition.options.get("templates", {}), **given}, params, kinds=("contract",))
-    portfolio = load_portfolio(params["data"], as_of=params["as_of"])
-    portfolio.contract(contract_id)  # UsageError with "did you mean" for an unknown id
-    check_period_in_data(portfolio, period, [contract_id])
-    spec = plan(portfolio, period, notebook_parameters(params), [contract_id], kinds=("contract",),
-                formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"], templates=chosen)[0]
-    period_dir = Path(out) / period
-    # The same lock as a batch: a run and a batch never write the same month at once.
-    with PeriodLock(period_dir, command="cinb run"):
-        clean_staging(period_dir)
-        result = build_pack(spec, Path(out), formats=tuple(params["formats"]), timeout=params["timeout"],
-                            pdf_backend=params["pdf_backend"])
-        clean_staging(period_dir)
-        run = {"command": "run", "settings": recorded_settings(params),
-               "parameter_files": params.get("_parameter_files", [])}
-        if chosen:
-            run["templates"] = {kind: str(path) for kind, path in chosen.items()}
-        if params["as_of"] is not None:
-            run["as_of"] = as_of_record(params["data"], params["as_of"])
-        Manifest(period_dir, run=run_for_audience(run, params["audience"])).record([result])
+    # The pack's kernel starts now and imports what the notebook needs while the data are loaded and checked here.
+    kernel = _OneKernel()
+    try:
+        portfolio = load_portfolio(params["data"], as_of=params["as_of"])
+        portfolio.contract(contract_id)  # UsageError with "did you mean" for an unknown id
+        check_period_in_data(portfolio, period, [contract_id])
+        spec = plan(portfolio, period, notebook_parameters(params), [contract_id], kinds=("contract",),
+                    formats=tuple(params["formats"]), pdf_backend=params["pdf_backend"], templates=chosen)[0]
+        period_dir = Path(out) / period
+        # The same lock as a batch: a run and a batch never write the same month at once.
+        with PeriodLock(period_dir, command="cinb run"):
+            clean_staging(period_dir)
+            # The contract's rows, loaded and validated here, are handed to the kernel (cinb.snapshot).
+            spec = _with_contract_snapshot(spec, portfolio.contract(contract_id), period_dir)
+            try:
+                result = build_pack(spec, Path(out), formats=tuple(params["formats"]), timeout=params["timeout"],
+                                    pdf_backend=params["pdf_backend"], kernels=kernel)
+            finally:
+                clean_staging(period_dir)
+            run = {"command": "run", "settings": recorded_settings(params),
+                   "parameter_files": params.get("_parameter_files", [])}
+            if chosen:
+                run["templates"] = {kind: str(path) for kind, path in chosen.items()}
+            if params["as_of"] is not None:
+                run["as_of"] = as_of_record(params["data"], params["as_of"])
+            Manifest(period_dir, run=run_for_audience(run, params["audience"])).record([result])
+    finally:
+        kernel.close()
     return result
 
 
@@ -214,7 +227,8 @@ def _month(period, *, contracts, kinds, out, force, scheduler, config, data, par
     if sample_only:
         params["data"] = params["as_of"] = None
         period = str(portfolio.measurements["period"].max())
-        print(f"cinb demo: sample portfolio, {len(portfolio.contracts)} contracts, period {period}", file=sys.stderr)
+        print(f"cinb demo: sample portfolio, {plural(len(portfolio.contracts), 'contract')}, period {period}",
+              file=sys.stderr)
     if period is None and options.get("period"):
         period = options["period"]
     if period is None:
@@ -240,9 +254,11 @@ def _month(period, *, contracts, kinds, out, force, scheduler, config, data, par
         run_info["templates"] = {kind: str(path) for kind, path in chosen.items()}
     if params["as_of"] is not None:
         run_info["as_of"] = as_of_record(params["data"], params["as_of"])
+    # The portfolio, loaded and validated once here, is written once to a snapshot that each pack reads its own
+    # contracts from (cinb.snapshot), instead of every kernel loading and validating the whole data again.
     return _batch.run_batch(specs, out, jobs=params["jobs"], formats=formats, timeout=params["timeout"],
                             pdf_backend=params["pdf_backend"], force=force, scheduler=scheduler,
-                            run_info=run_for_audience(run_info, params["audience"]))
+                            run_info=run_for_audience(run_info, params["audience"]), portfolio=portfolio)
 
 
 def demo(*, out: str | Path = "reports", force: bool = False, **parameters: Any) -> BatchResult:
@@ -263,6 +279,8 @@ def notebook_parameters(params: dict[str, Any]) -> dict[str, Any]:
     out = {k: params[k] for k in NOTEBOOK_PARAMETERS if k in params}
     if out.get("data") is not None:
         out["data"] = str(out["data"])
+    if out.get("definitions") is not None:
+        out["definitions"] = str(out["definitions"])
     out["_settings"] = recorded_settings(params)
     return out
 
@@ -286,7 +304,8 @@ def checked_templates(templates: dict[str, Path], params: dict[str, Any],
         if kind not in kinds:
             continue
         spec = PackSpec(kind, None if kind == "portfolio" else "-", "2000-01", passing)
-        declared = check_template(path, kind, spec.notebook_parameters())
+        # ``snapshot`` is passed too (cinb batch's data snapshot; a template may read it, as the shipped ones do).
+        declared = check_template(path, kind, [*spec.notebook_parameters(), "snapshot"])
         if params.get("as_of") is not None and "as_of" not in {p.name for p in declared}:
             raise UsageError(f"template {path}: its parameters cell does not declare 'as_of', so with as_of "
                              f"{params['as_of']!r} it would render today's data as if it were the data of then; add "
@@ -352,6 +371,54 @@ def report_failures(batch: BatchResult, stream=None) -> int:
         where = f" [diagnostics: {batch.out_root / batch.period / r.failure}]" if r.failure else ""
         print(f"  FAILED {r.key}: {r.error}{where}", file=sys.stderr)
     return 1 if batch.failed else 0
+
+
+class _OneKernel:
+    """The kernel of ``cinb run``'s one pack, started (and warming up) as soon as this is made.
+
+    It has :class:`cinb.kernels.KernelSupply`'s ``take``/``prepare`` for :func:`cinb.pack.build_pack`, without a
+    spare: nothing else will run. A kernel that cannot start here is left to ``build_pack``, which starts one
+    itself and reports the failure as the pack's.
+    """
+
+    def __init__(self):
+        from .errors import KernelError
+        from .kernels import start_kernel
+
+        try:
+            self._kernel = start_kernel(warm=True)
+        except KernelError:
+            self._kernel = None
+
+    def take(self):
+        """The kernel started earlier (None if it could not start: ``build_pack`` then starts one)."""
+        kernel, self._kernel = self._kernel, None
+        return kernel
+
+    def prepare(self) -> None:
+        """Nothing: a run builds one pack."""
+
+    def close(self) -> None:
+        """Shut the kernel down if it was never used (a usage error came first)."""
+        kernel, self._kernel = self._kernel, None
+        if kernel is not None:
+            kernel.shutdown()
+
+
+def _with_contract_snapshot(spec: PackSpec, part: Portfolio, period_dir: Path) -> PackSpec:
+    """``spec`` reading its contract's rows from a snapshot in the staging folder (unchanged if it cannot be
+    written: the notebook then loads the data itself)."""
+    import secrets
+    from dataclasses import replace
+
+    from .pack import STAGING_DIR
+    from .snapshot import write_snapshot
+
+    try:
+        folder = write_snapshot(part, Path(period_dir).resolve() / STAGING_DIR / f"snapshot-{secrets.token_hex(4)}")
+    except OSError:
+        return spec
+    return replace(spec, snapshot=str(folder))
 
 
 def _definition(config) -> BatchDefinition:

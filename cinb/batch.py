@@ -6,15 +6,18 @@ How a batch runs (:func:`run_batch`):
    interrupted run left in the staging folder.
 2. Packs whose inputs hash the same as when they were built (:mod:`cinb.fingerprint`) and whose files are still
    there, byte for byte, are skipped (unless ``force``).
-3. The others go to a pool of worker processes, one per core by default (or, with ``scheduler``, to a Dask
+3. The portfolio, loaded and validated once by the caller, is written once to a snapshot in the staging folder
+   (:mod:`cinb.snapshot`); each pack's notebook reads only its own contracts' rows from it (``snapshot``
+   parameter), so a pack costs the same whatever the size of the portfolio and no kernel holds all of it.
+4. The packs to build go to a pool of worker processes, one per core by default (or, with ``scheduler``, to a Dask
    cluster). Each pack runs in a fresh kernel that runs nothing else, forked from a per-worker zygote that has
    imported what the notebooks import (:mod:`cinb.zygote`); each worker keeps the next pack's kernel starting
    while it renders the current pack (:mod:`cinb.kernels`), and keeps its HTML exporter and PDF backend warm.
    Workers' and kernels' output goes to log files, never to the terminal.
-4. A failed pack (the notebook raised, its kernel died, it passed the timeout, the render failed) is reported
+5. A failed pack (the notebook raised, its kernel died, it passed the timeout, the render failed) is reported
    with its reason and publishes nothing; the others carry on. A worker process that dies is replaced and its
    pack retried once.
-5. After every pack the manifest and the index page are rewritten (:mod:`cinb.manifest`, :mod:`cinb.index`).
+6. After every pack the manifest and the index page are rewritten (:mod:`cinb.manifest`, :mod:`cinb.index`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Iterable, Iterator
 from . import __version__
 from .config import DEFAULTS, notebook_dir
 from .errors import UsageError
+from .formatting import plural
 from .lock import PeriodLock
 from .manifest import Manifest
 from .pack import PackResult, PackSpec, build_pack, clean_staging, sha256_file  # noqa: F401 (build_pack: API)
@@ -143,7 +147,7 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
               formats: tuple[str, ...] = ("html", "pdf"), timeout: float | None = 600,
               pdf_backend: str = DEFAULTS["pdf_backend"], log=None, force: bool = False, scheduler=None,
               notebooks: Path | None = None, run_info: dict[str, Any] | None = None,
-              progress: Progress | None = None) -> BatchResult:
+              progress: Progress | None = None, portfolio=None) -> BatchResult:
     """Build every pack in ``specs`` (one month) in parallel; see the module docstring for what happens.
 
     Parameters
@@ -167,6 +171,10 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
         Folder of the pack notebooks (default :func:`cinb.config.notebook_dir`).
     run_info : dict, optional
         Facts recorded in the manifest's ``last_run`` (command, settings, parameter files).
+    portfolio : cinb.load.Portfolio, optional
+        The validated portfolio the packs were planned from. When given, it is written once to a snapshot in the
+        month's staging folder (:mod:`cinb.snapshot`) and each pack's notebook reads only its own contracts' rows
+        from it instead of loading and validating the whole data again. Without it every pack loads the data.
 
     Returns
     -------
@@ -218,6 +226,8 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
                 reporter.update(old)
             else:
                 todo.append(spec)
+        if todo and portfolio is not None:
+            todo = _with_snapshot(todo, portfolio, period_dir, manifest.run)
         manifest.write()
         todo.sort(key=lambda s: _DISPATCH_ORDER.get(s.kind, 9))
 
@@ -253,6 +263,24 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
                        pdf_backend if "pdf" in formats else None)
 
 
+def _with_snapshot(todo: list[PackSpec], portfolio, period_dir: Path, info: dict[str, Any]) -> list[PackSpec]:
+    """Write the batch's snapshot of ``portfolio`` under the staging folder; ``todo`` with its path."""
+    import secrets
+
+    from .pack import STAGING_DIR
+    from .snapshot import write_snapshot
+
+    t = time.perf_counter()
+    try:
+        folder = Path(period_dir).resolve() / STAGING_DIR / f"snapshot-{secrets.token_hex(4)}"
+        folder = write_snapshot(portfolio, folder)
+    except OSError as exc:  # no room for it: every pack loads the data itself, as without a snapshot
+        info["snapshot"] = f"not written ({exc.strerror or exc}): each pack loaded the data"
+        return todo
+    info["snapshot_seconds"] = round(time.perf_counter() - t, 3)
+    return [replace(spec, snapshot=str(folder)) for spec in todo]
+
+
 def summary_lines(batch: BatchResult) -> list[str]:
     """The end-of-run table: packs by kind and status, then where things are and the mean time per step."""
     kinds = ["contract", "portfolio", "supplier"]
@@ -277,7 +305,7 @@ def summary_lines(batch: BatchResult) -> list[str]:
         lines.append("mean per pack built: " + ", ".join(f"{label} {v:.1f} s" for label, v in parts
                                                           if v is not None))
     n_failed = len(batch.failed)
-    lines.append(f"{len(batch.results)} packs in {batch.seconds:.1f} s"
+    lines.append(f"{plural(len(batch.results), 'pack')} in {batch.seconds:.1f} s"
                  + (f"; {n_failed} failed: nothing is published for them" if n_failed else ""))
     lines.append(f"index: {batch.index_path}")
     lines.append(f"manifest: {batch.manifest_path}")

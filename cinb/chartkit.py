@@ -71,7 +71,11 @@ A4_TEXT_WIDTH_IN = 17 / 2.54
 
 #: rcParams of the house style. Sizes are true points at A4 text width (8 pt is the smallest text).
 HOUSE_RC = {
-    "font.family": "DejaVu Sans",  # ships with matplotlib: same glyphs on every machine, ✓ ✗ ◐ included
+    # DejaVu Sans ships with matplotlib (✓ ✗ ◐ included), so text is measured the same on every machine. SVG text
+    # is written as text with this stack (Bitstream Vera and Verdana share DejaVu's metrics), read by the fonts
+    # installed where the pack is opened or printed: nothing is fetched.
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Bitstream Vera Sans", "Verdana", "Arial", "Helvetica"],
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -98,7 +102,9 @@ HOUSE_RC = {
     "savefig.facecolor": "white",
     "figure.dpi": 100,
     "savefig.dpi": 150,
-    "svg.fonttype": "path",  # text as outlines: the SVG needs no font and fetches nothing
+    # Text as <text> elements, not outlines: a chart's SVG is ~60 % smaller, quicker to write, parse and print,
+    # and its words can be searched and copied (the <img> keeps its alt text and the data table for screen readers).
+    "svg.fonttype": "none",
     "svg.hashsalt": "cinb",  # stable element ids, so identical data gives identical SVG
     "text.parse_math": False,  # a supplier's "$" must print as "$", not start TeX maths
     "lines.solid_capstyle": "butt",

@@ -34,7 +34,7 @@ from cinb.display import RATING_STYLES, Chart, RatingStyle, Table
 from cinb.errors import UsageError
 from cinb.formatting import (
     NATURAL_BOUNDS, NOT_APPLICABLE, chart_number, day_label, day_label_short, money, money_short, month_label, pence,
-    unit_symbol, value_text,
+    plural, unit_symbol, value_text,
 )
 from cinb.charts_xmr import POINT_STYLES, xmr_chart
 from cinb.regimes import STATUS_WORD
@@ -410,7 +410,7 @@ def commitment_chart(
     if not months:
         raise UsageError("commitment_chart: actuals, trajectory and forecast are all empty.")
     first, last = min(month_x(p) for p in months), max(month_x(p) for p in months)
-    height = 3.5
+    height = 2.6  # as tall as an XmR chart: two share a page with the CI commitments table
 
     with house_style():
         fig = house_figure(height_in=height)
@@ -613,7 +613,7 @@ def credits_chart(
         if len(frame):
             alt = (f"Bar chart of service credits per month from {month_label(frame.index[0])} to "
                    f"{month_label(frame.index[-1])}: total {money_short(total)} ({chart_number(total, 'GBP')}), "
-                   f"credits due in {months_with} of {len(frame)} months")
+                   f"credits due in {months_with} of {plural(len(frame), 'month')}")
             if months_with:
                 pk = totals.idxmax()
                 alt += f"; largest {chart_number(totals.loc[pk], 'GBP')} in {month_label(pk)}"

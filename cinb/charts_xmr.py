@@ -31,7 +31,7 @@ from cinb.formatting import (
 from cinb.labels import NO_SIGNAL_WORDS, POINT_LEGEND, POINT_TABLE, SIGNAL_COUNT_WORDS
 from cinb.regimes import PERIOD_STATUSES, STATUS_WORD, frequency_of, period_label, step_of
 
-__all__ = ["POINT_STYLES", "PROVISIONAL_STYLE", "xmr_chart"]
+__all__ = ["POINT_STYLES", "PROVISIONAL_STYLE", "XMR_HEIGHT_IN", "xmr_chart"]
 
 #: point_type -> (legend label, colour, marker, marker size in points)
 # Shapes carry the meaning without colour and do not suggest "high" or "low" (an improvement is a low value
@@ -58,6 +58,9 @@ _ROW_STATUSES = ("reported", "incomplete", "not_reported", "no_activity")
 #: Notes listed under the chart's title at most, and the characters of each.
 MAX_NOTES, NOTE_CHARS = 6, 120
 _STOPS = (".", "!", "?", "…")
+#: The chart's height in inches at A4 text width: the chart, its KPI's heading, paragraph and a caution or two
+#: take half of an A4 page's text height, so that two KPIs share a printed page.
+XMR_HEIGHT_IN = 2.8
 #: Written up from the foot of the axis at a month with no activity (the line passes it by: it is not a point).
 NO_ACTIVITY_FOOT = "no activity"
 
@@ -269,6 +272,7 @@ def xmr_chart(
     frequency: str | None = "monthly",
     periods=None,
     volume_unit: str | None = None,
+    height_in: float | None = None,
 ) -> Chart:
     """XmR (individuals) chart of one KPI with limits, SLA, target, CI trajectory and special causes.
 
@@ -315,6 +319,9 @@ def xmr_chart(
         characters. Volumes fill a "Volume" column. None (default): every row of ``points`` is a point.
     volume_unit : str, optional
         What the volume counts, for the column header: ``Volume (incidents)``; None: ``Volume``.
+    height_in : float, optional
+        The figure's height in inches (default :data:`XMR_HEIGHT_IN`, 2.8: with its heading and paragraph, two
+        KPIs share an A4 page); its width is the A4 text width.
 
     Returns
     -------
@@ -362,7 +369,7 @@ def xmr_chart(
     ann = [(to_period(p) if dated else p, str(label)) for p, label in annotations]
     half = step / 2
 
-    height = 3.9
+    height = XMR_HEIGHT_IN if height_in is None else float(height_in)
     with house_style():
         fig = house_figure(height_in=height)
         ax = fig.add_subplot()
@@ -509,7 +516,7 @@ def _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency="mo
         the = "the " if frequency == "annual" else ""
         span = f"from {the}{lab(pts.index[0])} to {the}{lab(pts.index[-1])}"
     else:
-        span = f"over {len(pts)} points"
+        span = f"over {plural(len(pts), 'point')}"
     text = f"XmR chart of {name} ({unit_txt}) {span}"
     if runs:
         _, _, m, lo, hi = runs[-1]

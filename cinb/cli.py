@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CinbError, UsageError
+from .formatting import agree, plural
 from .periods import parse_month
 
 def _period_arg(text: str) -> str:
@@ -53,8 +54,23 @@ def _add_common(p: argparse.ArgumentParser, *, out_default: str = "reports") -> 
                    help="with --data STORE_URL (a cinb store): build from the data as it stood after this batch id, "
                         "or at this ISO time (e.g. 2026-11-01T12:00, UTC); recorded in the pack and the manifest")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up on a pack after this long (default 600)")
+    _add_derived(p)
     _add_pdf_backend(p)
     _add_brand(p)
+
+
+def _add_derived(p: argparse.ArgumentParser) -> None:
+    # Figures derived from records (cinb derive; cinb.reconcile), checked with the other parameters.
+    p.add_argument("--rate-on", dest="rate_on", choices=["reported", "derived"],
+                   help="which figures the ratings use: reported (default: the supplier's, the contract's basis) or "
+                        "derived (the figures computed from the records, where a KPI and month has one)")
+    p.add_argument("--reconcile-tolerance", dest="reconcile_tolerance", metavar="UNIT=AMOUNT,...",
+                   help="how far a derived figure may be from the reported one before the month is flagged, e.g. "
+                        "\"%%=1,hours=10%%\" (default: 0.5 points for %%, 1 for counts, 0.1 for scores, 5%% of the "
+                        "value for times, 1%% for £)")
+    p.add_argument("--definitions", metavar="FILE.yml",
+                   help="the KPI definitions file the derived figures were computed with (default: derive.yml "
+                        "beside the data); its KPIs count as defined and the appendix prints their definitions")
 
 
 def _add_brand(p: argparse.ArgumentParser) -> None:
@@ -168,7 +184,8 @@ def _parameters(args) -> dict:
     """The command-line layer of the parameters: each option given (``None`` = not given)."""
     given = {name: getattr(args, name, None)
              for name in ("data", "as_of", "formats", "audience", "marking", "timeout", "jobs", "pdf_backend",
-                          "brand_name", "brand_logo", "brand_accent", "brand_footer")}
+                          "brand_name", "brand_logo", "brand_accent", "brand_footer", "rate_on",
+                          "reconcile_tolerance", "definitions")}
     return {**given, "_given_by": "the command line"}
 
 
@@ -236,7 +253,7 @@ def cmd_cpn(args) -> int:
         written = bool(package["releases"])
         if written:
             write_release_package(package, args.out)
-            print(f"{len(package['releases'])} releases ({len(rows)} KPI ratings) written to {args.out}")
+            print(f"{plural(len(package['releases']), 'release')} ({plural(len(rows), 'KPI rating')}) written to {args.out}")
     else:
         from .cpn import CPN_STATEMENT
 
@@ -253,7 +270,8 @@ def cmd_cpn(args) -> int:
               file=sys.stderr)
         return 1
     if errors:
-        print(f"cinb: {errors} problems stop the Contract Performance Notices being published as they stand "
+        print(f"cinb: {plural(errors, 'problem')} {agree(errors, 'stops', 'stop')} the Contract Performance Notices "
+              "being published as they stand "
               "(errors above); fix them before publishing the notices", file=sys.stderr)
         return 1
     return 0

@@ -1,4 +1,4 @@
-"""The data commands of the ``cinb`` command line: ``validate``, ``supplier-return`` and ``ingest``.
+"""The data commands of the ``cinb`` command line: ``validate``, ``supplier-return``, ``ingest`` and ``derive``.
 
 ``cinb template`` is the old name of ``cinb supplier-return``: it still works, hidden from the help, and says
 so on stderr (report templates are ``cinb templates``: :mod:`cinb.cli_templates`).
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
+from .formatting import plural
 from .store import DEFAULT_STORE
 
 #: Problems printed by ``cinb validate`` unless ``--limit`` says otherwise (all go to ``--problems-csv``).
@@ -66,6 +67,23 @@ def register(subparsers) -> None:
     p.add_argument("--data", metavar="PATH",
                    help="definitions of contracts the store does not hold yet (copied into the store with the return)")
     p.set_defaults(func=cmd_ingest)
+
+    p = subparsers.add_parser(
+        "derive", help="compute KPIs from service-management records (tickets, an audit log)",
+        description="Compute KPIs from a ticket export or an audit log, as defined in a YAML definitions file "
+                    "(docs/derive.md), and write them as measurement rows with origin=derived, which cinb validate, "
+                    "run and batch accept beside the supplier's rows. Prints the row accounting per KPI.",
+        epilog="Exit status: 0 written; 1 a definition is wrong, names a column the records lack, or a timestamp "
+               "does not parse (one located message each); 2 a usage error.")
+    p.add_argument("records", metavar="RECORDS", help="the records: a CSV export or an Excel workbook (.xlsx)")
+    p.add_argument("--definitions", required=True, type=Path, metavar="FILE.yml", help="the KPI definitions (YAML)")
+    p.add_argument("--out", required=True, type=Path, metavar="MEASUREMENTS.csv", help="the measurements to write")
+    p.add_argument("--as-of", dest="as_of", metavar="TIMESTAMP",
+                   help="the time the records stand at (local UK time, e.g. 2026-10-15T09:00); default: the latest "
+                        "timestamp in the records. Periods not over by then, or with outcomes not yet known, are "
+                        "written with complete=no")
+    p.add_argument("--sheet", metavar="NAME", help="with an Excel workbook: the sheet of records (default: the first)")
+    p.set_defaults(func=cmd_derive)
 
 
 def _print_table(problems: pd.DataFrame, limit: int, out=None) -> None:
@@ -212,8 +230,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for line in change_lines(result):
         print(line)
     if len(result.warnings):
-        print(f"{len(result.warnings)} warning(s):")
+        print(f"{plural(len(result.warnings), 'warning')}:")
         _print_table(result.warnings, 50)
+    return 0
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    """``cinb derive``: KPIs computed from records (:func:`cinb.derive.derive`), written as measurements.
+
+    Prints where the rows went, how many periods are provisional, and the row accounting per KPI (read = used +
+    excluded). Returns 0; a DataError (bad definitions or records) and a UsageError propagate to ``cinb.cli.main``
+    (exit 1 and 2).
+    """
+    from .derive import derive, write_measurements
+
+    result = derive(args.records, args.definitions, as_of=args.as_of, sheet=args.sheet)
+    write_measurements(result.measurements, args.out)
+    m = result.measurements
+    provisional = int((~m["complete"]).sum())
+    print(f"{len(m)} measurement rows for {m[['contract_id', 'kpi_id']].drop_duplicates().shape[0]} KPIs written to "
+          f"{args.out} (origin=derived, as of {result.as_of:%Y-%m-%d %H:%M}); {provisional} provisional "
+          f"(complete=no)")
+    print("Rows per KPI (read = used + excluded):")
+    print(result.accounting.to_string(index=False))
     return 0
 
 

@@ -18,6 +18,8 @@ from cinb.formatting import (
     within_bounds,
 )
 from cinb.labels import ASSURANCE_SENTENCE, POINT_SENTENCE, RATINGS, RULE_SENTENCE
+from cinb.reconcile import meeting_questions as _reconcile_questions
+from cinb.reconcile import summary_sentences as _reconcile_sentences
 from cinb.regimes import STATUS_LABEL, STATUS_WORD, period_label, status_word
 
 __all__ = [
@@ -198,8 +200,9 @@ def summary_sentences(r) -> list[str]:
 
     ``r`` is a :class:`cinb.review.ContractReview`. Returns a list of sentences (str): ratings of the review
     month, the weighted score (0–100), special-cause concern and improvement in the latest month, KPIs that
-    will consistently miss their target, CI commitments off track, met or undefined, service credits (whole
-    pounds) for the month and the contract year, the notice date, overdue initiatives.
+    will consistently miss their target, CI commitments off track, met or undefined, the months where the
+    supplier's figures and the records disagree (:func:`cinb.reconcile.summary_sentences`), service credits
+    (whole pounds) for the month and the contract year, the notice date, overdue initiatives.
     """
     out = []
     month = month_label(r.period)
@@ -245,6 +248,8 @@ def summary_sentences(r) -> list[str]:
                        f"{list_and(list(undefined['name']))}.")
         if not has_kind.any():
             out.append("No KPI of this contract carries a CI commitment.")
+    # The supplier's figures against those derived from the records (cinb.reconcile), when any were derived.
+    out.extend(_reconcile_sentences(getattr(r, "reconciliation", None)))
     ym = r.credits_monthly[r.credits_monthly["period"] == r.period]
     due = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
     ytd = r.credits_ytd.get("credits_gbp", 0.0) or 0.0
@@ -256,10 +261,10 @@ def summary_sentences(r) -> list[str]:
         out.append(f"No service credits are due for {month}; {money(ytd)} so far this contract year.")
     t = r.trigger
     if t.get("notice_passed"):
-        out.append(f"The contract ends on {t['end_date']} ({t['months_left']} months left) and its notice date "
+        out.append(f"The contract ends on {t['end_date']} ({plural(t['months_left'], 'month')} left) and its notice date "
                    f"({t['notice_date']}) has passed: decide on extension, re-procurement or exit now.")
     elif t.get("days_to_notice") is not None and t["days_to_notice"] <= 365:
-        out.append(f"The notice date is {t['notice_date']}, {t['days_to_notice']} days after this month; "
+        out.append(f"The notice date is {t['notice_date']}, {plural(t['days_to_notice'], 'day')} after this month; "
                    f"the contract ends on {t['end_date']}.")
     overdue = r.initiative_summary.overdue
     if len(overdue):
@@ -273,8 +278,8 @@ def meeting_questions(r) -> list[str]:
 
     ``r`` is a :class:`cinb.review.ContractReview`. Returns a list of questions (str), possibly empty: one per
     special-cause concern or consistently failing KPI, commitment off track and ratchet proposal, then the
-    month's service credit, up to 3 overdue initiatives, missing returns, restatements and incomplete
-    definitions.
+    month's service credit, up to 3 overdue initiatives, the KPIs whose reported figures the records contradict
+    (:func:`cinb.reconcile.meeting_questions`), missing returns, restatements and incomplete definitions.
     """
     qs = []
     for k in r.kpis:
@@ -291,7 +296,7 @@ def meeting_questions(r) -> list[str]:
                   f"actual) before {c['due']}?")
     if len(r.ratchets):
         for _, x in r.ratchets.iterrows():
-            qs.append(f"{x['name']}: the target was beaten every month for {int(x['months'])} months; propose "
+            qs.append(f"{x['name']}: the target was beaten every month for {plural(int(x['months']), 'month')}; propose "
                       f"moving it to {value_text(x['proposed_target'], x['unit'])} under the ratchet clause.")
     ym = r.credits_monthly[r.credits_monthly["period"] == r.period]
     due = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
@@ -301,6 +306,7 @@ def meeting_questions(r) -> list[str]:
     for _, i in r.initiative_summary.overdue.head(3).iterrows():
         qs.append(f"Initiative {i['initiative_id']} '{i['title']}' was due {iso_date(i['due'])}: "
                   f"what is the new date and what is blocking it?")
+    qs.extend(_reconcile_questions(getattr(r, "reconciliation", None)))
     missing = [k.name for k in r.kpis if k.missing_months or k.not_reported_months]
     if missing:
         qs.append(f"Returns are missing or empty for {list_and(missing)}: when will the supplier provide them?")

@@ -42,6 +42,7 @@ Forecast
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -292,6 +293,12 @@ def expected_level(kpi_row, periods, contract_row=None) -> pd.Series:
     return pd.Series(commitment.level(index.asi8), index=index, name="expected", dtype=float)
 
 
+@lru_cache(maxsize=256)
+def _t_quantile(q: float, dof: int) -> float:
+    """Student's t quantile (scipy), kept per (q, dof): a portfolio's forecasts ask for the same few."""
+    return float(stats.t.ppf(q, dof))
+
+
 def _forecast(ords: np.ndarray, vals: np.ndarray, due: pd.Period, level: float, unit: str | None):
     """OLS line through (ords, vals) evaluated at the due month with a two-sided prediction interval."""
     n = len(vals)
@@ -304,7 +311,7 @@ def _forecast(ords: np.ndarray, vals: np.ndarray, due: pd.Period, level: float, 
     resid = vals - (intercept + slope * x)
     s = float(np.sqrt(np.sum(resid**2) / (n - 2)))
     point = intercept + slope * x0
-    half = float(stats.t.ppf(0.5 + level / 2.0, n - 2)) * s * np.sqrt(1.0 + 1.0 / n + (x0 - xbar) ** 2 / sxx)
+    half = _t_quantile(0.5 + level / 2.0, n - 2) * s * np.sqrt(1.0 + 1.0 / n + (x0 - xbar) ** 2 / sxx)
     low, high = point - half, point + half
     if unit == "%":
         point, low, high = (float(np.clip(v, 0.0, 100.0)) for v in (point, low, high))
@@ -455,6 +462,15 @@ def commitment_status(kpis: pd.DataFrame, measurements: pd.DataFrame, contracts:
         expected level; ``forecast*`` is the level forecast for the due month with an 80% prediction
         interval; ``likely_met`` is a nullable boolean. Rules in the module docstring.
     """
+    return status_frame(status_rows(kpis, measurements, contracts, period))
+
+
+def status_rows(kpis: pd.DataFrame, measurements: pd.DataFrame, contracts: pd.DataFrame, period) -> list[dict]:
+    """:func:`commitment_status`'s rows as dicts, one per KPI in the order of ``kpis``, before the frame is typed.
+
+    Each row depends on its KPI (and contract) only, so the rows of a whole portfolio, sliced by contract and
+    passed to :func:`status_frame`, give each contract's :func:`commitment_status` (`cinb.review_many`).
+    """
     review = to_month(period, "period")
     if review is None:
         raise UsageError("commitment_status: period is required (YYYY-MM)")
@@ -467,6 +483,11 @@ def commitment_status(kpis: pd.DataFrame, measurements: pd.DataFrame, contracts:
         key = (kpi["contract_id"], kpi["kpi_id"])
         commitment = resolve_commitment(kpi, contract_rows.get(kpi["contract_id"]))
         rows.append(_status_row(kpi, commitment, by_kpi.get(key), review))
+    return rows
+
+
+def status_frame(rows: list[dict]) -> pd.DataFrame:
+    """The :func:`commitment_status` frame of rows from :func:`status_rows` (columns typed as it types them)."""
     out = pd.DataFrame(rows, columns=_STATUS_COLUMNS)
     for col in ("baseline_period", "due"):
         out[col] = pd.Series(pd.PeriodIndex(list(out[col]), freq="M"), index=out.index)

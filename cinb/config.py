@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -58,6 +59,11 @@ DEFAULTS: dict[str, Any] = {
     # Rating and SPC rules (cinb.ratings.RatingBands, cinb.spc_rebase).
     "default_tolerance_pct": None,  # % of the target within which a KPI with no SLA/tolerance is Approaching target
     "spc_min_points": 13,  # fewest values a KPI's XmR chart needs before its limits carry a verdict
+    # Figures derived from records (cinb derive, cinb.reconcile): which figures the ratings use, how far a derived
+    # figure may be from the reported one, and the KPI definitions file (None: derive.yml beside the data, if any).
+    "rate_on": "reported",  # reported (the supplier's figures, the contract's basis) | derived
+    "reconcile_tolerance": None,  # None = per-unit defaults; text "UNIT=AMOUNT[%], ...", e.g. "%=1, hours=10%"
+    "definitions": None,  # the KPI definitions file (YAML) the derived figures were computed with
     # The authority's branding (cinb.branding); None or "" = none, and the packs look as without these keys.
     "brand_name": None,  # name on the cover, the printed pages' running header and the month's index page
     "brand_logo": None,  # a local PNG, JPEG, GIF, WebP or SVG file, embedded in the pages (never fetched)
@@ -230,6 +236,9 @@ def _real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
+#: The shape of ``reconcile_tolerance`` (units and amounts are checked by `cinb.reconcile.parse_tolerance`).
+_TOLERANCE_SPEC = re.compile(r"^\s*(?:[^=,]+=\s*[0-9]+(?:\.[0-9]+)?\s*%?\s*(?:,\s*|$))*$")
+
 #: Each notebook-facing parameter: a test of its value and what it must be (for the message).
 _CHECKS: dict[str, tuple[Any, str]] = {
     "data": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a path or database URL (text)"),
@@ -244,6 +253,14 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "default_tolerance_pct": (lambda v: v is None or (_real(v) and 0 <= v <= 100),
                               "a number from 0 to 100 (a % of the target), or empty for none"),
     "spc_min_points": (lambda v: _whole(v) and 2 <= v <= 120, "a whole number of points from 2 to 120"),
+    "rate_on": (lambda v: v in ("reported", "derived"),
+                "reported (the supplier's figures, the default) or derived (the figures derived from the records)"),
+    "reconcile_tolerance": (lambda v: v is None or (isinstance(v, str) and len(v) <= 200
+                                                    and bool(_TOLERANCE_SPEC.match(v))),
+                            "text such as \"%=0.5, hours=5%\" (UNIT=AMOUNT, a trailing % for a share of the "
+                            "reported value), or empty for the defaults"),
+    "definitions": (lambda v: v is None or (isinstance(v, (str, os.PathLike)) and Path(v).is_file()),
+                    "the path of an existing KPI definitions file (YAML), or empty for derive.yml beside the data"),
     # The branding's checks raise their own message (the file, the contrast ratio …); see cinb.branding.
     "brand_name": (lambda v: branding.check_text("brand_name", v) or True, "one line of text"),
     "brand_logo": (lambda v: branding.read_logo(v) or True, "the path of a PNG, JPEG, GIF, WebP or SVG file"),

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from cinb.errors import PROBLEM_COLUMNS
+from cinb.formatting import plural
 from cinb.ratings import _at_or_better, _join_levels, _month, _signs
 
 __all__ = ["credit_lines", "credit_problems", "monthly_credits", "year_to_date", "contract_year", "month_fraction",
@@ -373,7 +374,8 @@ def _cslf(lines: pd.DataFrame, rules: pd.DataFrame | None) -> pd.DataFrame:
             n = int(np.sum((ords > o - int(rule["window_months"])) & (ords <= o)))
             if n >= int(rule["count"]):
                 rows.append((ci, pd.Period(ordinal=int(o), freq="M"), 1, rule["effect"] == "suppress_credits",
-                             f"{ki} at or beyond its critical level {n} times in {int(rule['window_months'])} months "
+                             f"{ki} at or beyond its critical level {plural(n, 'time')} in "
+                             f"{plural(int(rule['window_months']), 'month')} "
                              f"(rule: {int(rule['count'])} in {int(rule['window_months'])})"))
     f = pd.DataFrame(rows, columns=["contract_id", "period", "cslf", "suppress", "cslf_rule"])
     if f.empty:
@@ -473,8 +475,7 @@ def monthly_credits(
     out["credit_gbp"] = np.where(np.isnan(cap_pct), due, np.fmin(due, month_cap))
     running = ~np.isnan(cap_pct) & (out["cap_period"] != "month").to_numpy()
     if running.any():
-        for cid, idx in out[running].groupby("contract_id", sort=False).groups.items():
-            _ledger(out, np.asarray(idx), c[c["contract_id"] == cid].iloc[0].to_dict(), due)
+        _ledgers(out, np.flatnonzero(running), c, due)
     out["headroom_gbp"] = np.where(np.isnan(cap_pct), np.nan,
                                    out["cap_gbp"] - out["cap_used_before_gbp"] - out["credit_gbp"])
     # A month cap cuts the % even where the charge is 0 (then no pound is cut, but the % credited is the cap's).
@@ -520,38 +521,62 @@ def _charges(contract: dict, periods: pd.PeriodIndex) -> np.ndarray:
                                pd.Series([contract.get("end_date")] * n))
 
 
-def _ledger(out: pd.DataFrame, idx: np.ndarray, contract: dict, due_all: np.ndarray) -> None:
-    """One contract's rows of ``out`` under a contract-year or rolling-12 cap, in period order.
+def _ledgers(out: pd.DataFrame, rows: np.ndarray, contracts: pd.DataFrame, due_all: np.ndarray) -> None:
+    """The rows ``rows`` of ``out`` (contracts under a contract-year or rolling-12 cap), contract by contract in
+    period order.
 
     ``due_all`` is every row's credit after suppression (before the cap). Fills ``cap_gbp`` (the cap % of the
-    period's charges), ``cap_used_before_gbp`` (credits already granted in it) and ``credit_gbp``.
+    charges of the 12 months the cap is counted over: the row's contract year, or the last 12 months for
+    rolling_12 or a contract year with no start date), ``cap_used_before_gbp`` (credits already granted in those
+    months) and ``credit_gbp``. The pro-rated charge of every month involved (:func:`_charges`) is computed in
+    one call for all the contracts; each contract's months then run in order, as the cap depends on earlier
+    months.
     """
-    idx = idx[np.argsort(out.loc[idx, "period"].array.asi8, kind="stable")]
-    periods = pd.PeriodIndex(out.loc[idx, "period"], freq="M")
-    due = due_all[idx]
-    cap_pct = out.loc[idx, "cap_pct"].to_numpy(dtype=float)
-    kind = out.loc[idx, "cap_period"].to_numpy(dtype=object)
-    years = out.loc[idx, "contract_year"].to_numpy()
-    credit = np.empty(len(idx))
-    cap = np.empty(len(idx))
-    used_before = np.empty(len(idx))
-    granted: dict[pd.Period, float] = {}
-    start_m = pd.Period(contract["start_date"], "M") if pd.notna(contract.get("start_date")) else None
-    for i, p in enumerate(periods):
-        if kind[i] == "contract_year" and start_m is not None and not pd.isna(years[i]):
-            first = start_m + 12 * (int(years[i]) - 1)
-            span = pd.period_range(first, first + 11, freq="M")
-            counted = [q for q in granted if first <= q < p]
-        else:  # rolling_12 (or a contract year with no start date: the last 12 months)
-            span = pd.period_range(p - 11, p, freq="M")
-            counted = [q for q in granted if p - 11 <= q < p]
-        cap[i] = cap_pct[i] / 100.0 * float(np.nansum(_charges(contract, span)))
-        used_before[i] = float(sum(granted[q] for q in counted))
+    cids = out["contract_id"].to_numpy(dtype=object)[rows]
+    ords_all = out["period"].array.asi8[rows]
+    order = np.lexsort((ords_all, pd.factorize(cids)[0]))  # contract by contract, each in period order
+    rows, cids, ords_all = rows[order], cids[order], ords_all[order]
+    cap_pct = out["cap_pct"].to_numpy(dtype=float)[rows]
+    kind = out["cap_period"].to_numpy(dtype=object)[rows]
+    years = out["contract_year"].to_numpy()[rows]
+    due = due_all[rows]
+    c = contracts.set_index("contract_id")
+    start = pd.to_datetime(c["start_date"].reindex(cids))
+    start_ord = np.where(start.isna().to_numpy(), np.iinfo(np.int64).min,
+                         start.dt.to_period("M").array.asi8)
+    by_year = (kind == "contract_year") & ~start.isna().to_numpy() & ~pd.isna(years)
+    year = np.where(pd.isna(years), 1, years).astype(float).astype(np.int64)
+    first = np.where(by_year, start_ord + 12 * (year - 1), ords_all - 11).astype(np.int64)
+    # Every month a row's cap counts, per contract: from its earliest span start to 11 months after the latest.
+    bounds = pd.DataFrame({"cid": cids, "first": first}).groupby("cid", sort=False)["first"].agg(["min", "max"])
+    n_months = (bounds["max"] - bounds["min"] + 12).to_numpy(dtype=np.int64)
+    month_cid = np.repeat(bounds.index.to_numpy(dtype=object), n_months)
+    base = np.concatenate(([0], np.cumsum(n_months)[:-1]))
+    month_ord = np.repeat(bounds["min"].to_numpy(dtype=np.int64), n_months) + (
+        np.arange(int(n_months.sum())) - np.repeat(base, n_months))
+    charge = pd.to_numeric(c["monthly_charge_gbp"], errors="coerce").astype(float).reindex(month_cid).to_numpy()
+    fractions = _fractions(pd.Series(pd.arrays.PeriodArray(month_ord, dtype="period[M]")),
+                           c["start_date"].reindex(month_cid), c["end_date"].reindex(month_cid))
+    charges = charge * fractions
+    where = dict(zip(bounds.index, zip(base, bounds["min"].to_numpy(dtype=np.int64))))
+    credit = np.empty(len(rows))
+    cap = np.empty(len(rows))
+    used_before = np.empty(len(rows))
+    granted: dict[int, float] = {}  # month ordinal → credit granted (this contract), in period order
+    previous = None
+    for i in range(len(rows)):
+        if cids[i] != previous:
+            granted, previous = {}, cids[i]
+            at, lo = where[cids[i]]
+        a, p = int(first[i]), int(ords_all[i])
+        cap[i] = cap_pct[i] / 100.0 * float(np.nansum(charges[at + a - lo:at + a - lo + 12]))
+        used_before[i] = float(sum(v for q, v in granted.items() if a <= q < p))
         credit[i] = max(0.0, min(due[i], cap[i] - used_before[i]))
         granted[p] = credit[i]
-    out.loc[idx, "cap_gbp"] = cap
-    out.loc[idx, "cap_used_before_gbp"] = used_before
-    out.loc[idx, "credit_gbp"] = credit
+    for col, values in (("cap_gbp", cap), ("cap_used_before_gbp", used_before), ("credit_gbp", credit)):
+        full = out[col].to_numpy(dtype=float, copy=True)
+        full[rows] = values
+        out[col] = full
 
 
 def year_to_date(monthly: pd.DataFrame, period) -> pd.DataFrame:

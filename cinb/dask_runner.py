@@ -3,7 +3,9 @@
 ``cinb batch --scheduler tcp://host:port`` sends one task per pack to the cluster; each Dask worker thread keeps
 its own spare kernel (one kernel per pack, as locally) and its warm renderers. The machine running ``cinb batch``
 holds the month's lock and writes the manifest and the index; the workers write the packs, so the output folder,
-the data and the notebooks (report templates included) must be at the same paths on every worker (a shared file system). Needs the optional
+the data and the notebooks (report templates included) must be at the same paths on every worker (a shared file
+system). The batch's snapshot of the validated data (:mod:`cinb.snapshot`) is written once in the output folder's
+staging area, so every worker's kernels read their contracts' rows from that shared storage. Needs the optional
 extra ``pip install 'cinb[dask]'``.
 """
 

@@ -30,6 +30,7 @@ __all__ = [
     "Heading",
     "Paragraphs",
     "KeyFacts",
+    "Block",
     "show",
     "slugify",
     "format_value",
@@ -148,14 +149,42 @@ def format_value(v, fmt: str | Callable | None = None, *, decimals: int | None =
     -------
     str
         HTML, always escaped. The text of a value is :func:`cinb.formatting.cell_text`'s: ``Yes``/``No``,
-        ``Oct 2026`` for a month, ``1 Oct 2026`` for a date, ``1,234`` for an integer.
+        ``Oct 2026`` for a month, ``1 Oct 2026`` for a date, ``1,234`` for an integer. A word longer than
+        :data:`LONG_WORD` characters (a title typed without spaces, a hash, a path) gets a ``<wbr>`` line-break
+        opportunity every :data:`WORD_PIECE` characters, so that it wraps inside its column on screen and with
+        both PDF printers instead of widening the table past the page.
     """
     if is_missing(v):
         return NA_HTML
     if fmt is not None:
         text = fmt(v) if callable(fmt) else fmt.format(v)
-        return _esc(text)
-    return _esc(cell_text(v, decimals))
+        return breakable(text)
+    return breakable(cell_text(v, decimals))
+
+
+#: Words longer than this get line-break opportunities (see `breakable`); pieces of this many characters.
+LONG_WORD, WORD_PIECE = 30, 15
+_LONG_WORD = re.compile(rf"\S{{{LONG_WORD + 1},}}")
+
+
+def breakable(text) -> str:
+    """``text`` escaped for HTML, with a ``<wbr>`` after every `WORD_PIECE` characters of each word longer than
+    `LONG_WORD` (shorter words are left whole).
+
+    Examples
+    --------
+    >>> breakable("CI-002 " + "x" * 32)
+    'CI-002 xxxxxxxxxxxxxxx<wbr>xxxxxxxxxxxxxxx<wbr>xx'
+    """
+    text = str(text)
+    out, at = [], 0
+    for m in _LONG_WORD.finditer(text):
+        out.append(_esc(text[at:m.start()]))
+        word = m.group(0)
+        out.append("<wbr>".join(_esc(word[i:i + WORD_PIECE]) for i in range(0, len(word), WORD_PIECE)))
+        at = m.end()
+    out.append(_esc(text[at:]))
+    return "".join(out)
 
 
 class _HTMLObject:
@@ -264,7 +293,8 @@ class Table(_HTMLObject):
             for c in cols
             if numeric[c] and not pd.api.types.is_integer_dtype(self.df[c])
         }
-        out = [f'<table class="cinb-table"><caption>{_esc(self.caption)}</caption><thead><tr>']
+        # "cinb-wrap-words": its long words carry <wbr> (format_value), so the stylesheet keeps words whole.
+        out = [f'<table class="cinb-table cinb-wrap-words"><caption>{_esc(self.caption)}</caption><thead><tr>']
         for c in cols:
             cls = ' class="num"' if numeric[c] and c not in self.rating_columns else ""
             out.append(f'<th scope="col"{cls}>{_esc(c)}</th>')
@@ -383,9 +413,12 @@ class Chart(_HTMLObject):
             f'<img alt="{_esc(self.alt)}" src="{self.data_uri()}"{dims}>',
         ]
         if self.data is not None:
+            table = self.data.to_html()
+            # A "narrow" table fits half the page: the printed appendix sets it in two columns (pack.css).
+            narrow = " cinb-narrow" if _fits_half_width(table) else ""
             parts.append(
                 f'<details class="cinb-chart-data"><summary>Data behind this chart: {_esc(self.title)}</summary>'
-                f"{self.data.to_html()}</details>"
+                f'<div class="cinb-chart-table{narrow}">{table}</div></details>'
             )
         parts.append("</figure>")
         return "".join(parts)
@@ -394,13 +427,39 @@ class Chart(_HTMLObject):
         return f"Chart({self.title!r}, {self.format}, {len(self.image):,} bytes)"
 
 
+#: Characters across half an A4 page's text (86 mm) at the printed appendix's 7 pt, less the column gap.
+_HALF_WIDTH_CHARS = 64
+#: A cell up to this long is kept on one line when columns are sized; a longer one wraps at its spaces.
+_WHOLE_CELL_CHARS = 12
+
+
+def _fits_half_width(table_html: str) -> bool:
+    """Whether a table (the HTML of :class:`Table`) fits half an A4 page's text width at 7 pt.
+
+    Sums, over the columns, the widest text a cell of the column cannot break (a short cell or a number whole,
+    otherwise, and for a column header, its longest word; words for screen readers only left out) plus two characters of padding, and
+    compares it with :data:`_HALF_WIDTH_CHARS`: an estimate from character counts, not a measurement.
+    """
+    widths: dict[int, int] = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table_html, flags=re.S):
+        for i, (attrs, inner) in enumerate(re.findall(r"<t[hd]([^>]*)>(.*?)</t[hd]>", row, flags=re.S)):
+            inner = re.sub(r'<span class="visually-hidden".*?</span>', "", inner, flags=re.S)
+            text = html.unescape(re.sub(r"<[^>]+>", "", inner)).strip()
+            # A column header wraps at its spaces ("Lower / limit"); a number never wraps.
+            whole = 'scope="col"' not in attrs and (len(text) <= _WHOLE_CELL_CHARS or 'class="num"' in attrs)
+            need = len(text) if whole else max((len(w) for w in text.split()), default=0)
+            widths[i] = max(widths.get(i, 0), need)
+    return bool(widths) and sum(w + 2 for w in widths.values()) <= _HALF_WIDTH_CHARS
+
+
 def _render_figure(fig, fmt: str, dpi: int) -> tuple[bytes, int, int]:
     """Render a matplotlib figure to SVG/PNG bytes and close it; returns (bytes, width px, height px)."""
     import matplotlib
 
     buf = io.BytesIO()
-    # Text as paths: the SVG needs no font. Fixed hash salt and no date: identical input -> identical bytes.
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "cinb"}):
+    # Text as text with the house font stack (cinb.chartkit.HOUSE_RC: no font is fetched). Fixed hash salt and no
+    # date: identical input -> identical bytes.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cinb"}):
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata={"Date": None})
         else:
@@ -510,6 +569,37 @@ class KeyFacts(_HTMLObject):
             f"<div><dt>{_esc(k)}</dt><dd>{format_value(v)}</dd></div>" for k, v in self.facts.items()
         )
         return f'<dl class="cinb-keyfacts">{items}</dl>'
+
+
+class Block(_HTMLObject):
+    """Display objects shown as one: a ``<div>`` that a printed page keeps whole where it fits (the pack's print
+    stylesheet gives ``.cinb-block`` ``break-inside: avoid``), e.g. one KPI's heading, chart and paragraph.
+
+    Parameters
+    ----------
+    *parts : display objects
+        Anything with ``to_html()`` (the objects of this module), in order.
+    css_class : str, default "cinb-block"
+        Extra class names (letters, digits, hyphens) after ``cinb-block``, for the stylesheet.
+
+    Raises
+    ------
+    UsageError
+        When a part has no ``to_html`` or a class name holds other characters.
+    """
+
+    def __init__(self, *parts, css_class: str = ""):
+        bad = [type(p).__name__ for p in parts if not hasattr(p, "to_html")]
+        if bad:
+            raise UsageError(f"Block parts must be display objects with to_html(); got {', '.join(bad)}.")
+        if not re.fullmatch(r"[A-Za-z0-9 -]*", css_class):
+            raise UsageError(f"Block css_class {css_class!r}: use letters, digits, hyphens and spaces only.")
+        self.parts = list(parts)
+        self.css_class = " ".join(["cinb-block", *css_class.split()])
+
+    def to_html(self) -> str:
+        """A ``<div class="cinb-block ...">`` holding each part's HTML in order."""
+        return f'<div class="{self.css_class}">' + "".join(p.to_html() for p in self.parts) + "</div>"
 
 
 def show(*objs) -> None:

@@ -53,7 +53,7 @@ __all__ = [
     "percent", "percent_value", "p_value_text",
     "month_label", "day_label", "day_label_short", "datetime_label", "iso_date",
     "cell_text", "decimals_needed",
-    "plural", "list_and", "yes_no",
+    "plural", "noun_for", "agree", "list_and", "yes_no",
 ]
 
 # ------------------------------------------------------------------------------------------- missing values
@@ -390,9 +390,36 @@ def decimals_needed(values: Iterable[float], limit: int = 2) -> int:
 # ------------------------------------------------------------------------------------------------------ words
 
 
-def plural(n: int, noun: str) -> str:
-    """``1 initiative``, ``2 initiatives``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """A count and its noun in number agreement: ``1 initiative``, ``2 initiatives``, ``0 KPIs``.
+
+    ``noun`` is the singular; the plural adds "s" unless ``many`` gives it (``plural(2, "entry", "entries")``).
+    Only exactly 1 takes the singular (British usage: "0 KPIs", "1 KPI", "1.5 days").
+
+    Examples
+    --------
+    >>> plural(0, "KPI"), plural(1, "KPI"), plural(2, "KPI"), plural(3, "entry", "entries")
+    ('0 KPIs', '1 KPI', '2 KPIs', '3 entries')
+    """
+    return f"{n} {noun_for(n, noun, many)}"
+
+
+def noun_for(n, noun: str, many: str | None = None) -> str:
+    """The form of ``noun`` that agrees with the count ``n``, without the number: ``KPI`` for 1, ``KPIs`` else.
+
+    >>> noun_for(1, "contract"), noun_for(4, "contract"), noun_for(2, "was", "were")
+    ('contract', 'contracts', 'were')
+    """
+    return noun if n == 1 else (many if many is not None else noun + "s")
+
+
+def agree(n, one: str = "is", many: str = "are") -> str:
+    """The verb (or pronoun) that agrees with a count: ``is``/``are`` by default, or the pair given.
+
+    >>> f"1 initiative {agree(1)} overdue", f"2 initiatives {agree(2)} overdue", agree(0, "was", "were")
+    ('1 initiative is overdue', '2 initiatives are overdue', 'were')
+    """
+    return one if n == 1 else many
 
 
 def list_and(names: list[str]) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from cinb.errors import DataError, UsageError
+from cinb.formatting import plural
 from cinb.periods import to_month
 
 __all__ = [
@@ -277,7 +278,8 @@ def initiative_effects(
             row["change"] = row["mean_after"] - row["mean_before"]
         if len(before) < EFFECT_MIN_MONTHS or len(after) < EFFECT_MIN_MONTHS:
             row["reason"] = (
-                f"{len(before)} reported month(s) before and {len(after)} after delivery within {window} months; "
+                f"{plural(len(before), 'reported month')} before and {len(after)} after delivery within "
+                f"{plural(window, 'month')}; "
                 f"at least {EFFECT_MIN_MONTHS} each side are needed"
             )
             rows.append(row)

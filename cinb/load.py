@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
+from .formatting import plural
 from .hints import did_you_mean
 from .schema import TABLE_ORDER, RawTable, columns_by_name
 from .sources import (
@@ -218,8 +219,9 @@ class Portfolio:
 
         acc = self.accounting.to_html(index=False, escape=True)
         return (f"<p><b>Portfolio</b> from <code>{html.escape(self.source)}</code> — "
-                f"{len(self.contracts)} contracts, {len(self.kpis)} KPIs, {len(self.measurements)} measurements, "
-                f"{len(self.warnings)} warnings, {len(self.problems)} errors; data hash "
+                f"{plural(len(self.contracts), 'contract')}, {plural(len(self.kpis), 'KPI')}, "
+                f"{plural(len(self.measurements), 'measurement')}, {plural(len(self.warnings), 'warning')}, "
+                f"{plural(len(self.problems), 'error')}; data hash "
                 f"<code>{self.data_hash[:12]}</code></p>{acc}")
 
 

@@ -83,7 +83,10 @@ class PackSpec:
     recorded in ``pack.json`` (``_parameter_files``: the parameter files read; ``_settings``: the merged batch
     settings). ``input_hash`` (see :mod:`cinb.fingerprint`) lets a rerun skip an unchanged pack. ``notebook`` is
     the path of a report template that the pack runs instead of the shipped notebook of its kind (``None``: the
-    shipped one); a worker, local or on a Dask node, runs exactly that file.
+    shipped one); a worker, local or on a Dask node, runs exactly that file. ``snapshot`` is the folder of the
+    batch's snapshot of the validated portfolio (:mod:`cinb.snapshot`), passed to the notebook as its ``snapshot``
+    parameter so that it reads only its own contracts' rows; it is a place, not an input (the data it holds are
+    in ``input_hash``), so it is neither hashed nor recorded.
     """
 
     kind: str
@@ -92,6 +95,7 @@ class PackSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     input_hash: str | None = None
     notebook: str | None = None
+    snapshot: str | None = None
 
     @property
     def audience(self) -> str:
@@ -140,6 +144,13 @@ class PackSpec:
             params["contract_id"] = self.subject
         elif self.kind == "supplier":
             params["supplier"] = self.subject
+        return params
+
+    def run_parameters(self) -> dict[str, Any]:
+        """What papermill injects: :meth:`notebook_parameters`, plus ``snapshot`` when the batch wrote one."""
+        params = self.notebook_parameters()
+        if self.snapshot:
+            params["snapshot"] = str(self.snapshot)
         return params
 
 
@@ -285,7 +296,7 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         result.template = template_record(spec)
         kernel = kernels.take() if kernels is not None else None
         try:
-            nb = execute(notebook, params, timeout=timeout, kernel=kernel, timings=timings)
+            nb = execute(notebook, spec.run_parameters(), timeout=timeout, kernel=kernel, timings=timings)
         finally:
             if kernels is not None:
                 kernels.prepare()  # the next pack's kernel starts and imports while this pack renders

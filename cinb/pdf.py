@@ -4,6 +4,11 @@ Two backends print the same A4 pages (cover, contents with page numbers, running
 marking, "Page N of M", chart-data appendix, tagged PDF): :class:`~cinb.pdf_weasyprint.WeasyPrintBackend` (pure
 ``pip``, always installed) and :class:`~cinb.pdf_chromium.ChromiumBackend` (the system's Chromium; several times
 faster on a pack with charts). One instance of each is kept warm per process (:func:`get_backend`).
+
+Both print the pack's one print stylesheet (``templates/cinb_pack/pack.css``: ``@page`` and ``@media print``):
+page size and margins, wrapping of long words and fitting of tables and images to the text width, KPI blocks
+kept whole, the two-column chart-data appendix. Neither backend adds layout rules of its own, so a pack prints
+the same pages with either (``tests/test_print_margins.py`` reads every word's box from both).
 """
 
 from __future__ import annotations

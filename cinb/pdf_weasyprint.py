@@ -13,6 +13,8 @@ __all__ = ["WeasyPrintBackend"]
 class WeasyPrintBackend:
     """PDF through WeasyPrint (pure Python plus the system's Pango): the default backend.
 
+    It prints the pack's own print stylesheet (pack.css), exactly as the Chromium backend does.
+
     One instance is kept per process (see :func:`cinb.pdf.get_backend`) so that the font configuration, the
     costliest part of a first render, is built once.
 

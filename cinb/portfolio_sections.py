@@ -8,7 +8,7 @@ import pandas as pd
 
 from . import charts
 from .display import Callout, KeyFacts, Paragraphs, Table, _HTMLObject
-from .formatting import DASH, NOTHING, decimal, money, percent, value_text
+from .formatting import DASH, NOTHING, agree, decimal, money, percent, plural, value_text
 from .labels import RULE_SENTENCE
 from .portfolio import TRIGGER_HORIZON_MONTHS, PortfolioReview
 from .review import month_name
@@ -131,7 +131,8 @@ def concerns(r: PortfolioReview) -> list:
         return [Callout("No KPI shows special-cause concern in the latest month.", "good")]
     by_supplier = c.groupby("supplier").size().sort_values(ascending=False)
     return [
-        Paragraphs([f"{len(c)} KPIs across {c['contract_id'].nunique()} contracts show special-cause concern; "
+        Paragraphs([f"{plural(len(c), 'KPI')} across {plural(c['contract_id'].nunique(), 'contract')} "
+                    f"{agree(len(c), 'shows', 'show')} special-cause concern; "
                     "by supplier: " + ", ".join(f"{s} ({n})" for s, n in by_supplier.items()) + "."]),
         Table(pd.DataFrame({"Contract": c["contract_id"], "Supplier": c["supplier"], "KPI": c["kpi"],
                             "Signal": [RULE_SENTENCE.get(x, x or DASH) for x in c["rule"]]}),
@@ -242,10 +243,12 @@ def definitions(r: PortfolioReview) -> list:
     if s:
         missing = sorted(s["missing_counts"].items(), key=lambda kv: -kv[1])
         out.append(Paragraphs([
-            f"{s['well_defined']} of {s['kpis']} KPIs across {s['contracts']} contracts are completely defined "
+            f"{s['well_defined']} of {plural(s['kpis'], 'KPI')} across {plural(s['contracts'], 'contract')} "
+            f"{agree(s['well_defined'])} completely defined "
             f"({percent(s['share_well_defined'])}); the mean definition score is {s['mean_score']:.0f}%. "
-            f"{s['with_commitment']} KPIs carry a CI commitment ({percent(s['share_with_commitment'])}).",
-            "Most often missing: " + ", ".join(f"{label} ({n} KPIs)" for label, n in missing[:4] if n) + ".",
+            f"{plural(s['with_commitment'], 'KPI')} {agree(s['with_commitment'], 'carries', 'carry')} a CI "
+            f"commitment ({percent(s['share_with_commitment'])}).",
+            "Most often missing: " + ", ".join(f"{label} ({plural(n, 'KPI')})" for label, n in missing[:4] if n) + ".",
         ]))
     if len(d):
         out.append(Table(_definition_rows(d), caption="Definition quality by contract", row_header="Contract"))
@@ -291,7 +294,7 @@ def cpn_readiness(r: PortfolioReview) -> list:
         return [Callout("Every statutory KPI has data and a target: the Contract Performance Notices can be "
                         "produced with `cinb cpn`.", "good")]
     cols = [c for c in ("table", "row", "column", "value", "problem", "fix") if c in p.columns]
-    return [Paragraphs([f"{len(p)} gaps to close before the next Contract Performance Notices "
+    return [Paragraphs([f"{plural(len(p), 'gap')} to close before the next Contract Performance Notices "
                         "(Procurement Act 2023 s.71, Procurement Regulations 2024 reg. 39)."]),
             Table(p[cols].astype(str), caption="Contract Performance Notice readiness")]
 

@@ -200,10 +200,15 @@ def kpi_calendar(kpis: pd.DataFrame, contracts: pd.DataFrame | None = None,
         if measurements is not None and len(measurements):
             m = measurements[["contract_id", "kpi_id", "period"]].dropna()
             wanted = set(zip(out.loc[multi, "contract_id"], out.loc[multi, "kpi_id"]))
-            keep = [k in wanted for k in zip(m["contract_id"], m["kpi_id"])]
+            keep = pd.MultiIndex.from_frame(m[["contract_id", "kpi_id"]].astype(object)).isin(list(wanted))
             m = m[keep]
-            for (ci, ki), grp in m.groupby(["contract_id", "kpi_id"], sort=False):
-                recorded[(ci, ki)] = list(grp["period"].array.asi8)
+            # Each KPI's months in one sort (a groupby loop cost ~1 ms a KPI on a large portfolio).
+            codes, pairs = pd.factorize(pd.MultiIndex.from_frame(m[["contract_id", "kpi_id"]].astype(object)))
+            order = np.argsort(codes, kind="stable")
+            months = m["period"].array.asi8[order]
+            bounds = np.searchsorted(codes[order], np.arange(len(pairs) + 1))
+            for j, key in enumerate(pairs):
+                recorded[key] = list(months[bounds[j]:bounds[j + 1]])
         starts = kpis["start_period"] if "start_period" in kpis else pd.Series(None, index=kpis.index)
         for i in np.flatnonzero(multi):
             key = (out["contract_id"].iat[i], out["kpi_id"].iat[i])

@@ -36,6 +36,7 @@ from cinb.pdf import (
     render_pdf,
     resolve_backend,
 )
+from cinb.print_appendix import appendix_html
 from cinb.sanitize import CONTENT_SECURITY_POLICY, PackRewriter
 
 __all__ = [
@@ -74,6 +75,10 @@ _PLACEHOLDER_TOC = "<!--cinb:toc-->"
 _PLACEHOLDER_APPENDIX = "<!--cinb:appendix-->"
 _CONTENT_START = "<!--cinb:content-start-->"
 _CONTENT_END = "<!--cinb:content-end-->"
+# The template's contents <nav> sits between these two markers; a cell tagged "verdict" leaves the slot after it.
+_TOC_NAV_START = "<!--cinb:toc-nav-->"
+_TOC_NAV_END = "<!--/cinb:toc-nav-->"
+_TOC_SLOT = '<div class="cinb-toc-slot"></div>'
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -364,6 +369,15 @@ def _finish(page: str) -> str:
     body = rewriter.rewrite(body)
     head = head.replace(_PLACEHOLDER_TOC, _toc_html(rewriter.toc, bool(rewriter.chart_data)), 1)
     tail = tail.replace(_PLACEHOLDER_APPENDIX, _appendix_html(rewriter.chart_data), 1)
+    # A pack that opens with its verdict has the contents right after the verdict (see the template).
+    start, end = head.find(_TOC_NAV_START), head.find(_TOC_NAV_END)
+    if 0 <= start < end:
+        nav = head[start + len(_TOC_NAV_START):end]
+        if _TOC_SLOT in body:
+            head = head[:start] + head[end + len(_TOC_NAV_END):]
+            body = body.replace(_TOC_SLOT, nav.strip("\n"), 1)
+        else:
+            head = head[:start] + nav.strip("\n") + head[end + len(_TOC_NAV_END):]
     return head + body + tail
 
 
@@ -378,14 +392,7 @@ def _toc_html(entries: list[tuple[str, str]], has_appendix: bool) -> str:
 
 
 def _appendix_html(chart_data: list[tuple[str, str, str]]) -> str:
-    if not chart_data:
-        return ""
-    parts = ['<section class="cinb-print-only cinb-appendix" aria-labelledby="cinb-appendix">',
-             '<h2 id="cinb-appendix">Appendix: data behind the charts</h2>']
-    for anchor, caption, table in chart_data:
-        parts.append(f'<section id="{anchor}"><h3>{htmllib.escape(caption)}</h3>\n{table}\n</section>')
-    parts.append("</section>")
-    return "\n".join(parts)
+    return appendix_html(chart_data)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from . import commentary as _commentary
 from . import spc
 from .commitments import commitment_status, expected_level, ratchet_proposals, ratchet_rule
 from .credits import credit_lines, monthly_credits, year_to_date
-from .definitions import definition_quality
+from .definitions import definition_quality, runnable_definitions
 from .config import AUDIENCES
 from .errors import UsageError
 from .periods import month_name, to_month
@@ -27,8 +27,10 @@ from .initiatives import InitiativeSummary, initiative_effects, initiative_summa
 from .ratings import DEFAULT_BANDS, RatingBands, scorecard, service_levels, window_ratings
 from .spc_rebase import MIN_POINTS, RebasePlan, rebase_plan, suggest_rebase, too_few_points
 from .labels import RATINGS
+from .reconcile import RATE_ON, parse_tolerance, rating_measurements, reconcile, tolerance_text
 from .regimes import STATUS_WORD, due_months, kpi_calendar, period_status, status_word
 from .trends import TrendSummary, trend_summary
+from .verdict import contract_verdict
 
 #: A return received more than this many days after the end of its month counts as late.
 LATE_AFTER_DAYS = 15
@@ -111,7 +113,7 @@ class ContractReview:
     initiatives: pd.DataFrame  # the contract's rows of Portfolio.initiatives
     initiative_summary: InitiativeSummary  # cinb.initiatives.initiative_summary(initiatives, period)
     initiative_effects: pd.DataFrame  # cinb.initiatives.initiative_effects(initiatives, kpis, meas)
-    definitions: pd.DataFrame  # cinb.definitions.definition_quality(kpis)
+    definitions: pd.DataFrame  # cinb.definitions.definition_quality(kpis, runnable_definitions(definitions, source))
     late_returns: pd.DataFrame  # _late_returns(meas, window_start, period): kpi_id, period, submitted_on, days_late
     restatements: pd.DataFrame  # _restatements(history, period): each superseded revision beside the one used
     accounting: pd.DataFrame  # Portfolio.contract(contract_id).accounting: read, used, superseded, rejected
@@ -122,6 +124,10 @@ class ContractReview:
     summary: list[str] = field(default_factory=list)  # cinb.commentary.summary_sentences, via annotate
     questions: list[str] = field(default_factory=list)  # cinb.commentary.meeting_questions, via annotate
     window_months: int = 12  # the window length asked for (window_start may be later: see window_start)
+    reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)  # cinb.reconcile.reconcile(kpis, reported
+    #   meas, derived rows up to period, tolerance): every KPI and month with both a reported and a derived row
+    reconcile_tolerance: str = ""  # cinb.reconcile.tolerance_text for the units of the contract's KPIs
+    rate_on: str = "reported"  # which figures the ratings use (cinb.reconcile.RATE_ON)
 
     @property
     def title(self) -> str:
@@ -171,6 +177,7 @@ class ContractReview:
                        "clipped_to_contract_start": bool(self.window_start > self.period - (self.window_months - 1))},
             "audience": self.audience,
             "headline": self.headline(),
+            "verdict": contract_verdict(self),  # the verdict block's figures (cinb.verdict)
             "scorecard": _plain_dict(self.scorecard),
             "kpis": kpis,
             "credits": {"month_gbp": round(month_credit, 2), "year_to_date": _plain_dict(self.credits_ytd),
@@ -183,6 +190,9 @@ class ContractReview:
                             "realised_benefit_gbp": _plain(self.initiative_summary.realised_benefit_gbp),
                             "effects": _records(self.initiative_effects)},
             "definitions": _records(self.definitions),
+            # The months where the supplier's figure and the records disagree beyond the tolerance (cinb.reconcile).
+            "reconciliation": _reconciliation(self.reconciliation),
+            "reconciliation_summary": _reconciliation_summary(self),
             "data_quality": {"late_returns": _records(self.late_returns),
                              "restatements": _records(self.restatements),
                              "accounting": _records(self.accounting),
@@ -217,7 +227,8 @@ class ContractReview:
 def contract_review(portfolio, contract_id: str, period, *, window_months: int = 12,
                     bands: RatingBands | dict | None = None, audience: str = "internal",
                     ratchet_months: int = 12, ratchet_share: float = 0.5,
-                    history_months: int = HISTORY_MONTHS, spc_min_points: int = MIN_POINTS) -> ContractReview:
+                    history_months: int = HISTORY_MONTHS, spc_min_points: int = MIN_POINTS,
+                    reconcile_tolerance=None, rate_on: str = "reported", definitions=None) -> ContractReview:
     """Compute every analysis of one contract for the month ``period``.
 
     Only data up to and including ``period`` is used, so a past month's pack can be regenerated as it was.
@@ -242,6 +253,17 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
         Months of history in each KPI's series and XmR chart.
     spc_min_points : int, default :data:`cinb.spc_rebase.MIN_POINTS`
         Fewest values a KPI's chart needs before its limits carry a variation or assurance verdict.
+    reconcile_tolerance : str or dict, optional
+        How far a derived figure may be from the reported one before the month is flagged
+        (:func:`cinb.reconcile.parse_tolerance`; default :data:`cinb.reconcile.DEFAULT_TOLERANCES`).
+    rate_on : {"reported", "derived"}, default "reported"
+        Which figures the ratings, charts, commitments and credits use: the supplier's (the contract's basis),
+        or the figures derived from the records where a KPI and month has one
+        (:func:`cinb.reconcile.rating_measurements`).
+    definitions : path, dict or Definitions, optional
+        The KPI definitions file (``cinb derive``'s YAML); default ``derive.yml`` beside the data when the data
+        is a folder holding one (:func:`cinb.definitions.runnable_definitions`). A KPI defined there counts as
+        defined in the definition quality, and the appendix prints its definition.
 
     Returns
     -------
@@ -252,7 +274,8 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     ------
     UsageError
         An unknown audience or contract id, a ``window_months`` that is not a whole number ≥ 1, a malformed
-        month, or a contract with no measurements up to ``period``.
+        month, a contract with no measurements up to ``period``, a malformed ``reconcile_tolerance`` or an
+        unknown ``rate_on``.
 
     Examples
     --------
@@ -270,7 +293,14 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     sub = portfolio.contract(contract_id)
     contract = sub.contracts.iloc[0].to_dict()
     kpis = sub.kpis.reset_index(drop=True)
-    meas = sub.measurements[sub.measurements["period"] <= p].reset_index(drop=True)
+    if rate_on not in RATE_ON:
+        raise UsageError(f"rate_on must be one of {', '.join(RATE_ON)}, not {rate_on!r}")
+    tolerances = parse_tolerance(reconcile_tolerance)
+    reported = sub.measurements[sub.measurements["period"] <= p].reset_index(drop=True)
+    derived = getattr(sub, "derived", None)  # the authority's figures from records (origin derived), if any
+    derived = reported.iloc[0:0] if derived is None or not len(derived) else \
+        derived[derived["period"] <= p].reset_index(drop=True)
+    meas = rating_measurements(reported, derived, rate_on)
     if meas.empty:
         raise UsageError(f"contract {contract_id} has no measurements up to {p}: choose a later period")
     contract_first = pd.Period(contract["start_date"], "M")
@@ -291,7 +321,7 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
     inits = sub.initiatives.reset_index(drop=True)
     isum = initiative_summary(inits, p)
     effects = initiative_effects(inits, kpis, meas)
-    dq = definition_quality(kpis)
+    dq = definition_quality(kpis, runnable_definitions(definitions, portfolio.source))
     calendar = kpi_calendar(kpis, sub.contracts, meas).set_index("kpi_id")
     changes = getattr(sub, "process_changes", None)
     if changes is None or not len(changes):
@@ -368,7 +398,8 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
             frequency=cal["frequency"], months=periods,
         ))
 
-    late = _late_returns(meas, start, p)
+    late = _late_returns(reported, start, p)  # the supplier's returns, whichever figures are rated
+    reconciliation = reconcile(kpis, reported, derived, tolerance=tolerances, end=p)
     restated = _restatements(sub.history, p)
     trigger = _trigger(contract, p)
     warnings = getattr(sub, "warnings", pd.DataFrame())
@@ -380,6 +411,9 @@ def contract_review(portfolio, contract_id: str, period, *, window_months: int =
         initiative_summary=isum, initiative_effects=effects, definitions=dq, late_returns=late,
         restatements=restated, accounting=sub.accounting, data_warnings=warnings, trigger=trigger,
         data_hash=sub.data_hash, source=str(portfolio.source), window_months=int(window_months),
+        reconciliation=reconciliation, rate_on=rate_on,
+        reconcile_tolerance=tolerance_text(tolerances, [u for u in kpis["unit"].dropna().astype(str)
+                                                        if u in set(reconciliation["unit"])]),
     )
     return _commentary.annotate(review)
 
@@ -467,6 +501,31 @@ def _spc_summary(k: KpiReview) -> dict[str, Any]:
         "lpl": _plain(s["lpl"]), "upl": _plain(s["upl"]), "assurance": s["assurance"], "evidence": s["evidence"]}
     out["too_few_points"] = None if k.too_few is None else {"points": k.too_few[0], "needed": k.too_few[1]}
     return out
+
+
+def _reconciliation(rec: pd.DataFrame) -> list[dict]:
+    """``pack.json``'s ``reconciliation``: exactly the flagged months (complete, beyond the tolerance)."""
+    if rec is None or not len(rec) or "flagged" not in rec:
+        return []
+    f = rec[rec["flagged"].astype(bool)]
+    def count(v):  # a volume is a whole number of items
+        v = _plain(v)
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    return [{"kpi_id": r["kpi_id"], "period": str(r["period"]), "reported": _plain(r["reported"]),
+             "derived": _plain(r["derived"]), "difference": _plain(round(float(r["difference"]), 6)),
+             "reported_volume": count(r["reported_volume"]), "derived_volume": count(r["derived_volume"]),
+             "tolerance": r["tolerance"]} for _, r in f.iterrows()]
+
+
+def _reconciliation_summary(r: "ContractReview") -> dict[str, Any]:
+    """How many KPI-months were compared and how they came out; the tolerances; which figures were rated."""
+    rec = r.reconciliation
+    status = rec["status"].value_counts().to_dict() if rec is not None and len(rec) and "status" in rec else {}
+    return {"compared": int(sum(status.values())), "agree": int(status.get("agrees", 0)),
+            "differ": int(status.get("differs", 0)), "incomplete": int(status.get("incomplete", 0)),
+            "not_comparable": int(status.get("not_reported", 0) + status.get("no_derived_value", 0)),
+            "tolerance": r.reconcile_tolerance, "rate_on": r.rate_on}
 
 
 def _plain(v):

@@ -29,7 +29,12 @@ It also carries the KPI regimes of version 2 of the data contract (docs/data-con
   contract-wide critical-failure rule (`CRITICAL_FAILURE_RULES`: 2 months at the critical level in any 3,
   suppressing that month's credits) fires once, in April 2026 (P1LATE critical in February and April);
 * **a recorded process change** (`PROCESS_CHANGES`): NB-SD-001's first-time fix rate (FTF) from March 2025, when
-  the knowledge base rebuild of initiative CI-001 went live, so its control chart is rebased there.
+  the knowledge base rebuild of initiative CI-001 went live, so its control chart is rebased there;
+* **records behind two KPIs** (`cinb.sample_records`): a synthetic incident export of NB-SD-001's service desk
+  (``records/service_desk_tickets.csv``, July to October 2026) and the runnable definitions of its FTF and P1RES
+  (``derive.yml``); the measurements end with the figures ``cinb derive`` computes from them (``origin`` derived,
+  as of 1 November 2026), which differ from the supplier's reported figures in three months, so the packs show a
+  reconciliation.
 
 Columns a table does not use stay empty. The version-2 KPIs (NB-PARK-013's among them) and the volumes draw their
 random numbers from generators of their own (``seed + offset``), so every figure of the version-1 KPIs is exactly
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +53,8 @@ import numpy as np
 import pandas as pd
 
 from .config import SAMPLE_DIR
+from .derive import derive
+from .sample_records import AS_OF, DEFINITIONS_TEXT, RECORDS_FILE, tickets
 
 AUTHORITY = "London Borough of Northbridge"
 FIRST_PERIOD = pd.Period("2023-11", "M")
@@ -627,6 +635,7 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
                         "submitted_on": (submitted + pd.Timedelta(days=21)).date().isoformat(), "revision": 2,
                         "note": why, "volume": volume, "complete": "", "origin": "",
                     })
+    measurements += _derived_rows(pd.DataFrame(measurements).astype(str), seed)
     initiatives = [dict(zip(["contract_id", "initiative_id", "title", "raised_by", "raised_on", "due", "delivered_on",
                              "status", "kpi_id", "expected_benefit_gbp", "realised_benefit_gbp", "owner"],
                             ["" if x is None else x for x in row])) for row in INITIATIVES]
@@ -644,15 +653,37 @@ def generate(seed: int = SEED) -> dict[str, pd.DataFrame]:
     }
 
 
+def _derived_rows(measurements: pd.DataFrame, seed: int) -> list[dict]:
+    """The figures ``cinb derive`` computes from the sample's records (`cinb.sample_records`), as sample rows:
+    the derive engine's own values (to 4 decimals, as ``cinb derive --out`` writes them), ``origin`` derived."""
+    with tempfile.TemporaryDirectory() as tmp:  # read as `cinb derive --definitions derive.yml` reads it
+        path = Path(tmp) / "derive.yml"
+        path.write_text(DEFINITIONS_TEXT, encoding="utf-8")
+        result = derive(tickets(measurements, seed), path, as_of=AS_OF)
+    return [{"contract_id": r.contract_id, "kpi_id": r.kpi_id, "period": r.period,
+             "value": "" if pd.isna(r.value) else f"{r.value:.4f}".rstrip("0").rstrip("."), "submitted_on": "",
+             "revision": "", "note": r.note or "", "volume": str(int(r.volume)),
+             "complete": "yes" if r.complete else "no", "origin": "derived"}
+            for r in result.measurements.itertuples(index=False)]
+
+
 def write(folder: Path = SAMPLE_DIR, seed: int = SEED) -> list[Path]:
-    """Write the sample portfolio as CSV files into ``folder`` (UTF-8, ``\\n`` line endings)."""
+    """Write the sample portfolio as CSV files into ``folder`` (UTF-8, ``\\n`` line endings), with its records
+    (``records/service_desk_tickets.csv``) and their KPI definitions (``derive.yml``)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, frame in generate(seed).items():
+    tables = generate(seed)
+    for name, frame in tables.items():
         path = folder / f"{name}.csv"
         frame.to_csv(path, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         paths.append(path)
-    return paths
+    records = folder / RECORDS_FILE
+    records.parent.mkdir(parents=True, exist_ok=True)
+    tickets(tables["measurements"][tables["measurements"]["origin"] != "derived"], seed).to_csv(
+        records, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    definitions = folder / "derive.yml"
+    definitions.write_text(DEFINITIONS_TEXT, encoding="utf-8", newline="\n")
+    return paths + [records, definitions]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,10 @@ import pandas as pd
 
 from . import __version__, charts
 from .audience import for_audience, pack_for_audience, record_for_audience, shows
-from .display import Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
+from .display import Block, Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .formatting import (
-    DASH, NONE, NOT_GIVEN, NOTHING, decimal, iso_date, money, percent, percent_value, value_text,
-    within_bounds, yes_no,
+    DASH, NONE, NOT_GIVEN, NOTHING, agree, decimal, iso_date, money, noun_for, percent, percent_value, plural,
+    value_text, within_bounds, yes_no,
 )
 from .labels import ASSURANCE_SCORECARD as ASSURANCE_LABEL  # the scorecard's words (names kept for callers)
 from .labels import COMMITMENT_STATUS_SCORECARD as STATUS_LABEL
@@ -27,6 +27,9 @@ from .labels import POINT_SCORECARD as VARIATION_LABEL
 from .packdata import PACK_MIMETYPE
 from .regimes import STATUS_WORD, period_label, status_word
 from .sections_credits import credits  # noqa: F401  (the credits section: a pack notebook calls sections.credits)
+from .charts_glance import at_a_glance  # noqa: F401  (all KPIs at a glance: the notebook calls sections.at_a_glance)
+from .sections_reconcile import definitions_appendix, method_notes as reconcile_notes
+from .sections_reconcile import reconciliation  # noqa: F401  (a pack notebook calls sections.reconciliation)
 from .spc_xmr import SHORT_GROUP
 from .review import ContractReview, month_name
 
@@ -202,20 +205,21 @@ def kpi_details(r: ContractReview) -> list:
     Returns
     -------
     list
-        Display objects of :mod:`cinb.display`, per KPI: a level-3 ``Heading`` (anchor ``kpi-<kpi_id>``), a
-        ``Chart`` (:func:`cinb.charts.xmr_chart`), ``Paragraphs`` and one warning ``Callout`` per SPC warning.
+        One :class:`cinb.display.Block` per KPI (class ``cinb-kpi``: a printed page keeps it whole where it fits,
+        so two KPIs share an A4 page), holding a level-3 ``Heading`` (anchor ``kpi-<kpi_id>``), a ``Chart``
+        (:func:`cinb.charts.xmr_chart`), ``Paragraphs`` and one warning ``Callout`` per SPC warning.
     """
     r = for_audience(r)
     out = []
     for k in r.kpis:
-        out.append(Heading(f"{k.name} ({k.kpi_id})", 3, id=f"kpi-{k.kpi_id}"))
-        out.append(charts.xmr_chart(
-            k.spc.points, title=f"{k.name}: XmR chart", unit=k.kpi.get("unit"), direction=k.kpi.get("direction"),
-            sla=_num(k.kpi.get("sla")), target=_num(k.kpi.get("target")), trajectory=k.trajectory,
-            annotations=k.annotations, kpi_name=k.name, **_regime_arguments(k)))
-        out.append(Paragraphs([k.paragraph]))
-        for w in spc_cautions(k, r.audience):
-            out.append(Callout(w, "warning"))
+        parts = [Heading(f"{k.name} ({k.kpi_id})", 3, id=f"kpi-{k.kpi_id}"),
+                 charts.xmr_chart(
+                     k.spc.points, title=f"{k.name}: XmR chart", unit=k.kpi.get("unit"),
+                     direction=k.kpi.get("direction"), sla=_num(k.kpi.get("sla")), target=_num(k.kpi.get("target")),
+                     trajectory=k.trajectory, annotations=k.annotations, kpi_name=k.name, **_regime_arguments(k)),
+                 Paragraphs([k.paragraph])]
+        parts += [Callout(w, "warning") for w in spc_cautions(k, r.audience)]
+        out.append(Block(*parts, css_class="cinb-kpi"))
     return out
 
 
@@ -235,7 +239,8 @@ def spc_cautions(k, audience: str = "internal") -> list[str]:
         last = groups.iloc[-1]
         since = month_name(idx[int(last["start"])]) if monthly else f"point {int(last['start'])}"
         if int(last["n"]) < SHORT_GROUP:
-            out.append(f"Since the process change in {since} there are {int(last['n'])} points: limits from fewer "
+            n = int(last["n"])
+            out.append(f"Since the process change in {since} there {agree(n)} {plural(n, 'point')}: limits from fewer "
                        f"than {SHORT_GROUP} points are provisional, so treat their signals with caution.")
     if len(groups) and pd.isna(groups.iloc[-1]["lpl"]) and k.too_few is None:
         out.append("The latest part of the chart has no two consecutive values, so its limits cannot be computed.")
@@ -368,7 +373,7 @@ def initiatives(r: ContractReview) -> list:
             "Realised benefit": [money(x, missing=DASH) for x in i["realised_benefit_gbp"]],
         }), caption="The supplier's CI plan", row_header="ID"))
     if len(s.overdue):
-        out.append(Callout(f"{len(s.overdue)} initiatives are overdue: "
+        out.append(Callout(f"{plural(len(s.overdue), 'initiative')} {agree(len(s.overdue))} overdue: "
                            + "; ".join(f"{a} '{b}'" for a, b in zip(s.overdue["initiative_id"], s.overdue["title"])),
                            "concern"))
     out.append(Paragraphs([f"Benefits expected {money(s.expected_benefit_gbp)}, realised "
@@ -427,8 +432,11 @@ def definitions(r: ContractReview) -> list:
         "Well defined": [yes_no(w) for w in d["well_defined"]],
         "Missing": d["missing"].fillna("").replace({"": NOTHING}),
     })
+    if "runnable" in d and d["runnable"].any():  # a definition cinb derive runs (see the appendix for its text)
+        rows.insert(3, "Runnable definition", [yes_no(x) for x in d["runnable"]])
     share = float(d["well_defined"].mean()) if len(d) else float("nan")
-    return [Paragraphs([f"{int(d['well_defined'].sum())} of {len(d)} KPI definitions are complete "
+    done = int(d["well_defined"].sum())
+    return [Paragraphs([f"{done} of {plural(len(d), 'KPI definition')} {agree(done)} complete "
                         f"({percent(share)}). An incomplete definition is the commonest reason CI outcomes are "
                         f"disputed: agree each missing element with the supplier."]),
             Table(rows, caption="Definition quality of each KPI and CI commitment", row_header="KPI")]
@@ -563,6 +571,7 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
         "Service credits: " + " ".join(CREDIT_RULES) + " Each line of the credits table names the rule applied.",
         "Initiative effects: " + EFFECT_RULE,
         f"Late return: received more than 15 days after the end of its month.",
+        *reconcile_notes(r),
     ]
     versions = _versions()
     shown = record_for_audience({"parameters": public_parameters(parameters),
@@ -580,7 +589,8 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
     if as_of is not None:  # a pack rebuilt from a store as the data stood then (cinb run --as-of)
         stamp = {**dict(list(stamp.items())[:2]), "Data as of": _as_of_text(parameters.get("data"), as_of),
                  **dict(list(stamp.items())[2:])}
-    return [Heading("Method notes", 3), Paragraphs(method), Heading("Reproducibility stamp", 3), KeyFacts(stamp)]
+    return [Heading("Method notes", 3), Paragraphs(method), *definitions_appendix(r),
+            Heading("Reproducibility stamp", 3), KeyFacts(stamp)]
 
 
 def _as_of_text(data, as_of) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import charts
 from .display import Callout, Paragraphs, Table
-from .formatting import DASH, decimal, money, percent_value, value_text, yes_no
+from .formatting import DASH, decimal, money, percent_value, plural, value_text, yes_no
 from .review import ContractReview, month_name
 
 __all__ = ["credits"]
@@ -110,7 +110,8 @@ def _credit_month_sentences(r: ContractReview, m) -> list[str]:
     y = r.credits_ytd
     suppressed = float(y.get("suppressed_gbp") or 0.0)
     out.append(f"Contract year {y.get('contract_year', '–')} to date: {money(y.get('credits_gbp'))} over "
-               f"{y.get('months', 0)} months; the cap cut the credit in {y.get('cap_hits', 0)} months; "
+               f"{plural(int(y.get('months', 0) or 0), 'month')}; the cap cut the credit in "
+               f"{plural(int(y.get('cap_hits', 0) or 0), 'month')}; "
                f"{y.get('critical_failures', 0)} Critical Service Level "
                f"Failure{'' if y.get('critical_failures', 0) == 1 else 's'}"
                + (f"; {money(suppressed)} of credits did not accrue because of them" if suppressed else "") + ".")

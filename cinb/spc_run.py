@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cinb.formatting import plural
 from cinb.spc_checks import as_float_array
 
 __all__ = ["RunChartResult", "run_chart", "anhoej_longest_run_max", "anhoej_crossings_min"]
@@ -112,7 +113,7 @@ def run_chart(values) -> RunChartResult:
         run_max = cross_min = None
         warnings.append("no value off the median: the run chart rules cannot be applied")
     if 0 < n_useful < 10:
-        warnings.append(f"only {n_useful} useful points: the Anhøj rules have little power below 10")
+        warnings.append(f"only {plural(n_useful, 'useful point')}: the Anhøj rules have little power below 10")
     runs_signal = bool(run_max is not None and longest > run_max)
     crossings_signal = bool(cross_min is not None and crossings < cross_min)
     points = pd.DataFrame({"value": x, "side": side, "useful": useful, "run": run_id})

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .problems import Collector
+from .formatting import noun_for
 from .schema import RawTable
 
 __all__ = ["kpi_credit_checks", "credit_band_checks", "failure_rule_checks", "banded_without_bands"]
@@ -216,8 +217,9 @@ def failure_rule_checks(t: RawTable, p: dict, c: Collector, known_kpis: pd.DataF
             c.add(t, v < 0, col, f"is negative: {col} is a number of months", fix)
         never = (count >= 1) & (window >= 1) & (count > window)
     c.add(t, never, "count",
-          np.array([f"is more than window_months ({w:g}): {k:g} months at the critical level cannot fall within "
-                    f"{w:g} months, so the rule could never fire" for k, w in zip(count, window)], dtype=object),
+          np.array([f"is more than window_months ({w:g}): {k:g} {noun_for(k, 'month')} at the critical level cannot "
+                    f"fall within {w:g} {noun_for(w, 'month')}, so the rule could never fire"
+                    for k, w in zip(count, window)], dtype=object),
           "check the rule: \"2 in any 3 months\" is count 2 and window_months 3")
     if not len(known_kpis):
         return

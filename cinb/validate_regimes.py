@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .cells import NAT_ORDINAL
+from .formatting import plural
 from .problems import PROBLEM_FRAME_COLUMNS, Collector
 from .regimes import count_due, kpi_calendar, period_label
 from .schema import RawTable, columns_by_name
@@ -422,7 +423,7 @@ def measurement_warnings(t: RawTable, c: Collector, history: pd.DataFrame, codes
     if late.any():
         rows = history[late]
         part(late, "submitted_on", rows["submitted_on"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-             [f"late return: submitted {d} days after the month ended (more than {late_after_days})"
+             [f"late return: submitted {plural(int(d), 'day')} after the month ended (more than {late_after_days})"
               for d in lateness[late]],
              "remind the supplier of the reporting deadline in the contract")
     _missing(t, c, history, cc, kc, ho, win, due, step, phase, hi, tried)

@@ -44,7 +44,7 @@ __all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "ForkedProcess", "Zygote", "ZygoteEr
 #: warm-up (:func:`cinb.kernels.warm_up`). Defined here, not in :mod:`cinb.kernels`, so that the zygote process
 #: does not import the kernel machinery that uses it.
 WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "cinb.portfolio_sections",
-                "cinb.display", "cinb.charts")
+                "cinb.display", "cinb.charts", "cinb.snapshot", "pyarrow.parquet")
 
 #: Seconds the zygote may take to import everything before a fork request gives up on it.
 READY_TIMEOUT = 120.0

@@ -538,6 +538,29 @@ def test_force_rebuilds_unchanged_packs(built, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_batch_reading_its_snapshot_builds_the_same_packs(built, data_copy, tmp_path):
+    # `built` loaded the data in every kernel; here the batch writes the validated portfolio once and each kernel
+    # reads its own contract from it: same figures, same data version in the reproducibility stamp.
+    batch = run_batch(built["specs"], tmp_path, jobs=2, formats=("html",), force=True, log=lambda msg: None,
+                      portfolio=_load(data_copy))
+    assert [r.status for r in batch.results] == ["ok", "ok"], [r.error for r in batch.results]
+    month = tmp_path / PERIOD
+    for key, figures in built["figures"].items():
+        assert _figures(month / key / "pack.json") == figures
+        ours, theirs = (json.loads((m / key / "pack.json").read_text())["reproducibility"]
+                        for m in (month, built["month"]))
+        assert ours["data_hash"] == theirs["data_hash"] == _load(data_copy).contract(key).data_hash
+        assert "snapshot" not in ours["parameters"]  # a place, not an input: never recorded
+        injected = [c.source for c in nbformat.read(month / key / "review.ipynb", as_version=4).cells
+                    if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and "snapshot = " in injected[0]  # the kernel was given it
+    assert [s.input_hash for s in built["specs"]] == [r.input_hash for r in batch.results]
+    manifest = json.loads((month / "manifest.json").read_text())
+    assert manifest["last_run"]["snapshot_seconds"] >= 0
+    assert not (month / ".staging").exists()  # the snapshot went with the batch
+
+
+@pytest.mark.slow
 def test_cinb_run_and_cinb_batch_carry_the_same_figures(built, data_copy, tmp_path, capsys):
     code = main(["run", "NB-HOST-002", "--period", PERIOD, "--data", str(data_copy), "--out", str(tmp_path),
                  "--format", "html"])
@@ -559,8 +582,9 @@ def test_the_dask_path_gives_the_same_figures(built, data_copy, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="2GiB",
                                   dashboard_address=None) as cluster:
+        # With the batch's data snapshot, on the storage the workers share (here: the same disk).
         batch = run_batch(built["specs"], tmp_path, formats=("html",), scheduler=cluster.scheduler_address,
-                          log=lambda msg: None)
+                          log=lambda msg: None, portfolio=_load(data_copy))
     assert [r.status for r in batch.results] == ["ok", "ok"], [r.error for r in batch.results]
     for key, figures in built["figures"].items():
         assert _figures(tmp_path / PERIOD / key / "pack.json") == figures

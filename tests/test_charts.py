@@ -89,7 +89,10 @@ def test_xmr_alt_text_states_title_unit_range_signals_and_latest():
     )
     svg = _svg(chart)
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert "<text" not in svg  # text as paths
+    # Text as text, in the house font stack, with nothing to fetch (no web font, no @font-face).
+    assert "<text" in svg and "First-time fix rate" not in svg.split("<text", 1)[0]
+    assert "font-family: 'DejaVu Sans', 'Bitstream Vera Sans', 'Verdana', 'Arial', 'Helvetica', sans-serif" in svg
+    assert "@font-face" not in svg
     assert not re.search(r"(href|src)=\"https?:|url\(https?:|@import", svg)
 
 
@@ -319,7 +322,7 @@ def test_house_style_is_scoped_and_nothing_stays_open():
 
     before = dict(matplotlib.rcParams)
     with charts.house_style():
-        assert matplotlib.rcParams["svg.fonttype"] == "path"
+        assert matplotlib.rcParams["svg.fonttype"] == "none"
         assert matplotlib.rcParams["axes.spines.top"] is False
     charts.xmr_chart(_points(), title="T", unit="%", direction="higher")
     charts.rating_heatmap(_ratings(3, 3), title="T")
@@ -346,3 +349,16 @@ def test_charts_never_import_pyplot_or_switch_backend():
 def test_png_format_for_every_chart():
     out = charts.xmr_chart(_points(), title="T", unit="%", direction="higher", format="png")
     assert out.image[:4] == b"\x89PNG" and 'src="data:image/png;base64,' in out.html
+
+
+def test_svg_text_from_the_data_is_escaped_text():
+    # Text is written as <text> elements (svg.fonttype none): markup in a name must stay text in the SVG too.
+    with charts.house_style():
+        fig = charts.house_figure(height_in=2)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1])
+        ax.set_title(f"Supplier {XSS} & Sons")
+        chart = Chart(fig, title="T", alt="A", data=None)
+    svg = _svg(chart)
+    assert "<script" not in svg
+    assert "Supplier &lt;script&gt;alert(1)&lt;/script&gt; &amp; Sons" in svg

@@ -216,7 +216,7 @@ def test_chart_renders_svg_data_uri_closes_figure_and_structures_figure():
     assert img["attrs"]["src"].startswith(prefix)
     svg = base64.b64decode(img["attrs"]["src"][len(prefix):]).decode("utf-8")
     assert "<svg" in svg and "</svg>" in svg
-    assert "<text" not in svg  # text drawn as paths: no font needed
+    assert "<text" in svg and "@font-face" not in svg  # text as text, in fonts already installed: none fetched
     assert not re.search(r"(href|src)=\"https?:|url\(https?:|@import", svg)  # nothing fetched
     summary = tree.find("summary")[0]
     assert summary["text"] == f"Data behind this chart: Title {XSS}"

@@ -15,11 +15,16 @@ SAMPLE_FILES = ("contracts", "kpis", "measurements", "initiatives", "process_cha
                 "critical_failure_rules")
 
 
+#: The records behind two KPIs of NB-SD-001 and their runnable definitions (cinb.sample_records).
+RECORD_FILES = ("records/service_desk_tickets.csv", "derive.yml")
+
+
 def test_committed_sample_is_what_the_generator_writes(tmp_path):
     sample.write(tmp_path)
-    assert sorted(p.stem for p in tmp_path.iterdir()) == sorted(SAMPLE_FILES)
-    for name in SAMPLE_FILES:
-        assert filecmp.cmp(tmp_path / f"{name}.csv", SAMPLE_DIR / f"{name}.csv", shallow=False), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{n}.csv" for n in SAMPLE_FILES]
+                                                                + ["derive.yml", "records"])
+    for name in [f"{n}.csv" for n in SAMPLE_FILES] + list(RECORD_FILES):
+        assert filecmp.cmp(tmp_path / name, SAMPLE_DIR / name, shallow=False), name
 
 
 def test_sample_shape(sample_portfolio):
@@ -122,7 +127,9 @@ def test_version_1_figures_are_unchanged_by_the_version_2_cases():
     assert m.loc[("NB-SD-001", "ANS30", "2026-10", "1"), "value"] == "83.9%"
     assert m.loc[("NB-SD-001", "ANS30", "2026-10", "1"), "submitted_on"] == "2026-11-11"
     v1 = m.drop(index=["P1FIX4", "DRTEST", "NETSEC"], level="kpi_id").drop(index="NB-PARK-013", level="contract_id")
-    assert len(v1) == 2232
+    # The figures derived from the sample's records (origin derived, version 2) come after the reported rows.
+    assert len(v1[v1["origin"] != "derived"]) == 2232
+    assert list(m["origin"].iloc[-8:]) == ["derived"] * 8 and (m["origin"].iloc[:-8] != "derived").all()
 
 
 # ---- version 2: credit schedules as contracts write them, and a recorded process change -----------------------
