@@ -3,7 +3,8 @@
 A pack's inputs are: the rows of the data it reads (a contract pack: that contract's rows only; a supplier
 scorecard: that supplier's contracts; the portfolio pack: everything), with the loader's warnings and problems
 about those rows (the portfolio pack: every row, and the row accounting); the parameters the notebook receives;
-the notebook file; the authority's branding (its logo by content); the output formats and PDF backend; and the
+the notebook file; the KPI definitions file it prints (``definitions``, or ``derive.yml`` beside the data) by
+content; the authority's branding (its logo by content); the output formats and PDF backend; and the
 cinb version together with a hash of cinb's own code and templates (so a changed chart or template rebuilds every
 pack even before the version number moves). Where the batch put its data snapshot (:mod:`cinb.snapshot`) is not an
 input: the rows it holds are.
@@ -20,6 +21,8 @@ from typing import Any
 
 from . import __version__
 from .branding import brand_inputs
+from .config import SAMPLE_DIR
+from .definitions import DEFINITIONS_FILE
 from .files import sha256_file
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -162,5 +165,20 @@ def input_hash(spec, portfolio, *, notebook: Path, formats, pdf_backend: str) ->
     branding = brand_inputs(spec.parameters.get("_settings"))  # the logo by its content, not its path
     if branding:
         parts["branding"] = branding
+    definitions = _definitions_file(spec.parameters.get("definitions"), spec.parameters.get("data"))
+    if definitions is not None:  # the runnable KPI definitions the pack prints and counts as defined
+        parts["definitions"] = sha256_file(definitions)
     text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _definitions_file(definitions, data) -> Path | None:
+    """The KPI definitions file a pack reads (see `cinb.definitions.runnable_definitions`), if there is one."""
+    if definitions is not None and str(definitions).strip():
+        path = Path(str(definitions))
+    else:  # beside the data; no data: the embedded sample
+        path = Path(str(data) if data is not None else SAMPLE_DIR) / DEFINITIONS_FILE
+    try:
+        return path if path.is_file() else None
+    except (OSError, ValueError):  # a database URL is no file
+        return None

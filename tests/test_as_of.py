@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import re
+
 import pytest
 
 from cinb.cli import main
@@ -108,7 +110,7 @@ def test_a_template_that_ignores_as_of_is_refused(store, tmp_path, capsys):
     nb = nbformat.read(str(path), as_version=4)
     for cell in nb.cells:  # a template made before as_of existed
         cell.source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("as_of"))
-        cell.source = cell.source.replace(", as_of=as_of)", ")")
+        cell.source = re.sub(r",\s*as_of=as_of", "", cell.source)
     assert not any("as_of" in cell.source for cell in nb.cells)
     nbformat.write(nb, str(path))
     assert main(["run", CID, "--period", PERIOD, "--data", store["url"], "--as-of", "1", "--format", "html",

@@ -212,6 +212,28 @@ def test_the_input_hash_follows_parameters_notebook_and_formats(tmp_path, sample
     assert h() != first
 
 
+
+def test_the_input_hash_follows_the_kpi_definitions_file(tmp_path, sample_portfolio):
+    """Editing derive.yml beside the data (or the file named by ``definitions``) rebuilds the packs that print it."""
+    nb = tmp_path / "contract_review.ipynb"
+    shutil.copy(notebook_dir() / "contract_review.ipynb", nb)
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def h(**parameters):
+        spec = PackSpec("contract", "NB-SD-001", PERIOD, {"audience": "internal", "data": str(data), **parameters})
+        return input_hash(spec, sample_portfolio, notebook=nb, formats=("html",), pdf_backend="weasyprint")
+
+    without = h()
+    (data / "derive.yml").write_text("kpis: []\n", encoding="utf-8")
+    beside = h()
+    assert beside != without
+    (data / "derive.yml").write_text("kpis: []  # edited\n", encoding="utf-8")
+    assert h() != beside
+    named = tmp_path / "other.yml"
+    named.write_text("kpis: []\n", encoding="utf-8")
+    assert h(definitions=str(named)) not in (beside, without)
+
 class _Page(HTMLParser):
     def __init__(self):
         super().__init__()
