@@ -8,6 +8,7 @@ is driven through Playwright; every figure looked for is taken from the pack's o
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
 import json
 from pathlib import Path
@@ -42,23 +43,58 @@ pytestmark = [
 ]
 
 
+class _BrowserThread:
+    """Headless Chromium driven from one thread of its own.
+
+    Playwright's sync API refuses to run in a thread with a running asyncio loop, which a test executing a
+    notebook in-process can leave behind in the main thread; a dedicated thread never has one. Every call on the
+    browser is made from that thread (Playwright's objects belong to the thread that made them).
+    """
+
+    def __init__(self, chromium: str):
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-screen")
+        self._playwright = None
+        self._browser = self._pool.submit(self._start, chromium).result()
+
+    def _start(self, chromium: str):
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        return self._playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+
+    def run(self, fn, *args):
+        """``fn(browser, *args)`` on the browser's thread; its result."""
+        return self._pool.submit(fn, self._browser, *args).result()
+
+    def close(self):
+        def stop(_):
+            self._browser.close()
+            self._playwright.stop()
+
+        try:
+            self.run(stop)
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     chromium = _load("cinb_axe_check_fs", HERE / "a11y" / "axe_check.py").find_chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+    b = _BrowserThread(chromium)
+    yield b
+    b.close()
 
 
-def first_screen(browser, html_path: Path, texts: list[str]) -> dict[str, bool]:
+def first_screen(browser: _BrowserThread, html_path: Path, texts: list[str]) -> dict[str, bool]:
     """For each text, whether some visible element showing it lies wholly inside the first 1280×800 screen.
 
     The page is opened from its file at the top (no scrolling); an element counts when its bounding box is
     inside the viewport, so a figure cut by the bottom edge does not.
     """
+    return browser.run(_first_screen, html_path, texts)
+
+
+def _first_screen(browser, html_path: Path, texts: list[str]) -> dict[str, bool]:
     page = browser.new_page(viewport=VIEWPORT)
     try:
         page.goto(html_path.resolve().as_uri())
