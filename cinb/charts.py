@@ -200,7 +200,7 @@ def timeline(
     events : DataFrame
         Columns contract_id, title, notice_date, end_date (dates; NaT allowed).
     today : date-like
-        The review date: the window runs from here.
+        The end of the review month (marked "Review month ends <date>"): the window runs from here.
     title : str
     months : int
         Window length (default 18).
@@ -251,7 +251,7 @@ def timeline(
         ax.grid(axis="y", visible=False)
         ax.set_ylim(max(n, 1) - 0.5, -0.9)
         ax.axvline(xnum(today), color=INK, lw=1.0)
-        ax.annotate(f"Today {day_label(today)}", xy=(xnum(today), 1.0), xycoords=ax.get_xaxis_transform(),
+        ax.annotate(f"Review month ends {day_label(today)}", xy=(xnum(today), 1.0), xycoords=ax.get_xaxis_transform(),
                     xytext=(3, 0), textcoords="offset points", ha="left", va="top", fontsize=8)
         for i, r in shown.iterrows():
             start = today if r["notice_passed"] else (r["notice_date"] if r["notice_in"] else None)

@@ -32,7 +32,7 @@ from cinb.charts_xmr import (
 )
 from cinb.display import RATING_STYLES, Block, Chart, Heading, Paragraphs
 from cinb.errors import UsageError
-from cinb.formatting import unit_symbol, value_text
+from cinb.formatting import plural, unit_symbol, value_text
 from cinb.regimes import frequency_of, period_label, status_word, step_of
 
 __all__ = ["GLANCE_MONTHS", "MAX_PANELS", "GlancePanel", "at_a_glance", "glance_chart", "panel_of"]
@@ -331,14 +331,18 @@ def at_a_glance(r, months: int = GLANCE_MONTHS) -> list:
     if not panels:
         return [Block(heading, Paragraphs(["This contract has no KPI to chart."]), css_class="cinb-glance")]
     end = pd.Period(r.period, "M")
-    intro = Paragraphs([f"Each KPI's last {months} months on one page: the values, mean and process limits, SLA "
+    # A contract with less history than the panels can hold shows what it has: say so, not "the 18 months".
+    firsts = [k.series.dropna().index.min() for k in r.kpis if len(k.series.dropna())]
+    span = min(months, max(1, (end - min(firsts)).n + 1)) if firsts else months
+    months = span
+    intro = Paragraphs([f"Each KPI's last {plural(months, 'month')} on one page: the values, mean and process limits, SLA "
                         "and target, and the review month's result in words."])
     out = []
     for i in range(0, len(panels), MAX_PANELS):
         part = panels[i:i + MAX_PANELS]
         more = f" ({i + 1}–{i + len(part)} of {len(panels)})" if len(panels) > MAX_PANELS else ""
         out.append(glance_chart(part, months=months,
-                                title=f"All KPIs at a glance{more}: the {months} months to {end:%b %Y}",
+                                title=f"All KPIs at a glance{more}: the {plural(months, 'month')} to {end:%b %Y}",
                                 caption="Each panel: the KPI's values, mean and process limits, SLA and target, "
                                         "and the review month's result in words. The values are in each KPI's "
                                         "chart data under KPI detail."))

@@ -158,20 +158,30 @@ def _merge_periods(pts: pd.DataFrame, per: pd.DataFrame | None) -> pd.DataFrame:
         rows = pts.index.union(per.index)
         pts = pts.reindex(rows)
         pts["group"] = pts["group"].ffill().bfill()
-    pts["status"] = np.where(pts["value"].notna(), "reported", "not_reported").astype(object)
-    pts["shown"] = pts["value"]
-    pts["volume"] = np.nan
-    pts["note"] = None
-    if per is not None and len(per):
-        p = per.reindex(pts.index)
-        off = p["status"].isin(_NOT_POINTS).to_numpy()
-        pts.loc[off, "status"] = p.loc[off, "status"]
-        pts.loc[off, ["value", "mean", "lpl", "upl"]] = np.nan
-        pts.loc[off, ["point_type", "rule"]] = None
-        pts["shown"] = np.where(p["status"].eq("incomplete").to_numpy(), p["value"].to_numpy(dtype=float),
-                                pts["value"].to_numpy())
-        pts["volume"] = p["volume"].to_numpy(dtype=float)
-        pts["note"] = p["note"].to_numpy(dtype=object)
+    status = np.where(pts["value"].notna().to_numpy(), "reported", "not_reported").astype(object)
+    if per is None or not len(per):
+        pts["status"] = status
+        pts["shown"] = pts["value"]
+        pts["volume"] = np.nan
+        pts["note"] = None
+        return pts
+    # Whole columns set from arrays: one pass, not a .loc assignment per column (charts are drawn per KPI).
+    p = per.reindex(pts.index)
+    p_status = p["status"].to_numpy(dtype=object)
+    off = p["status"].isin(_NOT_POINTS).to_numpy()
+    status[off] = p_status[off]
+    pts["status"] = status
+    for col in ("value", "mean", "lpl", "upl"):
+        arr = pts[col].to_numpy(dtype=float, copy=True)
+        arr[off] = np.nan
+        pts[col] = arr
+    for col in ("point_type", "rule"):
+        arr = pts[col].to_numpy(dtype=object, copy=True)
+        arr[off] = None
+        pts[col] = arr
+    pts["shown"] = np.where(p_status == "incomplete", p["value"].to_numpy(dtype=float), pts["value"].to_numpy())
+    pts["volume"] = p["volume"].to_numpy(dtype=float)
+    pts["note"] = p["note"].to_numpy(dtype=object)
     return pts
 
 
@@ -180,8 +190,9 @@ def _limit_runs(pts: pd.DataFrame, x: np.ndarray) -> list[tuple[float, float, fl
     lim = pts[["mean", "lpl", "upl"]].groupby(pts["group"].to_numpy(), sort=False).ffill()
     runs: list[list[float]] = []
     prev_key = None
+    groups = pts["group"].to_numpy()
     for i, (m, lo, hi) in enumerate(lim.itertuples(index=False, name=None)):
-        g = pts["group"].iloc[i]
+        g = groups[i]
         if pd.isna(m):
             prev_key = None
             continue

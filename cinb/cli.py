@@ -292,11 +292,19 @@ def main(argv: list[str] | None = None) -> int:
             for _, row in problems.head(50).iterrows():
                 print("  " + format_problem(row), file=sys.stderr)
             if len(problems) > 50:
-                print(f"  … and {len(problems) - 50} more; run `cinb validate` for the full table", file=sys.stderr)
+                # cinb validate lists a portfolio's problems in full; a records file's are counted in the message.
+                hint = "" if args.command == "derive" else "; run `cinb validate --problems-csv FILE` for the full table"
+                print(f"  … and {len(problems) - 50} more listed{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("cinb: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``cinb validate | head``): nothing more to say to it
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit; let it go nowhere
+        except OSError:
+            pass
+        return 141  # 128 + SIGPIPE, as a shell tool killed by the broken pipe reports it
     except OSError as exc:  # unwritable output folder, a file where a folder should be, disk full …
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"cinb: cannot read or write{where}: {exc.strerror or exc}; check the path exists, is a folder "

@@ -253,6 +253,8 @@ def cmd_derive(args: argparse.Namespace) -> int:
           f"(complete=no)")
     print("Rows per KPI (read = used + excluded):")
     print(result.accounting.to_string(index=False))
+    for warning in result.warnings:
+        print(f"warning: {args.definitions}: {warning}", file=sys.stderr)
     return 0
 
 

@@ -240,7 +240,7 @@ def summary_sentences(r) -> list[str]:
         tracked = int((has_kind & (c["status"] != "undefined")).sum())
         if tracked:
             out.append(f"{len(off)} of {plural(tracked, 'CI commitment')} "
-                       f"{'is' if len(off) == 1 else 'are'} off track"
+                       f"{'is' if len(off) == 1 or tracked == 1 else 'are'} off track"
                        + (f" ({list_and(list(off['name']))})" if len(off) else "") + f"; {len(met)} met.")
         if len(undefined):
             out.append(f"{plural(len(undefined), 'CI commitment')} cannot be tracked because "

@@ -72,6 +72,9 @@ class DeriveResult:
         Record problems that were left out rather than raised (``strict=False``), in PROBLEM_COLUMNS.
     as_of : Timestamp
         The as-of time used.
+    warnings : list of str
+        Definitions that ran but look wrong: a ``where`` that matched no record (every month written with nothing
+        to measure), with the values the records hold in the columns it tests.
     """
 
     measurements: pd.DataFrame
@@ -79,6 +82,7 @@ class DeriveResult:
     definitions: dict
     problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
     as_of: pd.Timestamp | None = None
+    warnings: list = field(default_factory=list)
 
     @property
     def texts(self) -> dict:
@@ -575,8 +579,8 @@ def derive(records, definitions, *, as_of=None, sheet: str | None = None, strict
     if probs and strict:
         more = int(bad_rows.sum()) - len(probs)
         raise DataError(problem_frame, None if more <= 0 else
-                        f"{int(bad_rows.sum())} rows have timestamps that do not parse; the first: "
-                        + _first(problem_frame))
+                        f"{int(bad_rows.sum()):,} rows have timestamps that do not parse (the first {len(probs):,} "
+                        f"are listed); the first: " + _first(problem_frame))
     del frame
     asof = _as_of(as_of, {c: t[~bad_rows] for c, t in times.items()})
     common: list[tuple[str, int]] = []
@@ -601,16 +605,61 @@ def derive(records, definitions, *, as_of=None, sheet: str | None = None, strict
     else:
         kept_idx = np.flatnonzero(keep)
     rec = _Records(text, times, defs, asof, keep, ids_all, kept_idx)
-    rows, acct = [], []
-    for k in defs.kpis:
+    rows, acct, warnings = [], [], []
+    for i, k in enumerate(defs.kpis, start=1):
         r, a = _kpi(rec, k, n_read, common)
         rows += r
         acct += a
+        warning = _where_matched_nothing(rec, k, i, a, {r for r, _ in common})
+        if warning:
+            warnings.append(warning)
     out = pd.DataFrame(rows, columns=MEASUREMENT_COLUMNS)
     out = out.astype({"value": float, "volume": "int64", "complete": bool})
     out = out.sort_values(["contract_id", "kpi_id", "period"], kind="stable").reset_index(drop=True)
     return DeriveResult(out, pd.DataFrame(acct, columns=_ACCOUNTING_COLUMNS),
-                        {(k["contract_id"], k["kpi_id"]): k for k in defs.kpis}, problem_frame, asof)
+                        {(k["contract_id"], k["kpi_id"]): k for k in defs.kpis}, problem_frame, asof, warnings)
+
+
+#: How many of a column's distinct values a warning lists.
+_VALUES_SHOWN = 8
+
+
+def _where_matched_nothing(rec: _Records, k: dict, entry: int, acct: list, common: set) -> str | None:
+    """A warning when a KPI's ``where`` left out every record that reached it (None otherwise).
+
+    Such a KPI is written as months with nothing to measure (volume 0), which is right when there was truly no
+    such record and wrong when the condition is misspelt (``p2`` for ``P2``: matching is exact); the warning lists
+    the values the records hold in each column the condition tests, so that the two can be told apart.
+    """
+    if not k["where"]:
+        return None
+    before_where = common | {"after the as-of time", f"no {k['period']} (no period timestamp)"}
+    unmatched = used = other = 0
+    for _, _, outcome, reason, rows in acct:
+        if outcome == "used":
+            used += rows
+        elif outcome == "excluded" and reason == "not matching where":
+            unmatched += rows
+        elif outcome == "excluded" and reason not in before_where:
+            other += rows  # a reason applied after the where (outcome not yet known, an empty duration, …)
+    # Nothing used and nothing excluded after the where: the where matched none of the records that reached it.
+    if not unmatched or used or other:
+        return None
+    parts = []
+    for a in k["where"]:
+        col = a.get("column")
+        if col is None or col in rec.defs.source["timestamps"]:
+            continue
+        _, uniq = rec.factor(col)
+        values = sorted({str(v) for v in uniq if str(v) != ""})
+        shown = ", ".join(repr(v) for v in values[:_VALUES_SHOWN])
+        more = len(values) - _VALUES_SHOWN
+        parts.append(f"{col} holds {shown}" + (f" and {more} more" if more > 0 else "") if values
+                     else f"{col} is empty in every record")
+    return (f"kpis entry {entry} ({k['contract_id']} {k['kpi_id']}): its where matched none of the {unmatched} "
+            f"records in its months, so every month is written with nothing to measure (volume 0); values are "
+            f"matched exactly, capitals included" + (f": {'; '.join(parts)}" if parts else "")
+            + ". Check the condition's values if such records exist.")
 
 
 def _first(problems: pd.DataFrame) -> str:

@@ -21,7 +21,7 @@ def overview(r: PortfolioReview, marking: str = "OFFICIAL") -> list:
     Shows the authority (of the first contract), the supplier (or the number of suppliers), the review month,
     the protective marking, the number of contracts and their total annual value, the KPI ratings of the latest
     reported month, the KPIs with special-cause concern, the CI commitments off track, the service credits this
-    month and in the contract years to date (GBP), and the data version (first 12 characters of the data hash).
+    month and in the contracts' years to date (GBP), and the data version (first 12 characters of the data hash).
 
     Parameters
     ----------
@@ -49,9 +49,9 @@ def overview(r: PortfolioReview, marking: str = "OFFICIAL") -> list:
         "KPI ratings this month": ", ".join(f"{n} {w}" for w, n in h["ratings"].items()),
         "KPIs with special-cause concern": h["concerns"],
         "CI commitments off track": h["off_track"],
-        "Service credits this month / contract years to date": f"{money(h['credits_month_gbp'])} / "
+        "Service credits this month / contracts' years to date": f"{money(h['credits_month_gbp'])} / "
                                                                 f"{money(h['credits_ytd_gbp'])}",
-        "Data version": r.data_hash[:12],
+        "Data version (every row)": r.data_hash[:12],
     }
     return [KeyFacts(facts)]
 
@@ -185,7 +185,7 @@ def credits(r: PortfolioReview) -> list:
     if c.empty:
         return [Paragraphs(["No contract has credit data for this month."])]
     out = [Paragraphs([f"Service credits due for {month_name(r.period)}: {money(c['month_gbp'].sum())}; "
-                       f"contract years to date: {money(c['ytd_gbp'].sum())}."])]
+                       f"contracts' years to date: {money(c['ytd_gbp'].sum())}."])]
     out.append(Table(pd.DataFrame({
         "Contract": c["contract_id"], "Supplier": c["supplier"], "This month": [money(x) for x in c["month_gbp"]],
         "Contract year to date": [money(x) for x in c["ytd_gbp"]], "Months the cap bit": c["cap_hits_ytd"],

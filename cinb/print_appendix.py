@@ -25,7 +25,7 @@ import html as htmllib
 import re
 from dataclasses import dataclass, field
 
-from cinb.display import NA_HTML
+from cinb.display import NA_HTML, _fits_half_width
 
 __all__ = ["appendix_html", "MIN_ROWS"]
 
@@ -195,7 +195,10 @@ def appendix_html(chart_data: list[tuple[str, str, str]]) -> str:
     parts = ['<section class="cinb-print-only cinb-appendix" aria-labelledby="cinb-appendix">',
              '<h2 id="cinb-appendix">Appendix: data behind the charts</h2>']
     for first in range(0, len(series), MAX_SERIES):  # a table the page's width holds, more if need be
-        parts.append(_series_table(series[first:first + MAX_SERIES]))
+        table = _series_table(series[first:first + MAX_SERIES])
+        # A table of few series fits half the page's width: set in two columns, its months running on.
+        narrow = " cinb-narrow" if _fits_half_width(table) else ""
+        parts.append(f'<div class="cinb-appendix-table{narrow}">{table}</div>')
     # The notes are short: set in three columns. A table copied whole gets the page's width (after the notes).
     if any(t is not None for *_, t in parsed):
         parts.append('<div class="cinb-appendix-notes">')

@@ -338,12 +338,12 @@ def summary_sentences(rec: pd.DataFrame, limit: int = 4) -> list[str]:
         if not compared:
             return []
         return [f"The supplier's figures agree with those derived from the records within the tolerance in all "
-                f"{plural(compared, 'month')} compared."]
+                f"{plural(compared, 'KPI-month')} compared."]
     named = [f"{r['name']} in {month_label(r['period'])} ({value_text(r['reported'], r['unit'])} reported, "
              f"{value_text(r['derived'], r['unit'])} from the records)" for _, r in f.head(limit).iterrows()]
     more = len(f) - len(named)
     return [f"The supplier's figures differ from those derived from the records by more than the tolerance in "
-            f"{len(f)} of the {plural(compared, 'complete month')} compared: {list_and(named + ([f'{more} more'] if more else []))}"
+            f"{len(f)} of the {plural(compared, 'complete KPI-month')} compared: {list_and(named + ([f'{more} more'] if more else []))}"
             f"; see \"Do the supplier's figures match the records?\"."]
 
 

@@ -150,6 +150,10 @@ class PackRewriter(HTMLParser):
             self._last_caption = ""
         elif tag == "figcaption" and self._figure_depth:
             self._caption = []
+        elif self._caption is not None and tag == "span":  # the chart's note after its title: a sentence apart
+            so_far = "".join(self._caption).rstrip()
+            if so_far:
+                self._caption.append(" " if so_far[-1] in ".:;!?" else ". ")
         elif tag == "details" and "cinb-chart-data" in classes and self._capture is None:
             self._emit(text)
             self._capture = []

@@ -71,7 +71,7 @@ def cover(r: ContractReview, marking: str = "OFFICIAL") -> list:
         "Months elapsed / left": f"{t['months_elapsed']} / {t['months_left']}",
         "Notice date": (t["notice_date"] or NOT_GIVEN) + (" (passed)" if t.get("notice_passed") else ""),
         "Annual value": money(c.get("annual_value_gbp")),
-        "Data version": r.data_hash[:12],
+        "Data version (this contract's rows)": r.data_hash[:12],
     }
     if shows(r.audience, "contract_columns") and isinstance(c.get("contract_manager"), str):
         facts["Contract manager"] = c["contract_manager"]
@@ -577,7 +577,7 @@ def appendix(r: ContractReview, parameters: dict | None = None) -> list:
     shown = record_for_audience({"parameters": public_parameters(parameters),
                                  "files": list((parameters or {}).get("_parameter_files", []) or [])}, r.audience)
     stamp = {
-        "Data version (SHA-256)": r.data_hash,
+        "Data version of this contract's rows (SHA-256)": r.data_hash,
         "Data source": r.source if shows(r.audience, "paths") else _source_name(r.source),
         "Parameters": json.dumps(shown["parameters"], default=str, sort_keys=True),
         "Parameter files": ", ".join(shown["files"]) or NONE,

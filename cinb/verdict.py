@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from .formatting import agree, day_label, list_and, money, month_label, plural
-from .labels import RATING_DISPLAY, RATING_SYMBOL, RATINGS, RULE_SENTENCE
+from .labels import RATING_DISPLAY, RATINGS, RULE_SENTENCE
 from .regimes import STATUS_WORD, status_word
 
 __all__ = ["NOTICE_NEAR_DAYS", "ATTENTION_SHOWN", "NOTICES_SHOWN", "QUESTIONS_ANCHOR", "result_counts", "contract_verdict",
@@ -44,6 +44,8 @@ NOTICE_NEAR_DAYS = 365
 ATTENTION_SHOWN = 3
 #: How many near notice dates a portfolio verdict names on the page (earliest first; pack.json lists all).
 NOTICES_SHOWN = 3
+#: The id of the "Do the supplier's figures match the records?" heading (cinb.sections_reconcile).
+RECORDS_ANCHOR = "reconciliation"
 #: The id of the "Questions for the review meeting" heading (cinb.display.Heading's slug of its text).
 QUESTIONS_ANCHOR = "questions-for-the-review-meeting"
 
@@ -73,8 +75,8 @@ def result_counts(words: Iterable[str]) -> list[dict[str, Any]]:
     """Count KPI results (rating or status words) in the order a pack lists them: ratings best first, then statuses.
 
     Returns a list of ``{"result": word, "kind": "rating" | "status", "count": int, "symbol": str | None}``,
-    one per word present; ``symbol`` is the plain-text rating symbol (:data:`cinb.labels.RATING_SYMBOL`) of a
-    rating and None for a status.
+    one per word present; ``symbol`` is the rating's symbol as the pack shows it beside the word
+    (:data:`cinb.labels.RATING_DISPLAY`) and None for a status.
 
     >>> [(c["result"], c["count"]) for c in result_counts(["Good", "Not due", "Good", "Inadequate"])]
     [('Good', 2), ('Inadequate', 1), ('Not due', 1)]
@@ -82,7 +84,7 @@ def result_counts(words: Iterable[str]) -> list[dict[str, Any]]:
     words = list(words)
     present = sorted(dict.fromkeys(words), key=lambda w: _ORDER.index(w) if w in _ORDER else len(_ORDER))
     return [{"result": w, "kind": "rating" if w in RATINGS else "status", "count": words.count(w),
-             "symbol": RATING_SYMBOL.get(w)} for w in present]
+             "symbol": RATING_DISPLAY[w][0] if w in RATING_DISPLAY else None} for w in present]
 
 
 def _notice(trigger: dict) -> dict[str, Any] | None:
@@ -115,7 +117,9 @@ def contract_verdict(r) -> dict[str, Any]:
         unknown); ``commitments``: ``tracked`` (with a complete definition) and ``off_track`` (list of
         ``{kpi_id, name}``); ``concerns`` (list of ``{kpi_id, name, rule}``: latest point special-cause concern,
         ``rule`` a key of :data:`cinb.labels.RULE_SENTENCE` or None); ``notice`` (see :func:`_notice`: date,
-        days_to_notice, passed, end_date, months_left; None unless near or passed); ``questions`` (number of
+        days_to_notice, passed, end_date, months_left; None unless near or passed); ``records`` (see
+        :func:`_records_check`: the supplier's figures against those derived from the records; None when no month
+        has both); ``questions`` (number of
         questions for the review meeting; None in a supplier pack, which holds none). Raises nothing of its own.
     """
     ym = r.credits_monthly[r.credits_monthly["period"] == r.period] if len(r.credits_monthly) else r.credits_monthly
@@ -146,8 +150,43 @@ def contract_verdict(r) -> dict[str, Any]:
         "commitments": {"tracked": tracked, "off_track": off},
         "concerns": concerns,
         "notice": _notice(r.trigger or {}),
+        "records": _records_check(getattr(r, "reconciliation", None)),
         "questions": len(r.questions) if r.audience == "internal" else None,
     }
+
+
+def _records_check(rec) -> dict[str, Any] | None:
+    """The verdict's check of the supplier's figures against the records (None: no month had both figures).
+
+    ``rec`` is ``ContractReview.reconciliation`` (:func:`cinb.reconcile.reconcile`'s frame): ``compared`` counts
+    the complete KPI-months with both figures, ``differ`` lists the flagged ones (``{kpi_id, name, period}``,
+    beyond the tolerance), ``incomplete`` the KPI-months not judged because the records were incomplete.
+    """
+    if rec is None or not len(rec):
+        return None
+    status = rec["status"].astype(str)
+    differ = rec[rec["flagged"].astype(bool)]
+    return {"compared": int(status.isin(["agrees", "differs"]).sum()),
+            "differ": [{"kpi_id": str(x["kpi_id"]), "name": str(x["name"]), "period": str(x["period"])}
+                       for _, x in differ.iterrows()],
+            "incomplete": int((status == "incomplete").sum())}
+
+
+def _records_text(check: dict) -> str:
+    """``"3 of 7 KPI-months differ from the records: First-time fix rate (Jul 2026, Sep 2026); …"``."""
+    differ = check["differ"]
+    if not differ:
+        text = f"all {plural(check['compared'], 'KPI-month')} compared agree within the tolerance"
+    else:
+        by_kpi: dict[str, list[str]] = {}
+        for d in differ:
+            by_kpi.setdefault(d["name"], []).append(month_label(d["period"]))
+        text = (f"{len(differ)} of {plural(check['compared'], 'KPI-month')} "
+                f"{agree(len(differ), 'differs', 'differ')} from the records: "
+                + "; ".join(f"{name} ({', '.join(months)})" for name, months in by_kpi.items()))
+    if check["incomplete"]:
+        text += f"; {plural(check['incomplete'], 'KPI-month')} not judged (records incomplete)"
+    return text
 
 
 def _days_to(date, period: pd.Period) -> int:
@@ -352,6 +391,10 @@ class VerdictBlock:
         facts.append(_fact("Special-cause concerns", _e(text), bool(concerns)))
         if v.get("notice"):
             facts.append(_fact("Notice date", _e(_notice_text(v["notice"])), True))
+        if v.get("records"):
+            facts.append(_fact("Figures against the records",
+                               f'<a href="#{RECORDS_ANCHOR}">{_e(_records_text(v["records"]))}</a>',
+                               bool(v["records"]["differ"])))
         if v.get("questions") is not None:
             n = v["questions"]
             value = f'<a href="#{QUESTIONS_ANCHOR}">{_e(plural(n, "question"))} to put to the supplier</a>' if n \
@@ -368,7 +411,7 @@ class VerdictBlock:
         cr = v["credits"]
         facts = [
             _fact("Service credits", _e(f"{money(cr['month_gbp'])} due for {month}; "
-                                        f"{money(cr['year_to_date_gbp'])} contract years to date"),
+                                        f"{money(cr['year_to_date_gbp'])} contracts' years to date"),
                   cr["month_gbp"] > 0),
             _fact("CI commitments off track", _e(str(v["off_track"])), v["off_track"] > 0),
             _fact("Special-cause concerns", _e(f"{plural(v['concerns'], 'KPI')}" if v["concerns"] else "none"),

@@ -130,3 +130,19 @@ def test_definition_checks_in_words(tmp_path, capsys):
     assert "kpis entry 2 (C-1 B), key q: a percentile needs q" in text
     assert "kpis entry 3 (C-1 C), key where.priority.=<: value '=<': unknown comparison" in text
     assert "kpis entry 4 (C-1 D), key of.duration.calendar: value 'nowhere': no calendar of that name" in text
+
+
+def test_a_where_that_matches_nothing_is_written_but_warned(tmp_path, capsys):
+    # "1 - critical" (lower case) matches no record: values are matched exactly. The months are still written
+    # (volume 0, nothing to measure: that can be true), but the warning names the values the column holds.
+    code, out, err = _run(tmp_path, capsys, GOOD.replace('[1, "1 - Critical"]', '"1 - critical"'), RECORDS,
+                          "--as-of", "2026-11-01T00:00")
+    assert code == 0, err
+    assert "C-1,P1_4H,2026-10,,0,yes,derived,no records to measure" in (tmp_path / "out.csv").read_text()
+    warnings = [line for line in err if line.startswith("warning:")]
+    assert len(warnings) == 1, err
+    assert ("kpis entry 1 (C-1 P1_4H): its where matched none of the 3 records in its months" in warnings[0]
+            and "capitals included: priority holds '1', '1 - Critical', '2'" in warnings[0])
+    # The good definitions give no warning.
+    code, out, err = _run(tmp_path, capsys, GOOD, RECORDS, "--as-of", "2026-11-01T00:00")
+    assert code == 0 and not [line for line in err if line.startswith("warning:")]

@@ -169,7 +169,7 @@ def test_exactly_two_months_flagged_in_review_and_pack(portfolio):
     assert s["tolerance"] == "% KPIs: 0.5 percentage points; hours KPIs: 5% of the reported value"
     # The executive summary and the meeting questions name them.
     summary = " ".join(r.summary)
-    assert ("differ from those derived from the records by more than the tolerance in 2 of the 7 complete months "
+    assert ("differ from those derived from the records by more than the tolerance in 2 of the 7 complete KPI-months "
             "compared") in summary
     assert "First-time fix rate in Jun 2026 (75.7% reported, 71.9% from the records)" in summary
     q = [x for x in r.questions if "records give" in x]

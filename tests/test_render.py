@@ -581,11 +581,13 @@ def test_a_table_too_wide_for_the_page_does_not_shrink_the_pack(backend, tmp_pat
 
 
 _ENTRY = re.compile(r"Section (\d{3})[ .]+?(\d+)\s*$", flags=re.M)
+#: Sections of the long pack: the printed contents, two columns of entries, run over more than one page.
+LONG_SECTIONS = 130
 
 
 def _long_pack(tmp_path, backend, name="long.pdf") -> list[str]:
     cells = [new_markdown_cell(f"## Section {i:03d}\n\n" + "A paragraph of findings. " * (20 + 7 * (i % 5)))
-             for i in range(1, 71)]
+             for i in range(1, LONG_SECTIONS + 1)]
     out = render_pdf(render_html(new_notebook(cells=cells), title=TITLE), tmp_path / name, backend=backend)
     pypdf = pytest.importorskip("pypdf")
     return [p.extract_text() for p in pypdf.PdfReader(out).pages]
@@ -595,11 +597,11 @@ def _check_section_numbers(pages: list[str]) -> None:
     contents = [n for n, p in enumerate(pages, 1) if len(_ENTRY.findall(p)) > 5]
     assert len(contents) >= 2  # the contents run over more than one page
     numbers = {int(a): int(b) for n in contents for a, b in _ENTRY.findall(pages[n - 1])}
-    assert sorted(numbers) == list(range(1, 71))
+    assert sorted(numbers) == list(range(1, LONG_SECTIONS + 1))
     for i, number in numbers.items():
         # The first sections may follow the contents on their last page: there a heading is a second occurrence.
         printed = next(n for n, p in enumerate(pages, 1) if n >= max(contents)
-                       and p.count(f"Section {i:03d}") > (1 if n == max(contents) else 0))
+                       and p.count(f"Section {i:03d}") > sum(int(a) == i for a, _ in _ENTRY.findall(p)))
         assert number == printed, (i, number, printed)
 
 
@@ -628,3 +630,66 @@ def test_chromium_corrects_numbers_that_moved_pages(tmp_path, monkeypatch):
     monkeypatch.setattr(backend, "_destination_pages", late_first)
     _check_section_numbers(_long_pack(tmp_path, backend))
     assert len(calls) == 2
+
+
+# ------------------------------------------------------------------------- the compact printed appendix
+
+
+def _chart_table(caption: str, frame) -> str:
+    from cinb.display import Table
+
+    return Table(frame, caption=caption, row_header=frame.columns[0]).html
+
+
+def test_the_printed_appendix_states_every_figure_once_and_compactly():
+    import pandas as pd
+
+    from cinb.print_appendix import appendix_html
+
+    months = pd.period_range("2026-01", periods=8, freq="M").strftime("%b %Y")
+    xmr = pd.DataFrame({"Month": months, "Segment": ["0"] * 4 + ["1"] * 4,
+                        "Value": [9.5, 10.25, 14.0, 9.75, 12.5, 11.0, 12.75, 13.0],
+                        "Mean": [10.0] * 4 + [12.0] * 4, "Lower limit": [7.0] * 4 + [9.5] * 4,
+                        "Upper limit": [13.0] * 4 + [14.5] * 4,
+                        "Point type": ["Common cause"] * 2 + ["Special cause – concern"] + ["Common cause"] * 5,
+                        "Note": [None] * 5 + ["1"] + [None] * 2})
+    commitment = pd.DataFrame({"Month": months, "Actual": [9.5, 10.25, 14.0, 9.75, 12.5, 11.0, 12.75, 13.0],
+                               "Trajectory": [None] * 4 + [10.0, 10.5, 11.0, 11.5]})
+    other = pd.DataFrame({"Contract": ["C001 <b>"], "Score": [81.5]})
+    page = appendix_html([
+        ("cinb-chart-data-1", "Chart 1: Uptime: XmR chart", _chart_table("Monthly values", xmr)),
+        ("cinb-chart-data-2", "Chart 2: Uptime: commitment trajectory", _chart_table("Actual and trajectory",
+                                                                                      commitment)),
+        ("cinb-chart-data-3", "Chart 3: Scores <i>", _chart_table("Scores", other)),
+    ])
+    # One table of months: the values once (the commitment's "Actual" repeats them), the trajectory.
+    series = page[page.index('<table class="cinb-table cinb-appendix-series">'):page.index("</table>")]
+    assert re.findall(r'<th scope="col">(.*?)</th>', series) == ["Month", "Uptime", "Uptime: Trajectory"]
+    assert series.count('<th scope="row">') == 8
+    assert '<th scope="row">Jan 2026</th><td class="num">9.50</td><td class="num"><span aria-hidden' in series
+    assert '<th scope="row">Aug 2026</th><td class="num">13.00</td><td class="num">11.5</td>' in series
+    # Mean and limits once per segment, with its months (as the chart's table prints them: the fewest decimals
+    # of the column); point types and notes where they differ.
+    notes = re.sub(r"<[^>]+>", "\n", page[page.index('<section id="cinb-chart-data-1">'):])
+    for line in ("Jan 2026 – Apr 2026: Segment 0, Mean 10, Lower limit 7.0, Upper limit 13.0.",
+                 "May 2026 – Aug 2026: Segment 1, Mean 12, Lower limit 9.5, Upper limit 14.5.",
+                 "Point type: Common cause unless listed below.", "Mar 2026: Point type Special cause – concern.",
+                 "Jun 2026: Note 1.", "Value: the table of months above, columns headed “Uptime”.",
+                 "Actual: as the column “Uptime” of the table of months above, month by month.",
+                 "Trajectory: the table of months above, columns headed “Uptime”."):
+        assert f"\n{line}\n" in notes, line
+    assert "9.50" not in notes  # no value twice
+    # A table whose rows are not months is printed whole; every chart keeps its anchor; text stays text.
+    assert '<section id="cinb-chart-data-3"><h3>Chart 3: Scores &lt;i&gt;</h3>' in page
+    assert "C001 &lt;b&gt;" in page and "<b>" not in page and "<i>" not in page
+    assert all(f'id="cinb-chart-data-{n}"' in page for n in (1, 2, 3))
+    assert appendix_html([]) == ""
+
+
+def test_a_series_equal_only_to_rounding_is_not_repeated_but_a_different_one_is():
+    from cinb.print_appendix import _same_series
+
+    assert _same_series({"Jan 2026": "4.20", "Feb 2026": "5.00"}, {"Jan 2026": "4.2", "Feb 2026": "5"})
+    assert not _same_series({"Jan 2026": "4.20"}, {"Jan 2026": "4.3"})
+    assert not _same_series({"Jan 2026": "4.20"}, {"Jan 2026": "4.2", "Feb 2026": "5.0"})  # a month more
+    assert not _same_series({"Jan 2026": "4.20"}, {"Jan 2026": "–"})  # nothing to repeat

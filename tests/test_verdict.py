@@ -54,7 +54,7 @@ def _review(**over):
 def test_result_counts_order_and_symbols():
     got = verdict.result_counts(["Not due", "Good", "Inadequate", "Good", "Not reported", "Approaching target"])
     assert [(c["result"], c["count"], c["kind"], c["symbol"]) for c in got] == [
-        ("Good", 2, "rating", "✓"), ("Approaching target", 1, "rating", "~"), ("Inadequate", 1, "rating", "✗"),
+        ("Good", 2, "rating", "✓"), ("Approaching target", 1, "rating", "◐"), ("Inadequate", 1, "rating", "✗"),
         ("Not reported", 1, "status", None), ("Not due", 1, "status", None)]
     assert verdict.result_counts([]) == []
 
@@ -302,14 +302,40 @@ def test_pdf_verdict_first_page_after_cover_and_contents_numbered(rendered, tmp_
         assert f"{c['count']} {c['result']}" in second
     assert f"£{v['credits']['month_gbp']:,.2f} due for Oct 2026" in second
     entries = []
-    for line in pages[1][pages[1].index("Contents"):].splitlines():
-        m = re.match(r"^(?:\d+\.\s+)?([A-Z][^.]*?)[ .]+(\d+)$", line.strip())
-        if m and "Page " not in line:
-            entries.append((m.group(1).strip(), int(m.group(2))))
+    lines = [line.strip() for line in pages[1][pages[1].index("Contents"):].splitlines()[1:] if line.strip()]
+    for line in lines:  # the contents' entries, up to the first section, which may follow them on the page
+        m = re.match(r"^(?:\d+\.\s+)?([A-Z][^.]*?)[ .]+(\d+)$", line)
+        if not m or "Page " in line:
+            break
+        entries.append((m.group(1).strip(), int(m.group(2))))
     assert [t for t, _ in entries][:2] == ["Verdict", "Contract at a glance"], pages[1]
     assert entries[0][1] == 2
     # A heading is a line of its own (a sentence may name a section before it starts).
     for title, number in entries[1:]:
-        first = next((i for i, p in enumerate(pages[2:], 3)
+        first = next((i for i, p in enumerate(pages[1:], 2)
                       if any(line.strip() == title for line in p.splitlines())), None)
         assert number == first, (title, number, first)
+
+
+def test_verdict_names_the_months_where_the_supplier_and_the_records_disagree():
+    # Five KPI-months with both figures: two beyond the tolerance (FTF Jul, Sep), two within, one incomplete.
+    rec = pd.DataFrame({
+        "kpi_id": ["FTF", "FTF", "FTF", "P1", "P1"],
+        "name": ["First-time fix", "First-time fix", "First-time fix", "P1 time", "P1 time"],
+        "period": pd.PeriodIndex(["2026-07", "2026-08", "2026-09", "2026-09", "2026-10"], freq="M"),
+        "status": ["differs", "agrees", "differs", "agrees", "incomplete"],
+        "flagged": [True, False, True, False, False],
+    })
+    v = verdict.contract_verdict(_review(reconciliation=rec))
+    assert v["records"] == {"compared": 4, "incomplete": 1, "differ": [
+        {"kpi_id": "FTF", "name": "First-time fix", "period": "2026-07"},
+        {"kpi_id": "FTF", "name": "First-time fix", "period": "2026-09"}]}
+    html = verdict.VerdictBlock(v).to_html()
+    assert ('2 of 4 KPI-months differ from the records: First-time fix (Jul 2026, Sep 2026); '
+            '1 KPI-month not judged (records incomplete)') in html
+    assert 'href="#reconciliation"' in html
+    agreeing = verdict.contract_verdict(_review(reconciliation=rec.assign(flagged=False, status="agrees")))
+    assert "all 5 KPI-months compared agree within the tolerance" in verdict.VerdictBlock(agreeing).to_html()
+    # No derived figures: no line at all.
+    assert verdict.contract_verdict(_review())["records"] is None
+    assert "records" not in verdict.VerdictBlock(verdict.contract_verdict(_review())).to_html()
