@@ -448,7 +448,7 @@ def commitment_chart(
                         ha="right", va="top" if computed > shown else "bottom", fontsize=7.5, color=INK,
                         bbox=dict(boxstyle="square,pad=0.15", fc="white", ec="none", alpha=0.85), zorder=5)
         set_month_axis(ax, first, last)
-        ax.set_ylabel(f"{wrap(title, 40, 1)} ({unit_symbol(unit)})")
+        ax.set_ylabel(f"{wrap(title, 24, 2)} ({unit_symbol(unit)})")
         trim_ticks_to_bounds(ax, unit)
         right_labels(ax, labels, height)
         fig.legend(loc="outside lower center", ncols=5)

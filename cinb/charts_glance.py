@@ -42,7 +42,7 @@ GLANCE_MONTHS = 18
 #: Panels in one figure (3 columns of 4): more KPIs make a second figure, each one printed page.
 MAX_PANELS = 12
 #: Height of one row of panels in inches (plot, axis and the three lines above it), and of the legend.
-_ROW_IN, _LEGEND_IN = 2.15, 0.45
+_ROW_IN, _LEGEND_IN = 1.7, 0.45
 #: The statuses drawn on a neutral grey (not a rating): Other, Not reported, Provisional...
 _NEUTRAL = RATING_STYLES["Other"]
 _NAME_CHARS = {2: 40, 3: 26}  # characters of a KPI's name on one line, by columns
@@ -335,8 +335,6 @@ def at_a_glance(r, months: int = GLANCE_MONTHS) -> list:
     firsts = [k.series.dropna().index.min() for k in r.kpis if len(k.series.dropna())]
     span = min(months, max(1, (end - min(firsts)).n + 1)) if firsts else months
     months = span
-    intro = Paragraphs([f"Each KPI's last {plural(months, 'month')} on one page: the values, mean and process limits, SLA "
-                        "and target, and the review month's result in words."])
     out = []
     for i in range(0, len(panels), MAX_PANELS):
         part = panels[i:i + MAX_PANELS]
@@ -346,7 +344,7 @@ def at_a_glance(r, months: int = GLANCE_MONTHS) -> list:
                                 caption="Each panel: the KPI's values, mean and process limits, SLA and target, "
                                         "and the review month's result in words. The values are in each KPI's "
                                         "chart data under KPI detail."))
-    return [Block(heading, intro, out[0], css_class="cinb-glance"),
+    return [Block(heading, out[0], css_class="cinb-glance"),
             *(Block(c, css_class="cinb-glance") for c in out[1:])]
 
 

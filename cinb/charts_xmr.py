@@ -471,7 +471,9 @@ def xmr_chart(
                 ax.annotate(str(n), xy=(x[i], y), xytext=(4, 4), textcoords="offset points", ha="left",
                             va="bottom", fontsize=7.5, fontweight="bold", color=INK, bbox=box, zorder=5)
         unit_txt = unit_symbol(unit)
-        ax.set_ylabel(f"{wrap(name, 40, 1)} ({unit_txt})\n{direction} is better")
+        # At most two short lines of the name (the chart's title gives it in full), so that the label never runs
+        # past the axes of a chart printed two to a page; the unit stays whole on the last line.
+        ax.set_ylabel(f"{wrap(name, 24, 2)} ({unit_txt})\n{direction} is better")
         labels = []
         if runs:
             _, _, m, lo_l, hi_l = runs[-1]

@@ -132,7 +132,8 @@ def kpi_paragraph(k) -> str:
     parts.append(k.trend.sentence)
     c = k.commitment
     if c is not None:
-        parts.append(f"CI commitment: {c.get('status')} — {c.get('reason')}")
+        reason = str(c.get("reason") or "").rstrip()
+        parts.append(f"CI commitment: {c.get('status')} — {reason}" + ("" if reason.endswith((".", "?", "!")) else "."))
     return " ".join(p for p in parts if p)
 
 

@@ -18,7 +18,7 @@ from . import __version__, charts
 from .audience import for_audience, pack_for_audience, record_for_audience, shows
 from .display import Block, Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .formatting import (
-    DASH, NONE, NOT_GIVEN, NOTHING, agree, decimal, iso_date, money, noun_for, percent, percent_value, plural,
+    DASH, NONE, NOT_GIVEN, NOTHING, agree, decimal, iso_date, list_and, money, noun_for, percent, percent_value, plural,
     value_text, within_bounds, yes_no,
 )
 from .labels import ASSURANCE_SCORECARD as ASSURANCE_LABEL  # the scorecard's words (names kept for callers)
@@ -298,6 +298,11 @@ def commitments(r: ContractReview) -> list:
     r = for_audience(r)
     c = r.commitments
     out = []
+    # A KPI with no commitment at all (no kind) is named in one sentence rather than given a row of dashes.
+    none = c[c["kind"].isna()] if len(c) else c
+    c = c[c["kind"].notna()] if len(c) else c
+    if len(none) and len(c):
+        out.append(Paragraphs([f"No CI commitment: {list_and(list(none['name']))}."]))
     if len(c):
         rows = pd.DataFrame({
             "KPI": c["name"],
@@ -323,7 +328,8 @@ def commitments(r: ContractReview) -> list:
                     unit=k.kpi.get("unit"), ci_target=_num(k.commitment.get("ci_target")),
                     due=k.commitment.get("due")))
     else:
-        out.append(Callout("No KPI of this contract carries a CI commitment.", "warning"))
+        out.append(Callout("No KPI of this contract carries a CI commitment"
+                           + (f" ({list_and(list(none['name']))})." if len(none) else "."), "warning"))
     if not shows(r.audience, "ratchets"):
         return out  # the authority's negotiating position (cinb.audience)
     out.append(Heading("Ratchet proposals", 3))
