@@ -53,7 +53,7 @@ def test_six_kpis_make_two_columns_of_three_rows_at_a4_width(captured):
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 6
     assert fig.get_size_inches()[0] == pytest.approx(A4_TEXT_WIDTH_IN)
-    assert fig.get_size_inches()[1] == pytest.approx(3 * 2.15 + 0.45)  # 3 rows and the legend
+    assert fig.get_size_inches()[1] == pytest.approx(3 * 1.7 + 0.45)  # 3 rows of 1.7 in and the legend
     assert chart.data is None  # the values are in each KPI's XmR chart data: printed once
     assert chart.height < 10.1 * 96  # one A4 page of text (297 mm less 2 x 20 mm margins)
 
