@@ -253,30 +253,7 @@ def _portfolio_review_per_contract(portfolio, period, *, window_months: int = 12
 
     Kept to check the vectorised pass against (``tests/test_portfolio_pass.py``) and as the benchmark's baseline
     (``benchmarks/bench_portfolio.py --baseline``); its ``reviews`` are real :class:`ContractReview` objects.
-
-    Contracts that had not started by ``period`` or have no data up to it are left out (and named in
-    ``PortfolioReview.ranking`` with no score).
-
-    Parameters
-    ----------
-    portfolio : Portfolio
-        A loaded portfolio (:func:`cinb.load.load_portfolio`), or one supplier's part of it
-        (``Portfolio.supplier(name)``).
-    period : str or Period
-        The review month, ``YYYY-MM``.
-    window_months, audience, ratchet_months, ratchet_share, bands, spc_min_points
-        Passed to :func:`cinb.review.contract_review` for every contract (None: its defaults).
-    supplier : str, optional
-        The supplier's name for a supplier scorecard (it titles the pack; it does not filter ``portfolio``).
-
-    Returns
-    -------
-    PortfolioReview
-
-    Raises
-    ------
-    UsageError
-        A malformed month, or an argument :func:`cinb.review.contract_review` refuses.
+    Parameters, result and errors are :func:`portfolio_review`'s.
     """
     p = as_period(period)
     reviews = []

@@ -36,7 +36,7 @@ from .errors import UsageError
 from .periods import to_month
 from .reconcile import rating_measurements
 from .ratings import DEFAULT_BANDS, RatingBands, scorecard, window_ratings
-from .regimes import kpi_calendar, status_word
+from .regimes import _blank, kpi_calendar, status_word  # _blank: one rule for an empty cell
 from .review import _trigger
 from .spc import xmr
 from .spc_rebase import MIN_POINTS, rebase_plan
@@ -212,15 +212,6 @@ def charted_series(kpis: pd.DataFrame, meas: pd.DataFrame, calendar: pd.DataFram
     k_of, ords, value = k_of[keep], ords[keep], value[keep]
     offsets = np.concatenate(([0], np.cumsum(np.bincount(k_of, minlength=n)))).astype(np.int64)
     return offsets, ords, value
-
-
-def _blank(v) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _spc(kpis: pd.DataFrame, offsets, ords, values, changes: pd.DataFrame, min_points: int) -> pd.DataFrame:
