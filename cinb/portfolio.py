@@ -221,15 +221,7 @@ def portfolio_review(portfolio, period, *, window_months: int = 12, audience: st
         "critical_failures": int(month_cslf.get(cid, 0)),
     } for cid, sup in zip(c["contract_id"], c["supplier"])],
         columns=["contract_id", "supplier", "month_gbp", "ytd_gbp", "cap_hits_ytd", "critical_failures"])
-    horizon_end = (p + TRIGGER_HORIZON_MONTHS).end_time
-    triggers = pd.DataFrame([{
-        "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
-        "notice_date": pd.Timestamp(r.trigger["notice_date"]) if r.trigger["notice_date"] else pd.NaT,
-        "end_date": pd.Timestamp(r.trigger["end_date"]), "months_left": r.trigger["months_left"],
-        "notice_passed": r.trigger["notice_passed"],
-    } for r in reviews], columns=["contract_id", "title", "supplier", "notice_date", "end_date", "months_left",
-                                  "notice_passed"])
-    triggers = triggers[triggers["end_date"] <= horizon_end].sort_values("end_date").reset_index(drop=True)
+    triggers = _triggers(reviews, p)
     dq = figures.definitions if reviews else pd.DataFrame()
     dq_summary = portfolio_definition_quality(dq).to_dict() if len(dq) else {}
     start = p - (window_months - 1)
@@ -302,15 +294,7 @@ def _portfolio_review_per_contract(portfolio, period, *, window_months: int = 12
         "critical_failures": int(r.credits_monthly.loc[r.credits_monthly["period"] == p, "critical_failures"].sum()),
     } for r in reviews], columns=["contract_id", "supplier", "month_gbp", "ytd_gbp", "cap_hits_ytd",
                                   "critical_failures"])
-    horizon_end = (p + TRIGGER_HORIZON_MONTHS).end_time
-    triggers = pd.DataFrame([{
-        "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
-        "notice_date": pd.Timestamp(r.trigger["notice_date"]) if r.trigger["notice_date"] else pd.NaT,
-        "end_date": pd.Timestamp(r.trigger["end_date"]), "months_left": r.trigger["months_left"],
-        "notice_passed": r.trigger["notice_passed"],
-    } for r in reviews], columns=["contract_id", "title", "supplier", "notice_date", "end_date", "months_left",
-                                  "notice_passed"])
-    triggers = triggers[triggers["end_date"] <= horizon_end].sort_values("end_date").reset_index(drop=True)
+    triggers = _triggers(reviews, p)
     dq = pd.concat([r.definitions for r in reviews], ignore_index=True) if reviews else pd.DataFrame()
     dq_summary = portfolio_definition_quality(dq).to_dict() if len(dq) else {}
     start = p - (window_months - 1)
@@ -324,3 +308,17 @@ def _portfolio_review_per_contract(portfolio, period, *, window_months: int = 12
         definitions=contract_definition_quality(dq) if len(dq) else pd.DataFrame(), definition_summary=dq_summary,
         cpn_problems=cpn_problems, initiatives=inits, data_hash=portfolio.data_hash, source=str(portfolio.source),
     )
+
+
+def _triggers(reviews, p: pd.Period) -> pd.DataFrame:
+    """Contracts ending within TRIGGER_HORIZON_MONTHS of ``p``, soonest first: each review's ``trigger`` (notice
+    and end dates, months left) with its contract's id, title and supplier."""
+    horizon_end = (p + TRIGGER_HORIZON_MONTHS).end_time
+    triggers = pd.DataFrame([{
+        "contract_id": r.contract["contract_id"], "title": r.contract["title"], "supplier": r.contract["supplier"],
+        "notice_date": pd.Timestamp(r.trigger["notice_date"]) if r.trigger["notice_date"] else pd.NaT,
+        "end_date": pd.Timestamp(r.trigger["end_date"]), "months_left": r.trigger["months_left"],
+        "notice_passed": r.trigger["notice_passed"],
+    } for r in reviews], columns=["contract_id", "title", "supplier", "notice_date", "end_date", "months_left",
+                                  "notice_passed"])
+    return triggers[triggers["end_date"] <= horizon_end].sort_values("end_date").reset_index(drop=True)
