@@ -67,6 +67,7 @@ class ChromiumBackend:
         self._pypdf = pypdf
         self._page = None
         self._printed = 0  # packs printed in the current tab
+        self._cdp = self._cdp_page = None  # a DevTools session on the current tab (see _release)
         # Playwright's Node driver relays every page and PDF; a smaller young generation (and a bounded heap) keeps
         # it at ~120 MiB instead of ~150 MiB per worker. Set for the driver only, not for the caller's processes.
         saved = os.environ.get("NODE_OPTIONS")
@@ -85,6 +86,10 @@ class ChromiumBackend:
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                       "--disable-component-update", "--disable-sync", "--no-first-run",
                       "--disable-extensions", "--mute-audio",
+                      # Fewer processes per browser (each costs memory; nothing here needs their isolation: the
+                      # tab loads only the pack, refuses every request and runs no script of the pack's).
+                      "--no-zygote", "--in-process-gpu",
+                      "--enable-features=NetworkServiceInProcess2,NetworkServiceInProcess",
                       # No spare renderer kept waiting for a next site: a tab is opened only every TAB_PACKS packs.
                       "--disable-features=SpareRendererForSitePerProcess"],
             )
@@ -144,12 +149,25 @@ class ChromiumBackend:
             if self._printed >= self.TAB_PACKS:
                 self._page = None
                 page.close()
+            else:
+                self._release(page)
         except BaseException:
             # A tab in an unknown state is never reused: the next pack gets a new one.
             with contextlib.suppress(Exception):
                 page.close()
             self._page = None
             raise
+
+    def _release(self, page) -> None:
+        """Let the tab's renderer give back what the printed pack left in its caches (decoded images, layout,
+        script heap) before the next pack: the document is replaced by an empty one and Chromium is told that
+        memory is critically short, as the operating system would tell it."""
+        with contextlib.suppress(Exception):
+            page.set_content("<!doctype html><title>-</title>")
+            if self._cdp is None or self._cdp_page is not page:
+                self._cdp, self._cdp_page = page.context.new_cdp_session(page), page
+            self._cdp.send("HeapProfiler.collectGarbage")
+            self._cdp.send("Memory.simulatePressureNotification", {"level": "critical"})
 
     def _destination_pages(self, pdf: bytes) -> dict[str, int]:
         """Link target id → page number (1-based), from the named destinations of a printed PDF."""
