@@ -34,6 +34,7 @@ __all__ = [
     "get_backend",
     "render_pdf",
     "resolve_backend",
+    "use_backend",
 ]
 
 
@@ -130,6 +131,12 @@ def get_backend(name: str = "weasyprint") -> PdfBackend:
     if name not in _WARM:
         _WARM[name] = BACKENDS[name]()
     return _WARM[name]
+
+
+def use_backend(name: str, engine: PdfBackend) -> None:
+    """Make :func:`get_backend` return ``engine`` for ``name`` in this process (e.g. a batch worker's
+    :class:`cinb.printer.PrinterClient`, which prints through the batch's one browser)."""
+    _WARM[resolve_backend(name)] = engine
 
 
 def render_pdf(html: str, out_path: str | os.PathLike, *, backend: str | PdfBackend = "weasyprint") -> Path:

@@ -94,7 +94,8 @@ def _terminated(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...], pdf_backend: str):
+def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...], pdf_backend: str,
+           printer: tuple[str, bytes] | None = None):
     """Prepare a worker process; returns its kernel supply."""
     import multiprocessing.util
     import signal
@@ -133,7 +134,11 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
         from .render import render_html
 
         render_html(nbformat.v4.new_notebook(), title="warm-up")
-        if "pdf" in formats:
+        if "pdf" in formats and printer is not None:
+            from .printer import use_printer
+
+            use_printer(printer, pdf_backend)  # the batch's one browser prints this worker's PDFs
+        elif "pdf" in formats:
             get_backend(pdf_backend)
     except Exception:  # a broken renderer shows up, with its message, in the first pack that uses it
         logging.getLogger("cinb.pool").exception("could not warm up the renderers")
@@ -142,7 +147,8 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
 
 
 def _worker_main(conn, env: dict[str, str], log_dir: str, options: dict[str, Any]) -> None:
-    supply = _setup(env, options["cwd"], log_dir, options["formats"], options["pdf_backend"])
+    supply = _setup(env, options["cwd"], log_dir, options["formats"], options["pdf_backend"],
+                    options.get("printer"))
     built = 0
     try:
         while True:
@@ -230,7 +236,16 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
                    packs_per_worker=max(1, packs_per_worker))
     queue = deque(specs)
     attempts: Counter = Counter()
-    workers = [_Worker(ctx, env, log_dir, options) for _ in range(max(1, min(jobs, len(queue))))]
+    jobs = max(1, min(jobs, len(queue)))
+    printer = None
+    if "pdf" in formats and pdf_backend == "chromium" and jobs > 1:
+        # One browser for the batch instead of one per worker (see cinb.printer).
+        from .printer import PrintService
+
+        with _main_not_reimported():
+            printer = PrintService(ctx, pdf_backend)
+        options["printer"] = printer.endpoint
+    workers = [_Worker(ctx, env, log_dir, options) for _ in range(jobs)]
     finished = False
     try:
         while queue or any(w.spec is not None for w in workers):
@@ -291,3 +306,5 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
                 w.process.terminate()
                 w.process.join(5)
             w.conn.close()
+        if printer is not None:
+            printer.close()
