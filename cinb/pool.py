@@ -95,7 +95,7 @@ def _terminated(signum, frame):
 
 
 def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...], pdf_backend: str,
-           printer: tuple[str, bytes] | None = None):
+           printer: tuple[str, bytes] | None = None, zygote: tuple[str, str] | None = None):
     """Prepare a worker process; returns its kernel supply."""
     import multiprocessing.util
     import signal
@@ -125,7 +125,8 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
     from .kernels import KernelSupply
 
     # Kernels are forked from a zygote that has done the notebooks' imports once (see cinb.zygote).
-    supply = KernelSupply(warm=True, fork=True, log_dir=Path(log_dir) / f"kernels-{os.getpid()}")
+    supply = KernelSupply(warm=True, fork=True, log_dir=Path(log_dir) / f"kernels-{os.getpid()}",
+                          shared_zygote=zygote)
     multiprocessing.util.Finalize(supply, supply.close, exitpriority=10)
     try:
         import nbformat
@@ -148,7 +149,7 @@ def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...]
 
 def _worker_main(conn, env: dict[str, str], log_dir: str, options: dict[str, Any]) -> None:
     supply = _setup(env, options["cwd"], log_dir, options["formats"], options["pdf_backend"],
-                    options.get("printer"))
+                    options.get("printer"), options.get("zygote"))
     built = 0
     try:
         while True:
@@ -245,6 +246,12 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
         with _main_not_reimported():
             printer = PrintService(ctx, pdf_backend)
         options["printer"] = printer.endpoint
+    # One kernel zygote for the batch: its imports and rehearsal are shared by every worker's kernels.
+    from .kernels import start_shared_zygote
+
+    zygote = start_shared_zygote(Path(log_dir))
+    if zygote is not None:
+        options["zygote"] = (zygote.address, str(zygote.log_path))
     workers = [_Worker(ctx, env, log_dir, options) for _ in range(jobs)]
     finished = False
     try:
@@ -308,3 +315,5 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
             w.conn.close()
         if printer is not None:
             printer.close()
+        if zygote is not None:
+            zygote.close()

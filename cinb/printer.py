@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import threading
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener, wait
 from pathlib import Path
 
@@ -42,7 +43,6 @@ def serve(address: str, authkey: bytes, backend: str = "chromium") -> None:
     gone. Never raises for a pack: a failed print is answered with its error, and the next pack gets a new
     browser (the old one, or its driver, may be what failed).
     """
-    import multiprocessing
     import signal
     import sys
 
@@ -70,7 +70,7 @@ def serve(address: str, authkey: bytes, backend: str = "chromium") -> None:
         while True:
             try:
                 conn = listener.accept()
-            except (multiprocessing.AuthenticationError, EOFError):
+            except (AuthenticationError, EOFError):
                 continue  # not one of the batch's workers, or one that left during the handshake
             except OSError:
                 return
@@ -191,7 +191,7 @@ class PrinterClient:
                     self._drop()
                     raise PackError(f"the batch's PDF printer did not answer within {PRINT_TIMEOUT:g} s")
                 answer = self._conn.recv()
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, AuthenticationError) as exc:
                 _log.warning("the batch's PDF printer is not answering (%s): printing with this worker's own",
                              exc)
                 self._drop()

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from .errors import ZygoteError
 
-__all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "ForkedProcess", "Zygote", "ZygoteError", "first_error_line",
-           "provisioner_for", "rehearse"]
+__all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "Zygote", "ZygoteError",
+           "first_error_line", "provisioner_for", "rehearse"]
 
 #: Modules a kernel has imported before it is given a pack: exactly those the pack notebooks import. The zygote
 #: imports them once (and every kernel forked from it has them); an ordinary spare kernel imports them in its
@@ -98,8 +98,17 @@ class Zygote:
         :meth:`status`, when the zygote has died, does not answer, or its imports failed.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: str | None = None):
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: str | None = None, *, shared: bool = False):
         self.log_path = Path(log_path)
+        #: With ``shared``: the Unix socket other processes attach to (:class:`AttachedZygote`), else None.
+        self.address: str | None = None
+        self._folder: str | None = None
+        if shared:
+            import tempfile
+
+            self._folder = tempfile.mkdtemp(prefix="cinb-zygote-")  # private (0700), and short enough for a socket
+            self.address = os.path.join(self._folder, "zygote")
+            env = dict(env, CINB_ZYGOTE_ADDRESS=self.address)
         try:
             self._log = open(log_path, "ab")
         except OSError as exc:
@@ -197,6 +206,112 @@ class Zygote:
         with contextlib.suppress(Exception):
             self.proc.stdout.close()
         self._log.close()
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class AttachedZygote(Zygote):
+    """A worker's connection to a zygote that another process started shared (``Zygote(..., shared=True)``):
+    one zygote, and one copy of its imports, for all of a batch's workers.
+
+    Same interface as :class:`Zygote`. The connection is made at the first request, waiting (up to
+    :data:`READY_TIMEOUT`) for the zygote to finish its imports; when it closes, the zygote kills the kernels
+    this connection asked for that are still running.
+
+    Parameters
+    ----------
+    address : str
+        :attr:`Zygote.address` of the shared zygote.
+    log_path : Path
+        The shared zygote's log (quoted when it fails).
+    """
+
+    def __init__(self, address: str, log_path: Path):  # noqa: D107 - no process of its own to start
+        self.address = address
+        self.log_path = Path(log_path)
+        self._folder = None
+        self._sock = None
+        self._gone = False
+        self._lock = threading.Lock()
+        self.ready_seconds: float | None = None
+
+    @property
+    def pid(self) -> None:
+        """None: the zygote process belongs to whoever started it."""
+        return None
+
+    def _wait_ready(self) -> None:
+        import socket
+
+        if self._sock is not None:
+            return
+        if self._gone:
+            raise self._ended()
+        started = time.monotonic()
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(self.address)
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if time.monotonic() - started > READY_TIMEOUT:
+                    self._gone = True
+                    raise ZygoteError(f"the batch's kernel zygote did not answer within {READY_TIMEOUT:g} s") from None
+                time.sleep(0.1)
+                continue
+            except OSError as exc:
+                sock.close()
+                self._gone = True
+                raise ZygoteError(f"could not reach the batch's kernel zygote: {exc}") from None
+            self._sock, self._reader = sock, sock.makefile("rb")
+            self.ready_seconds = round(time.monotonic() - started, 3)
+            return
+
+    def _readline(self, timeout: float) -> str:
+        import select
+
+        ready, _, _ = select.select([self._sock], [], [], timeout)
+        if not ready:
+            raise ZygoteError(f"the kernel zygote did not answer within {timeout:g} s")
+        line = self._reader.readline()
+        if not line:
+            raise self._ended()
+        return line.decode("utf-8")
+
+    def _ask(self, request: dict, timeout: float = 30.0) -> dict:
+        with self._lock:
+            self._wait_ready()
+            try:
+                self._sock.sendall((json.dumps(request) + "\n").encode("utf-8"))
+            except OSError:
+                raise self._ended() from None
+            answer = json.loads(self._readline(timeout))
+        if "error" in answer:
+            raise ZygoteError(answer["error"])
+        return answer
+
+    def _ended(self) -> ZygoteError:
+        self._gone = True
+        try:
+            said = first_error_line(self.log_path.read_text(encoding="utf-8", errors="replace")[-20_000:])
+        except OSError:
+            said = None
+        return ZygoteError("the batch's kernel zygote has gone" + (f": {said}" if said else ""))
+
+    def alive(self) -> bool:
+        """Whether the zygote may still answer (False once a request found it gone)."""
+        return not self._gone
+
+    def close(self) -> None:
+        """Close this connection (the zygote then kills the kernels it forked for it that still run)."""
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                self._reader.close()
+            with contextlib.suppress(Exception):
+                self._sock.close()
+        self._sock = None
 
 
 class ForkedProcess:
@@ -338,7 +453,8 @@ def rehearse() -> None:
 
     A fresh process pays for first use as well as for imports: fonts opened and measured, pandas' and
     matplotlib's lazily imported code paths, text-size caches. Rehearsed here, before any fork, that work is
-    done once and shared by every kernel (about a quarter of a contract pack's notebook time in a new kernel).
+    done once and shared by every kernel (measured: a contract pack's cells took 2.37 s in a new kernel, 2.05 s
+    in a kernel that had run them once).
     The rehearsal reads only cinb's own synthetic sample, writes nothing and displays nothing; a rehearsal
     that fails is written to the zygote's log and otherwise ignored (kernels then start colder, nothing else).
     """
@@ -363,8 +479,12 @@ def rehearse() -> None:
 
 
 def _serve() -> None:
+    """The zygote's loop: answer requests (one JSON object per line) from the worker on stdin and, when started
+    shared (``CINB_ZYGOTE_ADDRESS``), from every worker connected to its Unix socket; end when stdin closes."""
     started = time.perf_counter()
     import gc
+    import selectors
+    import socket
 
     import ipykernel.kernelapp  # noqa: F401 - the kernel machinery itself
 
@@ -389,33 +509,89 @@ def _serve() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
     signal.signal(signal.SIGCHLD, reap)
-    out = sys.stdout
-    out.write(json.dumps({"ready": round(time.perf_counter() - started, 3)}) + "\n")
-    out.flush()
-    children: set[int] = set()
-    for line in sys.stdin:
+    selector = selectors.DefaultSelector()
+    listener = None
+    address = os.environ.pop("CINB_ZYGOTE_ADDRESS", None)
+    if address:  # listening only once warm: a worker's connect succeeding means the zygote is ready
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(address)
+        listener.listen()
+        selector.register(listener, selectors.EVENT_READ, None)
+    # Each connection (stdin/stdout is the owner's): its unread bytes, how to answer, the kernels it asked for.
+    owner = {"buffer": b"", "write": lambda data: (sys.stdout.buffer.write(data), sys.stdout.flush()),
+             "children": set()}
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ, owner)
+    sys.stdout.write(json.dumps({"ready": round(time.perf_counter() - started, 3)}) + "\n")
+    sys.stdout.flush()
+
+    def close_all() -> None:  # in a forked kernel: the zygote's sockets are not the kernel's business
+        for key in list(selector.get_map().values()):
+            if isinstance(key.fileobj, socket.socket):
+                key.fileobj.close()
+        selector.close()
+
+    def answer(request: dict, children: set[int]) -> dict:
         try:
-            request = json.loads(line)
             if request["op"] == "fork":
                 pid = os.fork()
                 if pid == 0:
+                    close_all()
                     _child(request)
                 children.add(pid)
-                answer = {"pid": pid}
-            elif request["op"] == "status":
-                pid = int(request["pid"])
-                answer = {"exit": statuses.get(pid)}
-            else:
-                answer = {"error": f"unknown request {request.get('op')!r}"}
+                return {"pid": pid}
+            if request["op"] == "status":
+                return {"exit": statuses.get(int(request["pid"]))}
+            return {"error": f"unknown request {request.get('op')!r}"}
         except Exception as exc:  # noqa: BLE001 - answer, do not die
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
-    # The worker is gone: so are its kernels.
-    for pid in children:
-        if pid not in statuses:
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def end(conn) -> None:  # a worker has gone: so have the kernels it was still using
+        for pid in conn["children"]:
+            if pid not in statuses:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    running = True
+    while running:
+        for key, _ in selector.select():
+            if key.data is None:  # a worker connecting
+                with contextlib.suppress(OSError):
+                    sock, _addr = listener.accept()
+                    conn = {"buffer": b"", "write": sock.sendall, "children": set(), "socket": sock}
+                    selector.register(sock, selectors.EVENT_READ, conn)
+                continue
+            conn = key.data
+            try:
+                data = conn["socket"].recv(65536) if "socket" in conn else os.read(key.fd, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                end(conn)
+                selector.unregister(key.fileobj)
+                if conn is owner:
+                    running = False  # the owner is gone: the zygote and all its kernels end
+                    break
+                conn["socket"].close()
+                continue
+            conn["buffer"] += data
+            while b"\n" in conn["buffer"]:
+                line, conn["buffer"] = conn["buffer"].split(b"\n", 1)
+                try:
+                    request = json.loads(line)
+                except ValueError as exc:
+                    reply = {"error": f"JSONDecodeError: {exc}"}
+                else:
+                    reply = answer(request, conn["children"])
+                with contextlib.suppress(OSError):
+                    conn["write"]((json.dumps(reply) + "\n").encode("utf-8"))
+    # Every kernel forked by anyone ends with the zygote.
+    for key in list(selector.get_map().values()):
+        if isinstance(key.data, dict):
+            end(key.data)
+    end(owner)
+    if address:
+        with contextlib.suppress(OSError):
+            os.unlink(address)
 
 
 if __name__ == "__main__":
