@@ -383,8 +383,11 @@ class _OneKernel:
 
     def __init__(self):
         from .errors import KernelError
-        from .kernels import start_kernel
+        from .kernels import start_kernel, take_prestarted
 
+        self._kernel = take_prestarted()  # `cinb run` starts it before importing this module
+        if self._kernel is not None:
+            return
         try:
             self._kernel = start_kernel(warm=True)
         except KernelError:

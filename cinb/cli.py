@@ -191,6 +191,9 @@ def _parameters(args) -> dict:
 
 def cmd_run(args) -> int:
     """``cinb run``: one contract's pack (:func:`cinb.api.run_pack`); prints the files written."""
+    from .kernels import prestart
+
+    prestart()  # the pack's kernel starts and imports while the rest of cinb is imported and the data load
     from .api import run_pack
     from .notebook_templates import template_options
 

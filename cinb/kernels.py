@@ -410,6 +410,35 @@ def start_kernel(*, warm: bool = True, kernel_name: str | None = None, log_dir: 
     return kernel
 
 
+_PRESTARTED: list = []  # a warm kernel started by prestart(), until taken
+
+
+def prestart() -> None:
+    """Start a warm kernel now, for the one pack this process will build (``cinb run``): called before the
+    command imports the rest of cinb and pandas, so that the kernel's start and imports run meanwhile.
+    :func:`take_prestarted` hands it out; one never taken is shut down at exit. A kernel that cannot start is
+    left alone here (the pack starts its own and reports why)."""
+    import atexit
+
+    try:
+        kernel = start_kernel(warm=True)
+    except KernelError:
+        return
+    _PRESTARTED.append(kernel)
+    atexit.register(discard_prestarted)
+
+
+def take_prestarted() -> Kernel | None:
+    """The kernel :func:`prestart` started (None if none); it is the caller's from then on."""
+    return _PRESTARTED.pop() if _PRESTARTED else None
+
+
+def discard_prestarted() -> None:
+    """Shut down a prestarted kernel nobody took."""
+    while _PRESTARTED:
+        _PRESTARTED.pop().shutdown()
+
+
 def start_shared_zygote(log_dir: Path) -> Zygote | None:
     """Start a zygote that several worker processes fork their kernels from (``KernelSupply(fork=True,
     shared_zygote=(zygote.address, str(zygote.log_path)))`` in each): one copy of the notebooks' imports for a

@@ -225,3 +225,25 @@ def test_a_client_with_the_wrong_key_is_refused(printer, tmp_path):
     stranger = PrinterClient(printer.address, b"not the key", "fake", fallback=_FakeBackend)
     stranger.write_pdf(PAGE.format("x"), tmp_path / "x.pdf")  # refused: falls back to its own backend
     assert stranger._local is not None and _FakeBackend.made == made + 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# cinb run's early kernel
+
+
+@pytest.mark.slow
+def test_a_prestarted_kernel_is_taken_once_and_one_never_taken_is_shut_down():
+    from cinb import kernels
+
+    kernels.prestart()
+    kernel = kernels.take_prestarted()
+    try:
+        assert kernel is not None and kernels.take_prestarted() is None
+        kernel.wait_ready()
+        assert kernel.is_alive()
+    finally:
+        kernel.shutdown()
+    kernels.prestart()
+    spare = kernels._PRESTARTED[0]
+    kernels.discard_prestarted()
+    assert kernels.take_prestarted() is None and not spare.is_alive()
