@@ -10,7 +10,7 @@ the ratio of medians. The time inside the chart builders alone (``xmr_chart``, `
 ``commitment_chart``, ``credits_chart``: building and saving, without the sections' tables and prose) is
 printed too.
 
-    python benchmarks/bench_charts.py                                  # NB-SD-001 and NB-CLOUD-006
+    python benchmarks/bench_charts.py                                  # NB-SD-001 and NB-CLOUD-006, and the old rendering
     python benchmarks/bench_charts.py NB-APP-007 --repeat 5
     python benchmarks/bench_charts.py --baseline-ref /tmp/chartbase    # the same, measured on an older checkout
 
@@ -101,6 +101,42 @@ def measure(contract_ids: list[str], period: str, repeat: int) -> dict:
     return out
 
 
+def old_rendering() -> None:
+    """Draw this checkout's charts as cinb drew them before issue 16: SVG text as paths (``svg.fonttype:
+    path``) and a plain constrained-layout figure, laid out at every draw (``savefig`` draws twice). The same
+    charts, the same data: only the rendering differs, so the ratio is the rendering's cost alone."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    import cinb.charts
+    import cinb.charts_glance
+    import cinb.charts_xmr
+    import cinb.chartkit
+
+    class PlainFigure(Figure):
+        def settle(self, renderer=None):
+            engine = self.get_layout_engine()
+            if engine is not None:
+                engine.execute(self)
+            return self
+
+    def plain_figure(height_in=3.6, width_in=cinb.chartkit.A4_TEXT_WIDTH_IN):
+        return PlainFigure(figsize=(width_in, height_in), layout="constrained")
+
+    for module in (cinb.chartkit, cinb.charts, cinb.charts_glance, cinb.charts_xmr):
+        if hasattr(module, "house_figure"):
+            module.house_figure = plain_figure
+    cinb.chartkit.HOUSE_RC["svg.fonttype"] = "path"
+    original = matplotlib.rc_context
+
+    def rc_context(rc=None, fname=None):
+        if rc and rc.get("svg.fonttype") == "none":
+            rc = dict(rc, **{"svg.fonttype": "path"})
+        return original(rc, fname)
+
+    matplotlib.rc_context = rc_context  # cinb.display saves SVG with text as text inside an rc_context
+
+
 def _print(results: dict, baseline: dict | None) -> None:
     print(f"cinb from {results['cinb']}" + (f"; baseline from {baseline['cinb']}" if baseline else ""))
     head = f"{'contract':14} {'charts':>6} {'cold s':>7} {'median s':>9} {'min s':>6} {'SVG kB':>7}"
@@ -137,10 +173,25 @@ def main(argv=None) -> None:
     ap.add_argument("--baseline-ref", metavar="PATH",
                     help="a checkout of an older commit: measure it too (subprocess, PYTHONPATH=PATH)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    ap.add_argument("--old-rendering", action="store_true",
+                    help="draw with the rendering cinb used before: text as paths, layout at every draw")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="only this checkout's rendering (default: also the old rendering, side by side)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be 1 or more")
+    if args.old_rendering:
+        old_rendering()
     baseline = None
+    if not (args.baseline_ref or args.old_rendering or args.no_compare or args.json):
+        # Like for like: the same charts of the same review, drawn the old way in a process of their own.
+        cmd = [sys.executable, os.path.abspath(__file__), *args.contracts, "--period", args.period,
+               "--repeat", str(args.repeat), "--json", "--old-rendering"]
+        done = subprocess.run(cmd, env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"The old-rendering run failed:\n{done.stderr[-2000:]}")
+        baseline = json.loads(done.stdout.strip().splitlines()[-1])
+        baseline["cinb"] += " (old rendering: text as paths, constrained layout at every draw)"
     if args.baseline_ref:
         if not os.path.isdir(os.path.join(args.baseline_ref, "cinb")):
             ap.error(f"--baseline-ref {args.baseline_ref}: no cinb package there; give a clone of the repository.")
