@@ -14,6 +14,10 @@ printed too.
     python benchmarks/bench_charts.py NB-APP-007 --repeat 5
     python benchmarks/bench_charts.py --baseline-ref /tmp/chartbase    # the same, measured on an older checkout
 
+By default the same charts are also drawn the way cinb drew them before (``--old-rendering``: SVG text as
+paths, a constrained-layout figure laid out again at every draw), in a process of their own, and printed side by
+side: same charts, same data, only the rendering differs (``--no-compare`` skips it).
+
 ``--baseline-ref PATH`` runs this script again in a subprocess with ``PYTHONPATH=PATH`` (a clone of an older
 commit, e.g. ``git clone -q . /tmp/chartbase && git -C /tmp/chartbase checkout -q 03a873b``), so that ``cinb``
 is imported from there, and prints both side by side with the ratio.
