@@ -10,9 +10,10 @@ How a batch runs (:func:`run_batch`):
    (:mod:`cinb.snapshot`); each pack's notebook reads only its own contracts' rows from it (``snapshot``
    parameter), so a pack costs the same whatever the size of the portfolio and no kernel holds all of it.
 4. The packs to build go to a pool of worker processes, one per core by default (or, with ``scheduler``, to a Dask
-   cluster). Each pack runs in a fresh kernel that runs nothing else, forked from a per-worker zygote that has
-   imported what the notebooks import (:mod:`cinb.zygote`); each worker keeps the next pack's kernel starting
-   while it renders the current pack (:mod:`cinb.kernels`), and keeps its HTML exporter and PDF backend warm.
+   cluster). Each pack runs in a fresh kernel that runs nothing else, forked from a zygote that has imported what
+   the notebooks import (:mod:`cinb.zygote`; one for the whole local batch, one per Dask worker); each worker
+   keeps the next pack's kernel starting while it renders the current pack (:mod:`cinb.kernels`) and keeps its
+   HTML exporter warm; Chromium PDFs of a local batch are printed by one printer process (:mod:`cinb.printer`).
    Workers' and kernels' output goes to log files, never to the terminal.
 5. A failed pack (the notebook raised, its kernel died, it passed the timeout, the render failed) is reported
    with its reason and publishes nothing; the others carry on. A worker process that dies is replaced and its

@@ -441,8 +441,9 @@ def discard_prestarted() -> None:
 
 def start_shared_zygote(log_dir: Path) -> Zygote | None:
     """Start a zygote that several worker processes fork their kernels from (``KernelSupply(fork=True,
-    shared_zygote=(zygote.address, str(zygote.log_path)))`` in each): one copy of the notebooks' imports for a
-    whole batch. Returns None, having said why, when it cannot be started (workers then start their own)."""
+    shared_zygote=(zygote.address, str(zygote.log_path), zygote.pid))`` in each): one copy of the notebooks'
+    imports for a whole batch. Returns None, having said why, when it cannot be started (workers then start their
+    own)."""
     try:
         return Zygote(_kernel_env(), Path(log_dir) / "zygote.log", cwd=os.getcwd(), shared=True)
     except ZygoteError as exc:
@@ -454,7 +455,7 @@ class KernelSupply:
     """Kernels for the packs of one worker: one spare is kept warm, and no kernel is ever handed out twice.
 
     With ``fork`` the kernels are forked from a zygote: the supply's own, or with ``shared_zygote`` (the
-    ``(address, log)`` of a zygote from :func:`start_shared_zygote`) the batch's, shared by all its workers.
+    ``(address, log, pid)`` of a zygote from :func:`start_shared_zygote`) the batch's, shared by all its workers.
 
     Every kernel runs in cinb's own interpreter (forked from a zygote with ``fork``, else started as
     ``sys.executable -m ipykernel_launcher``), unless ``kernel_name`` names an installed kernelspec (then no
@@ -469,7 +470,7 @@ class KernelSupply:
     """
 
     def __init__(self, *, warm: bool = True, kernel_name: str | None = None, log_dir: Path | None = None,
-                 fork: bool = False, shared_zygote: tuple[str, str] | None = None):
+                 fork: bool = False, shared_zygote: tuple[str, str, int] | None = None):
         self.warm = warm
         self.kernel_name = kernel_name
         self._own_dir = log_dir is None
@@ -479,7 +480,7 @@ class KernelSupply:
         self.started = 0
         self.zygote = None
         if fork and kernel_name is None:  # the zygote runs cinb's own interpreter: never for a named kernel
-            if shared_zygote is not None:  # (address, log): a zygote the batch started for all its workers
+            if shared_zygote is not None:  # (address, log, pid): a zygote the batch started for all its workers
                 self.zygote = AttachedZygote(*shared_zygote)
             else:
                 self._start_zygote()

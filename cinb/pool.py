@@ -6,11 +6,13 @@ each worker is doing: if a worker dies (killed, out of memory, a crash in a C li
 again in a new worker, and reported failed if that worker dies too; every other pack carries on.
 
 A worker is replaced by a new one after :data:`PACKS_PER_WORKER` packs, so that memory does not grow with the
-size of the batch. Each worker, when it starts: takes the caller's environment, sends everything it would print to a log file,
-starts the first pack's kernel, and warms the HTML exporter and the PDF backend (:func:`cinb.pdf.get_backend`
-keeps it for the worker's lifetime). Its kernels are forked from a zygote process that has imported
-what the notebooks import (:mod:`cinb.zygote`), one per pack, and it keeps the next one starting while it renders
-(:class:`cinb.kernels.KernelSupply`).
+size of the batch. Each worker, when it starts: takes the caller's environment, sends everything it would print
+to a log file, starts the first pack's kernel and warms the HTML exporter. Two services are shared by all the
+workers, to keep one copy of what they would each hold (memory): one kernel zygote, which has imported what the
+notebooks import and forks each pack's kernel (:mod:`cinb.zygote`; a worker keeps the next kernel starting while
+it renders, :class:`cinb.kernels.KernelSupply`), and, for PDFs printed by Chromium with more than one worker, one
+printer process with the batch's only browser (:mod:`cinb.printer`). A worker that cannot reach either falls back
+to its own.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def _terminated(signum, frame):
 
 
 def _setup(env: dict[str, str], cwd: str, log_dir: str, formats: tuple[str, ...], pdf_backend: str,
-           printer: tuple[str, bytes] | None = None, zygote: tuple[str, str] | None = None):
+           printer: tuple[str, bytes] | None = None, zygote: tuple[str, str, int] | None = None):
     """Prepare a worker process; returns its kernel supply."""
     import multiprocessing.util
     import signal
@@ -251,7 +253,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
 
     zygote = start_shared_zygote(Path(log_dir))
     if zygote is not None:
-        options["zygote"] = (zygote.address, str(zygote.log_path))
+        options["zygote"] = (zygote.address, str(zygote.log_path), zygote.pid)
     workers = [_Worker(ctx, env, log_dir, options) for _ in range(jobs)]
     finished = False
     try:

@@ -226,11 +226,15 @@ class AttachedZygote(Zygote):
         :attr:`Zygote.address` of the shared zygote.
     log_path : Path
         The shared zygote's log (quoted when it fails).
+    zygote_pid : int, optional
+        Its process id: while waiting for it to listen, a zygote that has died (its imports failed) is noticed
+        at once instead of after :data:`READY_TIMEOUT`.
     """
 
-    def __init__(self, address: str, log_path: Path):  # noqa: D107 - no process of its own to start
+    def __init__(self, address: str, log_path: Path, zygote_pid: int | None = None):  # noqa: D107
         self.address = address
         self.log_path = Path(log_path)
+        self._zygote_pid = zygote_pid
         self._folder = None
         self._sock = None
         self._gone = False
@@ -256,9 +260,12 @@ class AttachedZygote(Zygote):
                 sock.connect(self.address)
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
+                if self._zygote_pid is not None and not _running(self._zygote_pid):
+                    raise self._ended() from None
                 if time.monotonic() - started > READY_TIMEOUT:
                     self._gone = True
-                    raise ZygoteError(f"the batch's kernel zygote did not answer within {READY_TIMEOUT:g} s") from None
+                    raise ZygoteError(f"the batch's kernel zygote did not answer within {READY_TIMEOUT:g} s") \
+                        from None
                 time.sleep(0.1)
                 continue
             except OSError as exc:
@@ -376,6 +383,21 @@ class ForkedProcess:
     def terminate(self) -> None:
         """Send SIGTERM to the kernel process (see :meth:`send_signal`)."""
         self.send_signal(signal.SIGTERM)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux: /proc; elsewhere existence only)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def provisioner_for(km, zygote: Zygote):

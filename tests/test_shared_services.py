@@ -21,7 +21,8 @@ import pytest
 
 from cinb.errors import PackError, ZygoteError
 
-PAGE = "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>t</title></head><body><h1>{}</h1></body></html>"
+PAGE = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>t</title></head>"
+        "<body><h1>{}</h1></body></html>")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -117,12 +118,33 @@ def test_a_worker_that_cannot_reach_the_zygote_is_told(tmp_path, monkeypatch):
         lost.status(1)
 
 
+def test_a_shared_zygote_that_cannot_start_is_noticed_at_once_and_says_why(tmp_path):
+    """Its imports fail: an attached worker hears why within seconds, not after READY_TIMEOUT."""
+    from cinb.zygote import AttachedZygote, Zygote
+
+    broken = tmp_path / "site" / "cinb"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('this cinb is broken')\n")
+    env = {**os.environ, "PYTHONPATH": str(broken.parent)}
+    zygote = Zygote(env, tmp_path / "zygote.log", cwd=str(tmp_path), shared=True)
+    client = AttachedZygote(zygote.address, zygote.log_path, zygote.pid)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ZygoteError, match="has gone: ImportError: this cinb is broken"):
+            client.fork("unused.json", os.devnull, env, str(tmp_path))
+    finally:
+        client.close()
+        zygote.close()
+    assert time.monotonic() - started < 30
+
+
 def test_a_kernel_supply_whose_shared_zygote_is_gone_starts_ordinary_kernels(tmp_path, monkeypatch):
     import cinb.zygote
     from cinb.kernels import KernelSupply
 
     monkeypatch.setattr(cinb.zygote, "READY_TIMEOUT", 0.3)
-    supply = KernelSupply(fork=True, log_dir=tmp_path, shared_zygote=(str(tmp_path / "gone"), str(tmp_path / "z.log")))
+    supply = KernelSupply(fork=True, log_dir=tmp_path,
+                          shared_zygote=(str(tmp_path / "gone"), str(tmp_path / "z.log"), None))
     try:
         kernel = supply.take()
         try:
