@@ -11,7 +11,7 @@ How a batch runs (:func:`run_batch`):
    parameter), so a pack costs the same whatever the size of the portfolio and no kernel holds all of it.
 4. The packs to build go to a pool of worker processes, one per core by default (or, with ``scheduler``, to a Dask
    cluster). Each pack runs in a fresh kernel that runs nothing else, forked from a zygote that has imported what
-   the notebooks import (:mod:`cinb.zygote`; one for the whole local batch, one per Dask worker); each worker
+   the notebooks import (:mod:`cinb.zygote`; one for a whole local batch, one per Dask worker thread); each worker
    keeps the next pack's kernel starting while it renders the current pack (:mod:`cinb.kernels`) and keeps its
    HTML exporter warm; Chromium PDFs of a local batch are printed by one printer process (:mod:`cinb.printer`).
    Workers' and kernels' output goes to log files, never to the terminal.
