@@ -1,11 +1,11 @@
 """One PDF printer for a whole local batch: a process that owns the batch's only Chromium, and its clients.
 
-Each worker of a batch used to start its own Chromium through Playwright: a browser process, its utility
-processes and Playwright's Node driver, per worker — about 200 MiB each before a page is printed. A batch now
-starts one printer process (:func:`serve`) and every worker prints through it (:class:`PrinterClient`, which
-:func:`cinb.pdf.get_backend` hands out once :func:`cinb.pdf.use_printer` has been called in the worker). The
-printer prints one pack at a time in one tab: printing takes about a fifth of a pack's time, so two workers
-rarely wait for each other, and the pages are those the worker's own Chromium would print (the same
+Were each worker to print with a Chromium of its own, every worker would hold a browser process, its utility
+processes and Playwright's Node driver: about 200 MiB each before a page is printed. A batch starts one printer
+process instead (:func:`serve`) and every worker prints through it (:class:`PrinterClient`, which
+:func:`cinb.pdf.get_backend` hands out once :func:`use_printer` has been called in the worker). The printer
+prints one pack at a time in one tab: printing takes about a quarter of a pack's time, so two workers rarely
+wait for each other, and the pages are those the worker's own Chromium would print (the same
 :class:`~cinb.pdf_chromium.ChromiumBackend` does the work).
 
 Requests and answers travel over a Unix socket in a private temporary folder, authenticated with a key only
@@ -22,16 +22,20 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener, wait
 from pathlib import Path
 
 from .errors import PackError
 
-__all__ = ["PRINT_TIMEOUT", "PrinterClient", "PrintService", "serve", "use_printer"]
+__all__ = ["CONNECT_GRACE", "PRINT_TIMEOUT", "PrinterClient", "PrintService", "serve", "use_printer"]
 
 #: Seconds a worker waits for its PDF before it gives up on the printer (a pack's PDF takes about a second).
 PRINT_TIMEOUT = 300.0
+
+#: Seconds a worker keeps trying to reach a printer that is not listening yet before it prints alone.
+CONNECT_GRACE = 10.0
 
 _log = logging.getLogger("cinb.printer")
 
@@ -185,7 +189,7 @@ class PrinterClient:
         if self._local is None:
             try:
                 if self._conn is None:
-                    self._conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+                    self._conn = self._connect()
                 self._conn.send(("print", html, str(target)))
                 if not self._conn.poll(PRINT_TIMEOUT):
                     self._drop()
@@ -203,6 +207,18 @@ class PrinterClient:
                     raise PackError(message) if kind == "PackError" else type(kind, (Exception,), {})(message)
                 return
         self._local.write_pdf(html, target)
+
+    def _connect(self):
+        # The printer listens within a moment of starting; a worker's first PDF comes seconds later, but a
+        # loaded machine may start the printer late: a few seconds' grace before printing alone.
+        deadline = time.monotonic() + CONNECT_GRACE
+        while True:
+            try:
+                return Client(self.address, family="AF_UNIX", authkey=self.authkey)
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def _drop(self) -> None:
         if self._conn is not None:

@@ -269,3 +269,17 @@ def test_a_prestarted_kernel_is_taken_once_and_one_never_taken_is_shut_down():
     spare = kernels._PRESTARTED[0]
     kernels.discard_prestarted()
     assert kernels.take_prestarted() is None and not spare.is_alive()
+
+
+def test_a_new_client_of_a_dead_printer_prints_alone_after_the_grace(printer, tmp_path, monkeypatch):
+    import cinb.printer
+    from cinb.printer import PrinterClient
+
+    monkeypatch.setattr(cinb.printer, "CONNECT_GRACE", 0.3)
+    os.kill(printer.process.pid, signal.SIGKILL)
+    printer.process.join(10)
+    late = PrinterClient(*printer.endpoint, "fake", fallback=_FakeBackend)
+    started = time.monotonic()
+    late.write_pdf(PAGE.format("late"), tmp_path / "late.pdf")
+    assert late._local is not None and time.monotonic() - started < 5
+    assert (tmp_path / "late.pdf").read_text().split()[1] == str(os.getpid())
