@@ -292,9 +292,12 @@ def meeting_questions(r) -> list[str]:
                       f"{value_text(k.kpi.get('target'), k.kpi.get('unit'))}"
                       f" as it runs; what change to the process will the supplier make?")
     for _, c in r.commitments[r.commitments["status"] == "off track"].iterrows() if len(r.commitments) else []:
+        months = c.get("actual_months")
+        over = (f", the mean of the last {plural(int(months), 'reported month')}"
+                if months is not None and not pd.isna(months) and int(months) > 1 else "")
         qs.append(f"{c['name']}: how will the supplier get back to the committed trajectory "
                   f"({value_text(c['expected_now'], c['unit'])} expected now, {value_text(c['actual_now'], c['unit'])} "
-                  f"actual) before {c['due']}?")
+                  f"actual{over}) before {c['due']}?")
     if len(r.ratchets):
         for _, x in r.ratchets.iterrows():
             qs.append(f"{x['name']}: the target was beaten every month for {plural(int(x['months']), 'month')}; propose "

@@ -240,23 +240,25 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
     queue = deque(specs)
     attempts: Counter = Counter()
     jobs = max(1, min(jobs, len(queue)))
-    printer = None
-    if "pdf" in formats and pdf_backend == "chromium" and jobs > 1:
-        # One browser for the batch instead of one per worker (see cinb.printer).
-        from .printer import PrintService
-
-        with _main_not_reimported():
-            printer = PrintService(ctx, pdf_backend)
-        options["printer"] = printer.endpoint
-    # One kernel zygote for the batch: its imports and rehearsal are shared by every worker's kernels.
-    from .kernels import start_shared_zygote
-
-    zygote = start_shared_zygote(Path(log_dir))
-    if zygote is not None:
-        options["zygote"] = (zygote.address, str(zygote.log_path), zygote.pid)
-    workers = [_Worker(ctx, env, log_dir, options) for _ in range(jobs)]
+    printer = zygote = None
+    workers: list[_Worker] = []
     finished = False
     try:
+        if "pdf" in formats and pdf_backend == "chromium" and jobs > 1:
+            # One browser for the batch instead of one per worker (see cinb.printer).
+            from .printer import PrintService
+
+            with _main_not_reimported():
+                printer = PrintService(ctx, pdf_backend)
+            options["printer"] = printer.endpoint
+        # One kernel zygote for the batch: its imports and rehearsal are shared by every worker's kernels.
+        from .kernels import start_shared_zygote
+
+        zygote = start_shared_zygote(Path(log_dir))
+        if zygote is not None:
+            options["zygote"] = (zygote.address, str(zygote.log_path), zygote.pid)
+        for _ in range(jobs):
+            workers.append(_Worker(ctx, env, log_dir, options))
         while queue or any(w.spec is not None for w in workers):
             for i, w in enumerate(workers):
                 if w.spec is None and queue:

@@ -55,9 +55,13 @@ def serve(address: str, authkey: bytes, backend: str = "chromium") -> None:
     def stop(signum, frame):
         sys.exit(0)  # runs the backend's exit handler, which closes the browser
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides when the printer stops
     parent = os.getppid()
+    # A session of its own: a Ctrl-C at the terminal (sent to the batch's process group) must not reach the
+    # printer's browser and driver in the middle of a pack the workers are finishing; the batch stops the printer.
+    with contextlib.suppress(OSError):
+        os.setsid()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = Listener(address, family="AF_UNIX", authkey=authkey)  # first: workers may connect at once
 
     def start():
@@ -107,7 +111,8 @@ def serve(address: str, authkey: bytes, backend: str = "chromium") -> None:
                         raise broken
                 engine.write_pdf(html, Path(target))
             except Exception as exc:  # noqa: BLE001 - the worker reports it as this pack's failure
-                answer = (type(exc).__name__, str(exc))
+                answer = (type(exc).__name__, f"{exc} (the batch's PDF printer starts a new Chromium for the next "
+                                              "pack: if this one crashed or was killed, rebuild this pack)")
                 # The browser or its driver may be what failed: the next pack gets a new one.
                 if engine is not None:
                     engine.close()

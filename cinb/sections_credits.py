@@ -139,7 +139,12 @@ def _credit_ledger(r: ContractReview):
         "Headroom after": [DASH if pd.isna(h) or k == "month" else money(h)
                            for h, k in zip(led["headroom_gbp"], led["cap_period"])],
     })
+    # A cap counted month by month leaves no headroom to carry: the column is shown only when some cap runs longer.
+    headroom = not (frame["Headroom after"] == DASH).all()
+    if not headroom:
+        frame = frame.drop(columns="Headroom after")
     return Table(frame, caption=f"Service credit ledger, contract year {y.get('contract_year')} to "
                                 f"{month_name(r.period)}: charge (pro-rated in part months), credits before the cap, "
                                 f"Critical Service Level Failures and credits they suppressed, the cap for the period "
-                                f"it is counted over, credit due and cap headroom", row_header="Month")
+                                f"it is counted over, credit due" + (" and cap headroom" if headroom else ""),
+                 row_header="Month")

@@ -89,9 +89,12 @@ def test_a_worker_that_goes_takes_its_running_kernels_with_it(tmp_path):
     zygote = start_shared_zygote(tmp_path)
     first = AttachedZygote(zygote.address, zygote.log_path)
     second = AttachedZygote(zygote.address, zygote.log_path)
+    kernels = []
     try:
         doomed = start_kernel(log_dir=tmp_path / "a", zygote=first)
+        kernels.append(doomed)
         kept = start_kernel(log_dir=tmp_path / "b", zygote=second)
+        kernels.append(kept)
         doomed.wait_ready()
         kept.wait_ready()
         assert _alive(doomed.pid) and _alive(kept.pid)
@@ -99,8 +102,11 @@ def test_a_worker_that_goes_takes_its_running_kernels_with_it(tmp_path):
         assert _wait_gone(doomed.pid)
         time.sleep(0.5)
         assert _alive(kept.pid)
-        kept.shutdown()
     finally:
+        # Shut both down (a dead kernel too): a kernel manager left to the garbage collector can hang the process
+        # in pyzmq's Context.term.
+        for kernel in kernels:
+            kernel.shutdown()
         second.close()
         zygote.close()
 
