@@ -191,14 +191,17 @@ def _parameters(args) -> dict:
 
 def cmd_run(args) -> int:
     """``cinb run``: one contract's pack (:func:`cinb.api.run_pack`); prints the files written."""
-    from .kernels import prestart
+    from .kernels import discard_prestarted, prestart
 
     prestart()  # the pack's kernel starts and imports while the rest of cinb is imported and the data load
-    from .api import run_pack
-    from .notebook_templates import template_options
+    try:
+        from .api import run_pack
+        from .notebook_templates import template_options
 
-    result = run_pack(args.contract_id, args.period, out=args.out, config=args.config,
-                      templates=template_options(args.templates), **_parameters(args))
+        result = run_pack(args.contract_id, args.period, out=args.out, config=args.config,
+                          templates=template_options(args.templates), **_parameters(args))
+    finally:
+        discard_prestarted()  # not taken: the run stopped before its pack (a usage error)
     period_dir = Path(args.out) / args.period
     if result.status != "ok":
         where = f"; diagnostics in {period_dir / result.failure}" if result.failure else ""

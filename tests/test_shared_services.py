@@ -263,6 +263,7 @@ def test_a_client_with_the_wrong_key_is_refused(printer, tmp_path):
 def test_a_prestarted_kernel_is_taken_once_and_one_never_taken_is_shut_down():
     from cinb import kernels
 
+    kernels.discard_prestarted()  # none left by an earlier test of this process
     kernels.prestart()
     kernel = kernels.take_prestarted()
     try:
