@@ -16,22 +16,13 @@ import sys
 from pathlib import Path
 
 from .errors import PackError, UsageError
+from .processes import exists
 
 LOCK_NAME = ".cinb.lock"
 
 
 class LockedError(UsageError):
     """Another cinb process is writing the same month folder."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PeriodLock:
@@ -95,7 +86,7 @@ class PeriodLock:
         who = f"process {pid}" if pid else "another process"
         if holder.get("host") and holder.get("host") != socket.gethostname():
             who += f" on {holder['host']}"
-        elif pid and not _alive(int(pid)):
+        elif pid and not exists(int(pid)):
             who += " (which seems to have ended; its lock is still held by a child process)"
         since = f", started {holder['started']}" if holder.get("started") else ""
         what = f" ({holder['command']})" if holder.get("command") else ""

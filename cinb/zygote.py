@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from .errors import ZygoteError
+from .processes import running
 
 __all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "Zygote", "ZygoteError",
            "first_error_line", "provisioner_for", "rehearse"]
@@ -260,7 +261,7 @@ class AttachedZygote(Zygote):
                 sock.connect(self.address)
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
-                if self._zygote_pid is not None and not _running(self._zygote_pid):
+                if self._zygote_pid is not None and not running(self._zygote_pid):
                     raise self._ended() from None
                 if time.monotonic() - started > READY_TIMEOUT:
                     self._gone = True
@@ -383,21 +384,6 @@ class ForkedProcess:
     def terminate(self) -> None:
         """Send SIGTERM to the kernel process (see :meth:`send_signal`)."""
         self.send_signal(signal.SIGTERM)
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (Linux: /proc; elsewhere existence only)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def provisioner_for(km, zygote: Zygote):
