@@ -243,10 +243,61 @@ class HouseFigure(Figure):
             self._saving, self._engine_at_save = False, None
 
     def draw(self, renderer):
-        """Lay the figure out at its first draw, measuring with this draw's renderer, then draw."""
-        if not self._settled and self.get_visible():
-            self.settle(renderer)
-        super().draw(renderer)
+        """Lay the figure out at its first draw, measuring with this draw's renderer, then draw.
+
+        Inside this draw each axis's ticks and tick-label boxes are worked out once per state of the axis
+        (:func:`_ticks_once`): matplotlib recomputes them up to six times per axis while laying out and drawing.
+        """
+        with _ticks_once(self, renderer):
+            if not self._settled and self.get_visible():
+                self.settle(renderer)
+            super().draw(renderer)
+
+
+@contextlib.contextmanager
+def _ticks_once(fig: Figure, renderer) -> Iterator[None]:
+    """Within the block, each axis of ``fig`` updates its ticks and measures their labels once per state.
+
+    matplotlib's ``Axis.get_tightbbox`` and ``Axis.draw`` each update the ticks (locator, formatter, tick
+    positions and texts) and measure the tick labels, and again for the axis label's position: four to six
+    times per axis per saved figure, with the same result while the axis's view limits, its axes' place in
+    pixels and its locator and formatter are unchanged. Here the last result is kept with that state and reused
+    while the state is the same; any change (the layout moving the axes, new limits) computes afresh, so the
+    image is the same byte for byte (tests/test_chartkit_layout.py). The per-axis methods are instance
+    attributes, removed when the block ends. With a matplotlib that lacks these methods nothing is changed.
+    """
+    axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
+    if not all(hasattr(a, "_update_ticks") and hasattr(a, "_get_ticklabel_bboxes") for a in axes):
+        yield
+        return
+
+    def state(axis):
+        return (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(axis.get_major_locator()),
+                id(axis.get_major_formatter()), id(axis.get_minor_locator()), id(axis.get_minor_formatter()))
+
+    for axis in axes:
+        update, measure = axis._update_ticks, axis._get_ticklabel_bboxes
+        memo = {}
+
+        def update_once(_update=update, _memo=memo, _axis=axis):
+            key = state(_axis)
+            if _memo.get("ticks_key") != key:
+                _memo["ticks"], _memo["ticks_key"] = _update(), key
+            return _memo["ticks"]
+
+        def measure_once(ticks, renderer_, _measure=measure, _memo=memo, _axis=axis):
+            key = (state(_axis), id(renderer_), tuple(map(id, ticks)))
+            if _memo.get("boxes_key") != key:
+                _memo["boxes"], _memo["boxes_key"] = _measure(ticks, renderer_), key
+            return _memo["boxes"]
+
+        axis._update_ticks, axis._get_ticklabel_bboxes = update_once, measure_once
+    try:
+        yield
+    finally:
+        for axis in axes:
+            for name in ("_update_ticks", "_get_ticklabel_bboxes"):
+                axis.__dict__.pop(name, None)
 
 
 def house_figure(height_in: float = 3.6, width_in: float = A4_TEXT_WIDTH_IN) -> HouseFigure:

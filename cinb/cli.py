@@ -12,11 +12,11 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CinbError, UsageError
-from .formatting import agree, plural
-from .periods import parse_month
 
 def _period_arg(text: str) -> str:
     try:
+        from .periods import parse_month  # pandas: imported once the command's kernel is on its way
+
         return parse_month(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
@@ -240,6 +240,7 @@ def cmd_cpn(args) -> int:
 
     from .cpn import cpn_rows, write_cpn_csv
     from .errors import format_problem
+    from .formatting import agree, plural
 
     if args.start > args.end:
         raise UsageError(f"--from {args.start} is after --to {args.end}")

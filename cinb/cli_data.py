@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from .config import DEFAULT_STORE
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
-from .formatting import plural
-from .store import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas is imported by the commands that use it: `cinb --help` and `cinb run` build this parser first.
 
 #: Problems printed by ``cinb validate`` unless ``--limit`` says otherwise (all go to ``--problems-csv``).
 DEFAULT_LIMIT = 200
@@ -88,6 +90,8 @@ def register(subparsers) -> None:
 
 def _print_table(problems: pd.DataFrame, limit: int, out=None) -> None:
     """Problems as a readable table: where, column, value, what is wrong, what to do."""
+    import pandas as pd
+
     out = out or sys.stdout
     shown = problems if limit <= 0 else problems.head(limit)
     where = shown["source"].astype(object).fillna("").map(lambda s: Path(s).name if "://" not in s else s)
@@ -125,6 +129,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ``args`` has ``data``, ``as_of``, ``limit`` and ``problems_csv``. Problems and the accounting go to
     stdout, the closing advice to stderr. Raises UsageError when the source cannot be read (exit 2).
     """
+    import pandas as pd
+
     from .load import load_portfolio
 
     p = load_portfolio(args.data, strict=False, as_of=args.as_of)
@@ -211,6 +217,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     warnings on stdout), 1 when the data has errors (problems and accounting on stderr). Raises UsageError
     when the file does not exist or the store cannot be used (`cinb.store.ingest`).
     """
+    from .formatting import plural
+
     from .store import ingest
 
     src = args.file
@@ -291,4 +299,6 @@ def change_lines(result, limit: int = 20) -> list[str]:
 
 
 def _number(x) -> str:
+    import pandas as pd
+
     return "not reported" if x is None or (isinstance(x, float) and pd.isna(x)) else f"{float(x):.12g}"

@@ -20,6 +20,8 @@ TEMPLATE_DIR = PACKAGE_DIR / "templates"
 #: The report templates shipped with cinb: the pack notebooks (package data) and explore.ipynb.
 NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
 REPO_DIR = PACKAGE_DIR.parent
+#: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
+DEFAULT_STORE = Path("reports") / "store.sqlite"
 
 
 def notebook_dir() -> Path:

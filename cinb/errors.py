@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas is imported where it is used, not here: every cinb module imports this one, and a command that only
+# starts a kernel or prints its help (`cinb run` starts the pack's kernel first) should not wait 0.3 s for pandas.
 
 PROBLEM_COLUMNS = ["severity", "source", "sheet", "table", "row", "column", "value", "problem", "fix"]
 
@@ -40,6 +45,8 @@ class DataError(CinbError):
 
     def __init__(self, problems: pd.DataFrame, summary: str | None = None, *,
                  accounting: pd.DataFrame | None = None, warnings: pd.DataFrame | None = None):
+        import pandas as pd
+
         self.problems = problems.reindex(columns=PROBLEM_COLUMNS).reset_index(drop=True)
         self.accounting = accounting
         self.warnings = warnings if warnings is not None else pd.DataFrame(columns=PROBLEM_COLUMNS)
@@ -73,6 +80,8 @@ class ZygoteError(KernelError):
 
 def format_problem(p) -> str:
     """One readable sentence for one problem row (a Series or mapping with PROBLEM_COLUMNS)."""
+    import pandas as pd
+
     raw = p.get if hasattr(p, "get") else (lambda k, d=None: getattr(p, k, d))
 
     def get(key):

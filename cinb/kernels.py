@@ -39,7 +39,8 @@ from pathlib import Path
 
 from .errors import KernelError, ZygoteError
 # WARM_IMPORTS lives with the zygote, which imports it without importing this module; re-exported here.
-from .zygote import WARM_IMPORTS, AttachedZygote, Zygote, first_error_line, provisioner_for
+from .zygote import (KERNEL_OPTIONS, WARM_IMPORTS, AttachedZygote, Zygote, first_error_line,  # noqa: F401
+                     provisioner_for)
 
 #: Seconds allowed for a kernel to start and finish its warm-up imports.
 START_TIMEOUT = 120.0
@@ -70,7 +71,7 @@ def own_kernel_spec():
         spec = dict(get_kernel_dict())
     except Exception:  # no ipykernel here: the kernel will fail to start, and say why
         spec = {"display_name": "Python 3", "language": "python", "metadata": {}}
-    spec["argv"] = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec["argv"] = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_OPTIONS]
     spec["display_name"] = f"{spec.get('display_name') or 'Python'} (cinb)"
     known = set(KernelSpec.class_trait_names())
     return KernelSpec(resource_dir="", name=OWN_KERNEL, **{k: v for k, v in spec.items() if k in known})
@@ -105,14 +106,21 @@ def _describe(km, kernel_name: str | None) -> tuple[str, str]:
 
 
 def warm_up() -> str:
-    """Run inside a new kernel: import :data:`WARM_IMPORTS`; return ``repr([start, end])`` (epoch seconds).
+    """Run inside a new kernel: import :data:`WARM_IMPORTS` and freeze them (:func:`gc.freeze`); return ``repr([start, end])`` (epoch seconds).
 
     The times let the worker split kernel start-up from imports without leaving any name in the user namespace
     (the call is made through ``user_expressions``).
     """
+    import gc
+
     started = time.time()
     for name in WARM_IMPORTS:
         importlib.import_module(name)
+    # What is imported lives as long as the kernel: out of the cyclic collector's sight, a full collection (the
+    # charts' figures are cyclic garbage) walks the pack's own objects only. Measured: a contract pack's charts
+    # 0.15-0.3 s quicker per full collection avoided. The zygote does the same before it forks.
+    gc.collect()
+    gc.freeze()
     return repr([started, time.time()])
 
 

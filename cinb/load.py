@@ -154,6 +154,8 @@ class Portfolio:
         UsageError
             When no contract has that id (the message names close matches).
         """
+        if getattr(self, "_subset_ids", None) == frozenset((contract_id,)):
+            return self  # already this contract's view (a pack's snapshot read): the same frames, hash and counts
         ids = self.contracts["contract_id"].astype(object).tolist()
         if contract_id not in ids:
             hint = did_you_mean(str(contract_id), ids)
@@ -203,8 +205,11 @@ class Portfolio:
                       history=history, initiatives=keep(self.initiatives),
                       process_changes=keep(self.process_changes), derived=keep(self.derived),
                       credit_bands=keep(self.credit_bands), critical_failure_rules=keep(self.critical_failure_rules))
-        return replace(self, **frames, accounting=accounting, warnings=keep(self.warnings), problems=problems,
+        view = replace(self, **frames, accounting=accounting, warnings=keep(self.warnings), problems=problems,
                        data_hash=data_hash(frames))
+        # Restricting a view again to the same contracts gives the same view: `contract` returns it as it is.
+        object.__setattr__(view, "_subset_ids", frozenset(ids))
+        return view
 
     def __repr__(self) -> str:
         """One line: source, row counts per frame, warnings, problems and the start of the data hash."""

@@ -271,7 +271,7 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         executed notebook, error and kernel output of a failure are in ``<period>/_failed/<key>/``. A template's
         path and sha256 are in ``template`` (and in ``pack.json``'s ``reproducibility``).
     """
-    from .render import render_html, render_pdf
+    from .render import prepare_in_background, render_html, render_pdf
 
     out_root = Path(out_root)
     kind_nb, stem = KINDS[spec.kind]
@@ -295,6 +295,8 @@ def build_pack(spec: PackSpec, out_root: Path, *, formats: tuple[str, ...] = ("h
         notebook = spec.notebook_file(notebooks)
         result.template = template_record(spec)
         kernel = kernels.take() if kernels is not None else None
+        if "html" in formats or "pdf" in formats:
+            prepare_in_background()  # the HTML exporter is built while the kernel works, not after
         try:
             nb = execute(notebook, spec.run_parameters(), timeout=timeout, kernel=kernel, timings=timings)
         finally:

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -169,11 +170,38 @@ def render_html(
             "brand": _brand_resources(brand),
         }
     }
+    warming = _warming
+    if warming is not None and warming is not threading.current_thread():
+        warming.join()  # the exporter is being built: use that one, not a second
     try:
         page, _ = _exporter().from_notebook_node(notebook, resources=resources)
     except Exception as exc:  # a template error is a defect, but the caller needs to know which pack failed
         raise PackError(f"Could not render the HTML pack {title!r}: {type(exc).__name__}: {exc}") from exc
     return _finish(page)
+
+
+_warming: threading.Thread | None = None
+
+
+def prepare_in_background() -> None:
+    """Build the HTML exporter and compile its templates in a background thread, once per process.
+
+    Building nbconvert's exporter and compiling the pack template take about 0.5 s the first time a process
+    renders a pack. ``cinb run`` calls this before it waits for its kernel, so that the work is done while the
+    kernel runs the notebook (the process is otherwise idle then) rather than after. :func:`render_html` waits
+    for the thread before it renders. A failure here is ignored: the real render meets it and reports it.
+    """
+    global _warming
+    if _warming is not None or _exporter.cache_info().currsize:
+        return
+
+    def warm() -> None:
+        with contextlib.suppress(Exception):
+            render_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Warm-up")]),
+                        title="Warm-up")
+
+    _warming = threading.Thread(target=warm, name="cinb-html-warm-up", daemon=True)
+    _warming.start()
 
 
 def _brand_resources(brand: Brand) -> dict[str, str] | None:

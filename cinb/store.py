@@ -46,9 +46,7 @@ from .sources import engine_for, is_url, library_warnings, raw_from_records, saf
 from .sources_sql import BATCHES, read_store_tables, resolve_as_of
 from .template import NOT_REPORTED, date_cell_warnings, is_not_reported
 from .writers import plain_records
-
-#: Where ``cinb ingest`` appends when no ``--into`` is given (relative to the working directory).
-DEFAULT_STORE = Path("reports") / "store.sqlite"
+from .config import DEFAULT_STORE  # noqa: F401 - defined with the other defaults; cinb.store.DEFAULT_STORE as before
 #: The measurement columns whose difference from the stored revision makes a re-submitted month a restatement.
 RESTATED_COLUMNS = ("value", "note", "volume", "complete")
 #: What an ingest found each row it read to be, against the store (`IngestResult.changes`, column ``status``).

@@ -38,7 +38,7 @@ from pathlib import Path
 from .errors import ZygoteError
 from .processes import running
 
-__all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "Zygote", "ZygoteError",
+__all__ = ["KERNEL_OPTIONS", "READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "Zygote", "ZygoteError",
            "first_error_line", "provisioner_for", "rehearse"]
 
 #: Modules a kernel has imported before it is given a pack: exactly those the pack notebooks import. The zygote
@@ -47,6 +47,10 @@ __all__ = ["READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "
 #: does not import the kernel machinery that uses it.
 WARM_IMPORTS = ("cinb.load", "cinb.review", "cinb.portfolio", "cinb.sections", "cinb.portfolio_sections",
                 "cinb.display", "cinb.charts", "cinb.snapshot", "pyarrow.parquet")
+
+#: Options of cinb's own kernels: no IPython input history (a pack's kernel runs one notebook and ends; writing
+#: each cell to the user's history database cost CPU, a thread and disk writes, and kept pack code there).
+KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 
 #: Seconds the zygote may take to import everything before a fork request gives up on it.
 READY_TIMEOUT = 120.0
@@ -434,7 +438,7 @@ def _child(request: dict) -> None:
         np = sys.modules.get("numpy")
         if np is not None:
             np.random.seed()  # forked kernels must not share the zygote's random stream
-        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
+        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"], *KERNEL_OPTIONS]
         from ipykernel.kernelapp import IPKernelApp
 
         # ipykernel read JPY_PARENT_PID when the zygote imported it: say it again, so that the kernel ends
