@@ -66,3 +66,40 @@ def test_saving_draws_once_and_the_axes_stay_put():
         assert ax.get_position().bounds == first  # laid out once; a second save does not move the axes
         assert fig.get_layout_engine() is None
         assert len(draws) == 2
+
+
+@pytest.mark.parametrize("build", [_chart, _grid])
+def test_ticks_worked_out_once_give_the_same_bytes_as_matplotlib(build, monkeypatch):
+    """The tick memo inside the save (chartkit._ticks_once) changes how often ticks are computed, never the image."""
+    import contextlib
+
+    import cinb.chartkit as chartkit
+
+    def svg():
+        with house_style():
+            fig = house_figure(height_in=3.0)
+            build(fig)
+            # the automatic y locator of a taller axis ticks differently: the memo must follow the layout's moves
+            buf = io.BytesIO()
+            fig.savefig(buf, format="svg", metadata={"Date": None})
+        return buf.getvalue()
+
+    calls = []
+    real = chartkit._ticks_once
+
+    def counting(fig, renderer):
+        calls.append(fig)
+        return real(fig, renderer)
+
+    monkeypatch.setattr(chartkit, "_ticks_once", counting)
+    with_memo = svg()
+    monkeypatch.setattr(chartkit, "_ticks_once", lambda fig, renderer: contextlib.nullcontext())
+    without = svg()
+    assert calls, "the save did not go through the tick memo"
+    assert with_memo == without
+    # and nothing is left on the axes afterwards: the memo's methods are removed when the draw ends
+    with house_style():
+        fig = house_figure(height_in=3.0)
+        axes = build(fig) if build is _grid else [build(fig)]
+        fig.savefig(io.BytesIO(), format="svg")
+    assert all("_update_ticks" not in ax.xaxis.__dict__ and "_update_ticks" not in ax.yaxis.__dict__ for ax in axes)

@@ -316,6 +316,18 @@ def test_contract_view_holds_only_that_contract(base):
         assert set(getattr(one, name)["contract_id"]) <= {"C-002"}
     assert one.accounting.set_index("table").loc["measurements"].tolist() == [6, 6, 0, 0]
     assert one.data_hash != base.data_hash
+    # restricting the view again changes nothing, so it is the view itself (a pack's review asks twice)
+    again = one.contract("C-002")
+    assert again is one
+    # a view built afresh from the view's own frames says the same: the shortcut hides no difference
+    from dataclasses import replace
+    fresh = replace(one).contract("C-002")
+    assert fresh is not one and fresh.data_hash == one.data_hash
+    assert fresh.accounting.equals(one.accounting) and fresh.warnings.equals(one.warnings)
+    for name in ("contracts", "kpis", "measurements", "history", "initiatives"):
+        pd.testing.assert_frame_equal(getattr(fresh, name), getattr(one, name))
+    with pytest.raises(UsageError):
+        one.contract("C-001")
 
 
 def test_contract_and_supplier_suggest_close_matches(base):
