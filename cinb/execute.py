@@ -9,6 +9,7 @@ and is then killed, whatever happens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -46,7 +47,6 @@ def _register_engine() -> None:
     global _registered
     if _registered:
         return
-    from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     class CinbEngine(NBClientEngine):
@@ -58,7 +58,7 @@ def _register_engine() -> None:
             _local.nb_man = nb_man  # so that a dead kernel's partial notebook can be kept for diagnosis
             kwargs.pop("input_path", None)
             km = kwargs.pop("km", None)
-            client = PapermillNotebookClient(
+            client = _client_class()(
                 nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
                 log=logging.getLogger("papermill"), log_output=False, stdout_file=stdout_file,
                 stderr_file=stderr_file, shutdown_kernel="immediate", **kwargs)
@@ -72,6 +72,69 @@ def _register_engine() -> None:
 
     papermill_engines.register(ENGINE, CinbEngine)
     _registered = True
+
+
+@functools.lru_cache(maxsize=1)
+def _client_class():
+    """papermill's notebook client with a quicker handshake (:func:`_handshake`); built on first use."""
+    from jupyter_core.utils import ensure_async, run_sync
+    from nbclient.util import run_hook
+    from papermill.clientwrap import PapermillNotebookClient
+
+    class PackNotebookClient(PapermillNotebookClient):
+        """PapermillNotebookClient whose new kernel client is ready as soon as both its channels answer."""
+
+        async def async_start_new_kernel_client(self):
+            """Start the client's channels and shake hands (:func:`_handshake`); as nbclient's method otherwise."""
+            self.kc = self.km.client()
+            await ensure_async(self.kc.start_channels())
+            try:
+                await _handshake(self.kc, self.startup_timeout)
+            except Exception as exc:
+                self.log.error(f"Error occurred while starting new kernel client: {exc}")
+                await self._async_cleanup_kernel()
+                raise
+            self.kc.allow_stdin = False
+            await run_hook(self.on_notebook_start, notebook=self.nb)
+            return self.kc
+
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient's sync twin, re-bound
+
+    return PackNotebookClient
+
+
+async def _handshake(kc, timeout: float | None) -> None:
+    """Wait until the kernel answers on both channels: a ``kernel_info`` reply on shell, then any message on
+    IOPub (the kernel publishes its busy status for the request, so IOPub is connected once one arrives).
+
+    jupyter_client's ``wait_for_ready`` does the same, then waits for 0.2 s of silence on IOPub before it
+    returns: 0.2 s of every pack. It need not: the notebook client only reads IOPub messages whose parent is
+    the cell it runs, so messages left from the handshake are passed over. Raises RuntimeError when the kernel
+    dies or does not answer within ``timeout`` seconds (as ``wait_for_ready``).
+    """
+    from queue import Empty
+
+    from jupyter_core.utils import ensure_async
+
+    deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+    while True:
+        kc.kernel_info()
+        try:
+            msg = await ensure_async(kc.shell_channel.get_msg(timeout=1))
+        except Empty:
+            msg = None
+        if msg is not None and msg["msg_type"] == "kernel_info_reply":
+            try:
+                await ensure_async(kc.iopub_channel.get_msg(timeout=0.2))
+            except Empty:
+                pass  # IOPub not connected yet: ask again
+            else:
+                kc._handle_kernel_info_reply(msg)  # protocol version adaptation, as wait_for_ready does
+                return
+        if not await ensure_async(kc.is_alive()):
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 
 @contextlib.contextmanager
