@@ -8,7 +8,8 @@ loaded, as in a kernel that has drawn once); the median and the first (cold) rou
 (``time.process_time``), with the fastest round (least disturbed on a shared machine). The speed-up is
 the ratio of medians. The time inside the chart builders alone (``xmr_chart``, ``glance_chart``,
 ``commitment_chart``, ``credits_chart``: building and saving, without the sections' tables and prose) is
-printed too.
+printed too. As in a pack's kernel, the imported modules and the loaded portfolio are frozen out of the cyclic
+garbage collector's sight (:func:`gc.freeze`) before the timing, in both renderings.
 
     python benchmarks/bench_charts.py                                  # NB-SD-001 and NB-CLOUD-006, and the old rendering
     python benchmarks/bench_charts.py NB-APP-007 --repeat 5
@@ -79,6 +80,12 @@ def measure(contract_ids: list[str], period: str, repeat: int) -> dict:
                          (cinb.charts, "credits_chart"), (cinb.charts_glance, "glance_chart")):
         setattr(module, name, timed(getattr(module, name)))
     portfolio = load_portfolio(None)
+    # As in a pack's kernel (forked from the zygote, or warmed by cinb.kernels.warm_up): what is imported and
+    # loaded so far is frozen out of the cyclic collector's sight, so a collection walks the charts' own objects.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     out = {"cinb": os.path.dirname(cinb.__file__)}
     for cid in contract_ids:
         review = for_audience(contract_review(portfolio, cid, period))
