@@ -218,7 +218,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     when the file does not exist or the store cannot be used (`cinb.store.ingest`).
     """
     from .formatting import plural
-
     from .store import ingest
 
     src = args.file

@@ -106,7 +106,8 @@ def _describe(km, kernel_name: str | None) -> tuple[str, str]:
 
 
 def warm_up() -> str:
-    """Run inside a new kernel: import :data:`WARM_IMPORTS` and freeze them (:func:`gc.freeze`); return ``repr([start, end])`` (epoch seconds).
+    """Run inside a new kernel: import :data:`WARM_IMPORTS` and freeze them (:func:`gc.freeze`); return
+    ``repr([start, end])`` (epoch seconds).
 
     The times let the worker split kernel start-up from imports without leaving any name in the user namespace
     (the call is made through ``user_expressions``).

@@ -40,13 +40,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import DEFAULT_STORE  # defined with the other defaults (the CLI reads it without this module)
 from .errors import PROBLEM_COLUMNS, DataError, UsageError
 from .schema import KEYS, TABLE_ORDER, TABLES, RawTable, column_names
 from .sources import engine_for, is_url, library_warnings, raw_from_records, safe_url
 from .sources_sql import BATCHES, read_store_tables, resolve_as_of
 from .template import NOT_REPORTED, date_cell_warnings, is_not_reported
 from .writers import plain_records
-from .config import DEFAULT_STORE  # noqa: F401 - defined with the other defaults; cinb.store.DEFAULT_STORE as before
+
 #: The measurement columns whose difference from the stored revision makes a re-submitted month a restatement.
 RESTATED_COLUMNS = ("value", "note", "volume", "complete")
 #: What an ingest found each row it read to be, against the store (`IngestResult.changes`, column ``status``).

@@ -38,8 +38,8 @@ from pathlib import Path
 from .errors import ZygoteError
 from .processes import running
 
-__all__ = ["KERNEL_OPTIONS", "READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "Zygote", "ZygoteError",
-           "first_error_line", "provisioner_for", "rehearse"]
+__all__ = ["KERNEL_OPTIONS", "READY_TIMEOUT", "WARM_IMPORTS", "AttachedZygote", "ForkedProcess", "Zygote",
+           "ZygoteError", "first_error_line", "provisioner_for", "rehearse"]
 
 #: Modules a kernel has imported before it is given a pack: exactly those the pack notebooks import. The zygote
 #: imports them once (and every kernel forked from it has them); an ordinary spare kernel imports them in its
