@@ -99,7 +99,7 @@ def kpi_paragraph(k) -> str:
                 f"{'in' if k.frequency == 'monthly' else 'for'} {period_label(w['latest_period'], k.frequency)} "
                 f"({w.get('latest_rating')})")
     note = w.get("period_note")
-    noted = f" (supplier's note: \u201c{note}\u201d)" if note else ""
+    noted = f" (supplier's note: \u201c{note}\u201d)" if isinstance(note, str) and note.strip() else ""
     status = k.status
     if status == "reported":
         head = (f"{k.name} was {value_text(w.get('period_value'), unit)} "

@@ -600,8 +600,11 @@ def _period_columns(out: pd.DataFrame, at_end: pd.DataFrame, kc: pd.DataFrame, p
     rating = row["rating"].to_numpy(dtype=object)
     out["period_rating"] = np.where(status == "reported", rating, None)
     note = row["note"].to_numpy(dtype=object)
-    out["period_note"] = [None if n is None or (isinstance(n, float) and np.isnan(n)) or n is pd.NA
-                          or str(n).strip() == "" else str(n) for n in note]
+    # An object column, so that "no note" stays None: a list of None and text would be read as a text column
+    # (pandas >= 3), its None turned into NaN, and NaN is a truthy "nan" to whoever writes the note out.
+    out["period_note"] = pd.Series([None if n is None or (isinstance(n, float) and np.isnan(n)) or n is pd.NA
+                                    or str(n).strip() == "" else str(n) for n in note], index=out.index,
+                                   dtype=object)
 
 
 # ----------------------------------------------------------------------------------------------------------

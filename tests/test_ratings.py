@@ -376,3 +376,31 @@ def test_vectorised_equals_scalar(rows):
     out = service_levels(kpis, meas).set_index("kpi_id")
     for i, (v, s, t, tol, c, d) in enumerate(rows):
         assert out.loc[f"K{i}", "rating"] == rate(v, direction=d, sla=s, target=t, tolerance=tol, critical=c)
+
+
+def test_one_supplier_note_leaves_the_other_kpis_without_one(tmp_path):
+    """A note on one KPI's month must not give every other KPI of the contract a note reading "nan" (pandas >= 3
+    reads a list of None and text as a text column, whose None becomes NaN)."""
+    import shutil
+    from pathlib import Path
+
+    from cinb import contract_review, load_portfolio
+    from cinb.commentary import kpi_paragraph
+
+    sample = Path(__file__).resolve().parent.parent / "cinb" / "data" / "sample"
+    data = tmp_path / "data"
+    shutil.copytree(sample, data, ignore=shutil.ignore_patterns("records", "*.yml"))
+    meas = pd.read_csv(data / "measurements.csv", dtype=str, keep_default_na=False)
+    meas["note"] = ""
+    row = (meas["contract_id"] == "NB-SD-001") & (meas["period"] == "2026-10") & (meas["kpi_id"] == "ANS30")
+    assert row.sum() == 1
+    meas.loc[row, "note"] = "telephony outage"
+    meas.to_csv(data / "measurements.csv", index=False)
+    review = contract_review(load_portfolio(data), "NB-SD-001", "2026-10")
+    notes = {k.kpi_id: k.window.get("period_note") for k in review.kpis}
+    assert notes.pop("ANS30") == "telephony outage"
+    assert notes and all(v is None for v in notes.values())
+    for k in review.kpis:
+        text = kpi_paragraph(k)
+        assert "nan" not in text.lower().replace("financial", "")
+        assert ("supplier's note" in text) == (k.kpi_id == "ANS30")
