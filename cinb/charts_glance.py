@@ -199,7 +199,7 @@ def _draw_panel(ax, panel: GlancePanel, frame: dict[str, Any], cols: int, handle
             handles.setdefault(word, ax.axhline(level, lw=1.2, zorder=1.5, **style))
     ys = [v for v in [*values[~np.isnan(values)], *[r[k] for r in runs for k in (2, 3, 4)], panel.sla, panel.target]
           if v is not None and not pd.isna(v)]
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=panel.unit == "count"))  # no 1.5 incidents
     if ys:
         lo, hi = min(ys), max(ys)
         pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 1.0)

@@ -384,6 +384,8 @@ def xmr_chart(
     with house_style():
         fig = house_figure(height_in=height)
         ax = fig.add_subplot()
+        if unit == "count":
+            ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
         ax.plot(x[on_line], values[on_line], color=INK, lw=1.2, marker="o", ms=3.2, zorder=3,
                 label=_VALUE_LEGEND[frequency] if dated else "Value")
         for i, (x0, x1, m, lo, hi) in enumerate(runs):
