@@ -358,7 +358,8 @@ def _cslf(lines: pd.DataFrame, rules: pd.DataFrame | None) -> pd.DataFrame:
                              "cslf_rule": pd.Series(dtype=object)})
     rows = []
     r = rules if rules is not None and len(rules) else None
-    for (ci, ki), g in crit.groupby(["contract_id", "kpi_id"], sort=False):
+    # Sorted by KPI: a month's rule text lists its KPIs in id order, whatever the order of the rows.
+    for (ci, ki), g in crit.groupby(["contract_id", "kpi_id"], sort=True):
         rule = None
         if r is not None:
             mine = r[(r["contract_id"] == ci) & (r["kpi_id"] == ki)]

@@ -206,6 +206,23 @@ def test_credits_are_never_negative_never_above_the_cap_and_ignore_row_order(fra
         assert (ytd["credits_gbp"] >= 0).all()
 
 
+def test_a_months_critical_failure_rule_lists_its_kpis_in_id_order_whatever_the_row_order():
+    """Found by the fuzz test above: two KPIs at their critical level in one month were listed in the order of
+    the rows ("K3 …; K0 …" for one order, "K0 …; K3 …" for another)."""
+    from cinb.credits import monthly_credits
+
+    kpis = pd.DataFrame([{"contract_id": "C1", "kpi_id": k, "name": k, "unit": "%", "direction": "higher",
+                          "sla": 90.0, "target": 95.0, "tolerance": np.nan, "critical": 50.0, "credit_method": "none",
+                          "credit_pct": np.nan, "weight": 1.0} for k in ("K0", "K3")])
+    meas = pd.DataFrame({"contract_id": "C1", "kpi_id": ["K3", "K0"],
+                         "period": pd.PeriodIndex(["2025-02"] * 2, freq="M"), "value": [0.0, 0.0]})
+    contracts = _contracts(kpis, np.nan, 0.0)
+    one = monthly_credits(contracts, kpis, meas)
+    other = monthly_credits(contracts, kpis.iloc[::-1], meas.iloc[::-1])
+    assert one["cslf_rule"].tolist() == other["cslf_rule"].tolist()
+    assert one["cslf_rule"].iloc[0].startswith("K0 ")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # SPC
 
