@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import AutoLocator, MaxNLocator
 
 from cinb.chartkit import (
     GREY, INK, OKABE_ITO, balanced_columns, bounded, bounds_phrase, clip, house_figure, house_style, minus,
@@ -384,8 +384,10 @@ def xmr_chart(
     with house_style():
         fig = house_figure(height_in=height)
         ax = fig.add_subplot()
-        if unit == "count":
-            ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
+        if unit == "count":  # matplotlib's default y locator, in whole numbers: no 1.5 incidents
+            locator = AutoLocator()
+            locator.set_params(integer=True)
+            ax.yaxis.set_major_locator(locator)
         ax.plot(x[on_line], values[on_line], color=INK, lw=1.2, marker="o", ms=3.2, zorder=3,
                 label=_VALUE_LEGEND[frequency] if dated else "Value")
         for i, (x0, x1, m, lo, hi) in enumerate(runs):

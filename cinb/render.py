@@ -187,8 +187,9 @@ def prepare_in_background() -> None:
     """Build the HTML exporter and compile its templates in a background thread, once per process.
 
     Building nbconvert's exporter and compiling the pack template take about 0.5 s the first time a process
-    renders a pack. ``cinb run`` calls this before it waits for its kernel, so that the work is done while the
-    kernel runs the notebook (the process is otherwise idle then) rather than after. :func:`render_html` waits
+    renders a pack. :func:`cinb.pack.build_pack` calls this before it waits for the pack's kernel, so that the
+    work is done while the kernel runs the notebook (the process is otherwise idle then) rather than after: the
+    whole of it for ``cinb run``, the first pack's for each batch worker. :func:`render_html` waits
     for the thread before it renders. A failure here is ignored: the real render meets it and reports it.
     """
     global _warming
