@@ -214,15 +214,32 @@ def run_month(period: str | None = None, *, contracts: Iterable[str] | None = No
 
 def _month(period, *, contracts, kinds, out, force, scheduler, config, data, parameters, command,
            sample_only: bool = False, templates: Any = None) -> BatchResult:
+    from .kernels import discard_prestarted_zygote
+
+    try:
+        return _month_run(period, contracts=contracts, kinds=kinds, out=out, force=force, scheduler=scheduler,
+                          config=config, data=data, parameters=parameters, command=command,
+                          sample_only=sample_only, templates=templates)
+    finally:
+        discard_prestarted_zygote()  # started for a local pool that did not run (an error, nothing to build)
+
+
+def _month_run(period, *, contracts, kinds, out, force, scheduler, config, data, parameters, command,
+               sample_only: bool, templates: Any) -> BatchResult:
     definition = _definition(config)
     options = definition.options
     params = settings(_with_data(parameters, data), config=definition)
     chosen = checked_templates({**options.get("templates", {}), **template_mapping(templates)}, params)
     if not scheduler and not options.get("scheduler"):
-        # Start the local pool's fork server before the data is loaded: its imports overlap the loading.
+        # Start the local pool's fork server and kernel zygote before the data is loaded: their imports overlap
+        # the loading.
         from .pool import prestart
 
         prestart(params["pdf_backend"] if "pdf" in params["formats"] else None)
+    else:
+        from .kernels import discard_prestarted_zygote
+
+        discard_prestarted_zygote()  # the packs run on Dask workers
     portfolio = load_portfolio(None if sample_only else params["data"], as_of=None if sample_only else params["as_of"])
     if sample_only:
         params["data"] = params["as_of"] = None

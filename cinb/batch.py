@@ -322,13 +322,15 @@ def _describe(scheduler) -> str | None:
 def _run_local(todo: list[PackSpec], out_root: Path, jobs: int, options: dict[str, Any], reporter: Progress,
                period_dir: Path, late=None) -> Iterator[PackResult]:
     """Yield each pack's result from the local worker pool; keep the workers' logs when something failed."""
+    from .kernels import take_prestarted_zygote
     from .pool import run_pool
 
-    log_dir = Path(tempfile.mkdtemp(prefix="cinb-batch-"))
+    zygote = take_prestarted_zygote()  # started before the data was loaded, its log in the batch's log folder
+    log_dir = zygote.log_path.parent if zygote is not None else Path(tempfile.mkdtemp(prefix="cinb-batch-"))
     trouble = False
     try:
         for result in run_pool(todo, jobs=jobs, out_root=out_root, log_dir=log_dir, tick=reporter.tick, late=late,
-                               **options):
+                               zygote=zygote, **options):
             trouble = trouble or result.status == "failed"
             yield result
     except BaseException:

@@ -278,22 +278,29 @@ def _ticks_once(fig: Figure, renderer) -> Iterator[None]:
         yield
         return
 
-    def state(axis):
-        return (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(axis.get_major_locator()),
-                id(axis.get_major_formatter()), id(axis.get_minor_locator()), id(axis.get_minor_formatter()))
+    def tickers(axis):
+        return (tuple(axis.get_view_interval()), id(axis.get_major_locator()), id(axis.get_major_formatter()),
+                id(axis.get_minor_locator()), id(axis.get_minor_formatter()))
+
+    def tick_state(axis):
+        # Which ticks an axis has depends on its limits, locators and formatters and, through an automatic
+        # locator's number of bins, on its length (``get_tick_space``) - not on where the axes stand: the ticks
+        # worked out to measure the layout serve the draw after it unless the axis changed length enough.
+        return (*tickers(axis), axis.get_tick_space())
 
     for axis in axes:
         update, measure = axis._update_ticks, axis._get_ticklabel_bboxes
         memo = {}
 
         def update_once(_update=update, _memo=memo, _axis=axis):
-            key = state(_axis)
+            key = tick_state(_axis)
             if _memo.get("ticks_key") != key:
                 _memo["ticks"], _memo["ticks_key"] = _update(), key
             return _memo["ticks"]
 
         def measure_once(ticks, renderer_, _measure=measure, _memo=memo, _axis=axis):
-            key = (state(_axis), id(renderer_), tuple(map(id, ticks)))
+            # The boxes are in pixels: they move with the axes.
+            key = (tickers(_axis), _axis.axes.bbox.bounds, id(renderer_), tuple(map(id, ticks)))
             if _memo.get("boxes_key") != key:
                 _memo["boxes"], _memo["boxes_key"] = _measure(ticks, renderer_), key
             return _memo["boxes"]

@@ -83,7 +83,11 @@ def prestart(pdf_backend: str | None = None) -> None:
     """Start the fork server now: its imports then run while the caller loads and checks the data.
 
     ``run_pool`` would start it anyway; starting it early only moves its ~1 s of imports off the critical path.
+    The batch's kernel zygote is started too (:func:`cinb.kernels.prestart_zygote`), unless it already was.
     """
+    from .kernels import prestart_zygote
+
+    prestart_zygote()
     ctx = _context(pdf_backend)
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
@@ -223,8 +227,11 @@ def _died(spec: PackSpec, exitcode: int | None, out_root: Path) -> PackResult:
 def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple[str, ...], timeout: float | None,
              pdf_backend: str, notebooks: Path, log_dir: Path, tick: Callable[[], None] | None = None,
              late: Callable[[PackResult], None] | None = None,
-             packs_per_worker: int = PACKS_PER_WORKER) -> Iterator[PackResult]:
+             packs_per_worker: int = PACKS_PER_WORKER, zygote=None) -> Iterator[PackResult]:
     """Build ``specs`` in ``jobs`` worker processes; yield each result as it comes.
+
+    ``zygote`` is the batch's shared kernel zygote when the caller started it early
+    (:func:`cinb.kernels.prestart_zygote`); it is closed with the pool. Without it the pool starts its own.
 
     Closing the generator early (an interruption) stops the workers: they get :data:`STOP_GRACE` seconds to end
     the pack they are building, whose result is passed to ``late`` (so that the manifest records what they
@@ -240,7 +247,7 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
     queue = deque(specs)
     attempts: Counter = Counter()
     jobs = max(1, min(jobs, len(queue)))
-    printer = zygote = None
+    printer = None
     workers: list[_Worker] = []
     finished = False
     try:
@@ -252,9 +259,10 @@ def run_pool(specs: list[PackSpec], *, jobs: int, out_root: Path, formats: tuple
                 printer = PrintService(ctx, pdf_backend)
             options["printer"] = printer.endpoint
         # One kernel zygote for the batch: its imports and rehearsal are shared by every worker's kernels.
-        from .kernels import start_shared_zygote
+        if zygote is None:
+            from .kernels import start_shared_zygote
 
-        zygote = start_shared_zygote(Path(log_dir))
+            zygote = start_shared_zygote(Path(log_dir))
         if zygote is not None:
             options["zygote"] = (zygote.address, str(zygote.log_path), zygote.pid)
         for _ in range(jobs):

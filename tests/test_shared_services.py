@@ -278,6 +278,77 @@ def test_a_prestarted_kernel_is_taken_once_and_one_never_taken_is_shut_down():
     assert kernels.take_prestarted() is None and not spare.is_alive()
 
 
+@pytest.mark.slow
+def test_a_prestarted_zygote_is_taken_once_and_one_never_taken_ends_at_once():
+    """cinb batch starts its kernels' zygote before loading the data; the pool takes it, or it is killed."""
+    from cinb import kernels
+
+    kernels.discard_prestarted_zygote()  # none left by an earlier test of this process
+    kernels.prestart_zygote()
+    kernels.prestart_zygote()  # a second call while one waits starts nothing more
+    assert len(kernels._PRESTARTED_ZYGOTE) == 1
+    zygote = kernels.take_prestarted_zygote()
+    try:
+        assert zygote is not None and kernels.take_prestarted_zygote() is None
+        assert zygote.address and zygote.log_path.parent.name.startswith("cinb-batch-")
+        zygote._wait_ready()  # it imports, rehearses and serves
+        assert zygote.alive()
+    finally:
+        zygote.close()
+    # One never taken (the batch stopped at a usage or data error) ends without waiting for its imports.
+    kernels.prestart_zygote()
+    spare = kernels._PRESTARTED_ZYGOTE[0]
+    started = time.monotonic()
+    kernels.discard_prestarted_zygote()
+    assert time.monotonic() - started < 1.5
+    assert not spare.alive() and not spare.log_path.parent.exists()
+    assert kernels.take_prestarted_zygote() is None
+
+
+def test_a_month_that_stops_before_its_packs_leaves_no_prestarted_zygote(tmp_path, monkeypatch):
+    from cinb import api, kernels
+    from cinb.errors import UsageError
+
+    started = []
+    monkeypatch.setattr(kernels, "prestart_zygote", lambda: (started.append(1), kernels._PRESTARTED_ZYGOTE.append(
+        _FakeZygote())))
+    monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: None)
+    with pytest.raises(UsageError):
+        api.run_month("2026-10", contracts=["NO-SUCH-CONTRACT"], out=tmp_path / "reports")
+    assert started and not kernels._PRESTARTED_ZYGOTE
+
+
+class _FakeZygote:
+    """Stands for a prestarted zygote: records being ended."""
+
+    def __init__(self):
+        self.log_path = Path("/nonexistent/cinb-batch-x/zygote.log")
+        self.proc = self
+        self.ended = False
+
+    def kill(self):
+        self.ended = True
+
+    def close(self):
+        self.ended = True
+
+
+def test_papermill_writes_nothing_for_a_notebook_without_an_output_path(tmp_path):
+    """cinb runs notebooks with no output path: papermill's final write must not serialise them for nothing."""
+    import nbformat
+    import papermill.execute as pm_execute
+
+    from cinb.execute import _register_engine
+
+    _register_engine()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    nb.cells[0]["source"] = object()  # would fail to serialise, were it serialised
+    pm_execute.write_ipynb(nb, None)
+    good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    pm_execute.write_ipynb(good, str(tmp_path / "out.ipynb"))  # a real path is written as before
+    assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].source == "1"
+
+
 def test_a_new_client_of_a_dead_printer_prints_alone_after_the_grace(printer, tmp_path, monkeypatch):
     import cinb.printer
     from cinb.printer import PrinterClient
