@@ -230,7 +230,7 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
         if todo and portfolio is not None:
             todo = _with_snapshot(todo, portfolio, period_dir, manifest.run)
         manifest.write()
-        todo.sort(key=lambda s: _DISPATCH_ORDER.get(s.kind, 9))
+        todo.sort(key=_dispatch_key(portfolio))
 
         def finish(result: PackResult) -> None:
             results[result.key] = result
@@ -262,6 +262,16 @@ def run_batch(specs: list[PackSpec], out_root: Path, *, jobs: int | None = None,
     ordered = [results[s.key] for s in specs if s.key in results]
     return BatchResult(period, out_root, ordered, round(time.perf_counter() - started, 3),
                        pdf_backend if "pdf" in formats else None)
+
+
+def _dispatch_key(portfolio):
+    """Sort key handing out the longest packs first (:data:`_DISPATCH_ORDER`), so that the batch does not end
+    with one worker finishing a long pack while the others are idle: contract packs by their number of KPIs (about
+    one chart and one page each), most first."""
+    sizes = {}
+    if portfolio is not None and "contract_id" in portfolio.kpis:
+        sizes = portfolio.kpis.groupby("contract_id").size().to_dict()
+    return lambda s: (_DISPATCH_ORDER.get(s.kind, 9), -sizes.get(s.subject, 0) if s.kind == "contract" else 0)
 
 
 def _with_snapshot(todo: list[PackSpec], portfolio, period_dir: Path, info: dict[str, Any]) -> list[PackSpec]:

@@ -10,7 +10,8 @@ The zygote is ``sys.executable -m cinb.zygote``: its kernels run cinb's own inte
 ``JUPYTER_PATH`` holds (as the kernels :mod:`cinb.kernels` starts without it do).
 
 Isolation is kept: the zygote never reads the user's data; it imports modules, rehearses one pack in memory on
-cinb's own synthetic sample (:func:`rehearse`: first-use costs paid once) and forks. Each
+cinb's own synthetic sample (:func:`rehearse`: first-use costs paid once, at its first quiet moment after it is
+ready, so that the first kernels need not wait for it) and forks. Each
 kernel is a new process, in its own session, that runs one pack and is killed. After the fork, the kernel
 re-seeds numpy's global random generator (Python's ``random`` re-seeds itself), so forked kernels do not share
 random streams.
@@ -54,6 +55,9 @@ KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 
 #: Seconds the zygote may take to import everything before a fork request gives up on it.
 READY_TIMEOUT = 120.0
+
+#: Seconds without a request after which the zygote, ready and serving, rehearses a pack (:func:`rehearse`).
+REHEARSE_WHEN_IDLE = 0.25
 
 _NOISE = re.compile(r"warning|^\d+\.\d+s - |^\s*$|^To connect another client", re.IGNORECASE)
 
@@ -504,9 +508,8 @@ def _serve() -> None:
 
     for name in WARM_IMPORTS:
         importlib.import_module(name)
-    rehearse()
     # Everything made so far lives as long as the zygote: kept out of the collector's sight, so that a kernel's
-    # collections do not touch (and so copy) the pages it shares with the zygote.
+    # collections do not touch (and so copy) the pages it shares with the zygote. Done again after the rehearsal.
     gc.collect()
     gc.freeze()
     statuses: dict[int, int] = {}
@@ -565,9 +568,20 @@ def _serve() -> None:
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
 
+    # The rehearsal waits for the first quiet moment: the first kernels (one per worker, asked for as soon as the
+    # zygote is ready) are forked without it, and it then runs while they run their packs, instead of alone on
+    # one core while every worker waits for it.
+    rehearsed = False
     running = True
     while running:
-        for key, _ in selector.select():
+        events = selector.select(None if rehearsed else REHEARSE_WHEN_IDLE)
+        if not events and not rehearsed:
+            rehearse()
+            gc.collect()
+            gc.freeze()
+            rehearsed = True
+            continue
+        for key, _ in events:
             if key.data is None:  # a worker connecting
                 with contextlib.suppress(OSError):
                     sock, _addr = listener.accept()

@@ -612,3 +612,26 @@ def test_the_dask_path_gives_the_same_figures(built, data_copy, tmp_path):
         assert _figures(tmp_path / PERIOD / key / "pack.json") == figures
     manifest = json.loads((tmp_path / PERIOD / "manifest.json").read_text())
     assert manifest["last_run"]["scheduler"] == cluster.scheduler_address
+
+
+def test_the_longest_packs_are_handed_out_first():
+    """The portfolio pack first, then contract packs by their number of KPIs (most first, ties in plan order),
+    then the scorecards: a batch should not end with one worker building a long pack while the others wait."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from cinb.batch import _dispatch_key
+    from cinb.pack import PackSpec
+
+    kpis = pd.DataFrame({"contract_id": ["A"] * 2 + ["B"] * 7 + ["C"] * 4 + ["D"] * 4})
+    specs = [PackSpec("supplier", "Acme", "2026-10"), PackSpec("contract", "A", "2026-10"),
+             PackSpec("contract", "C", "2026-10"), PackSpec("contract", "B", "2026-10"),
+             PackSpec("contract", "D", "2026-10"), PackSpec("portfolio", None, "2026-10")]
+    ordered = sorted(specs, key=_dispatch_key(SimpleNamespace(kpis=kpis)))
+    assert [(s.kind, s.subject) for s in ordered] == [
+        ("portfolio", None), ("contract", "B"), ("contract", "C"), ("contract", "D"), ("contract", "A"),
+        ("supplier", "Acme")]
+    # Without the portfolio (packs planned elsewhere) the kinds' order alone.
+    assert [s.kind for s in sorted(specs, key=_dispatch_key(None))] == [
+        "portfolio", "contract", "contract", "contract", "contract", "supplier"]

@@ -111,6 +111,35 @@ def test_a_worker_that_goes_takes_its_running_kernels_with_it(tmp_path):
         zygote.close()
 
 
+def _maps_agg(pid: int) -> bool:
+    """Whether process ``pid`` has matplotlib's Agg renderer loaded (the rehearsal draws; the imports do not)."""
+    return "_backend_agg" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_the_first_kernels_do_not_wait_for_the_rehearsal_and_later_ones_inherit_it(tmp_path):
+    """The zygote forks the kernels asked for as soon as it is ready, rehearses at its first quiet moment, and the
+    kernels forked after that start with what the rehearsal loaded."""
+    from cinb.kernels import start_shared_zygote
+    from cinb.zygote import AttachedZygote
+
+    zygote = start_shared_zygote(tmp_path)
+    client = AttachedZygote(zygote.address, zygote.log_path)
+    try:
+        first = client.fork(str(tmp_path / "k1.json"), str(tmp_path / "k1.log"), dict(os.environ), str(tmp_path))
+        assert not _maps_agg(first)  # forked before any rehearsal
+        deadline = time.monotonic() + 60
+        while not _maps_agg(zygote.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _maps_agg(zygote.pid), "the idle zygote did not rehearse"
+        later = client.fork(str(tmp_path / "k2.json"), str(tmp_path / "k2.log"), dict(os.environ), str(tmp_path))
+        assert _maps_agg(later)
+    finally:
+        client.close()
+        zygote.close()
+
+
 def test_a_worker_that_cannot_reach_the_zygote_is_told(tmp_path, monkeypatch):
     import cinb.zygote
     from cinb.zygote import AttachedZygote
