@@ -134,12 +134,24 @@ def _tree_memory(root: int) -> tuple[int, int]:
 
 
 def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
-    """Run ``cmd``; return wall seconds, exit code and the peak total RSS of its process tree."""
+    """Run ``cmd``; return wall seconds, exit code and the peak total RSS of its process tree.
+
+    The time runs until the command exits, as a shell's ``time`` reports it: helper processes it leaves ending
+    (a fork server finishing its own exit) may hold its output open a little longer and are not waited for.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     peak = [0, 0]
     done = threading.Event()
+    ended: list[float] = []
+
+    def exited():
+        proc.wait()
+        ended.append(time.perf_counter())
+
+    watcher = threading.Thread(target=exited, daemon=True)
+    watcher.start()
 
     def sample():
         while not done.is_set():
@@ -152,7 +164,8 @@ def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = 
     out, err = proc.communicate()
     done.set()
     sampler.join()
-    return {"seconds": time.perf_counter() - started, "returncode": proc.returncode, "peak_bytes": peak[1],
+    watcher.join()
+    return {"seconds": ended[0] - started, "returncode": proc.returncode, "peak_bytes": peak[1],
             "peak_rss": peak[0], "stdout": out, "stderr": err}
 
 
