@@ -236,10 +236,6 @@ def _month_run(period, *, contracts, kinds, out, force, scheduler, config, data,
         from .pool import prestart
 
         prestart(params["pdf_backend"] if "pdf" in params["formats"] else None)
-    else:
-        from .kernels import discard_prestarted_zygote
-
-        discard_prestarted_zygote()  # the packs run on Dask workers
     portfolio = load_portfolio(None if sample_only else params["data"], as_of=None if sample_only else params["as_of"])
     if sample_only:
         params["data"] = params["as_of"] = None

@@ -454,8 +454,8 @@ _PRESTARTED_ZYGOTE: list = []  # a batch's shared zygote started by prestart_zyg
 def prestart_zygote() -> None:
     """Start the next batch's shared kernel zygote now (:func:`start_shared_zygote`, its log in a new
     ``cinb-batch-*`` folder): called before the batch loads and checks the data (:func:`cinb.pool.prestart`), so
-    that the zygote's imports and rehearsal (about 2 s of one core) run meanwhile instead of before the first pack.
-    :func:`take_prestarted_zygote` hands it to the batch's worker pool; one never taken is closed by
+    that the zygote's imports (about 1.3 s of one core) run meanwhile instead of before the first pack.
+    :func:`take_prestarted_zygote` hands it to the batch's worker pool; one never taken is ended by
     :func:`discard_prestarted_zygote` (also at exit). Does nothing when one is already waiting; a zygote that
     cannot start is left to the pool, which starts its own or says why."""
     if _PRESTARTED_ZYGOTE:
@@ -469,6 +469,7 @@ def prestart_zygote() -> None:
         shutil.rmtree(log_dir, ignore_errors=True)
         return
     _PRESTARTED_ZYGOTE.append(zygote)
+    atexit.unregister(discard_prestarted_zygote)  # once, however many batches this process runs
     atexit.register(discard_prestarted_zygote)
 
 
