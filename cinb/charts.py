@@ -33,8 +33,8 @@ from cinb.chartkit import (
 from cinb.display import RATING_STYLES, Chart, RatingStyle, Table
 from cinb.errors import UsageError
 from cinb.formatting import (
-    NATURAL_BOUNDS, NOT_APPLICABLE, chart_number, day_label, day_label_short, money, money_short, month_label, pence,
-    plural, unit_symbol, value_text,
+    NATURAL_BOUNDS, NOT_APPLICABLE, chart_number, day_label, day_label_short, level_places, money, money_short,
+    month_label, pence, plural, unit_symbol, value_text,
 )
 from cinb.charts_xmr import POINT_STYLES, xmr_chart
 from cinb.regimes import STATUS_WORD
@@ -432,7 +432,9 @@ def commitment_chart(
         labels = []
         if ci_target is not None and not pd.isna(ci_target):
             ax.axhline(ci_target, color=OKABE_ITO["bluish_green"], lw=1.3, zorder=1)
-            labels.append((ci_target, f"CI target {chart_number(ci_target, unit)}"))
+            # A commitment with the decimals it is written with (a 99.95 % commitment is not "100.0").
+            places = level_places(ci_target)
+            labels.append((ci_target, f"CI target {chart_number(ci_target, unit, places)}"))
             if due_p is not None:
                 ax.plot(month_x(due_p), ci_target, marker="*", ms=12, mfc=OKABE_ITO["bluish_green"], mec=INK,
                         mew=0.6, ls="none", zorder=4, label=f"Target due {month_label(due_p)}")
@@ -465,7 +467,8 @@ def commitment_chart(
         else:
             alt += ": no actual values yet"
         if ci_target is not None and not pd.isna(ci_target):
-            alt += f"; commitment {chart_number(ci_target, unit)}" + (f" by {month_label(due_p)}" if due_p else "")
+            committed = chart_number(ci_target, unit, level_places(ci_target))
+            alt += f"; commitment {committed}" + (f" by {month_label(due_p)}" if due_p else "")
         if fc is not None and due_p is not None and due_p in fc.index and not pd.isna(fc.loc[due_p]):
             alt += f"; forecast {chart_number(fc.loc[due_p], unit)} at the due date"
         alt += "." + (f" {bounds_note}" if bounds_note else "")

@@ -25,7 +25,7 @@ from cinb.chartkit import (
 from cinb.display import Chart, Table
 from cinb.errors import UsageError
 from cinb.formatting import (
-    DASH, NATURAL_BOUNDS, NOT_REPORTED, capitalised, chart_number, plural, unit_symbol, value_text,
+    DASH, NATURAL_BOUNDS, NOT_REPORTED, capitalised, chart_number, level_places, plural, unit_symbol, value_text,
     within_bounds,
 )
 from cinb.labels import NO_SIGNAL_WORDS, POINT_LEGEND, POINT_TABLE, SIGNAL_COUNT_WORDS
@@ -478,26 +478,28 @@ def xmr_chart(
         # At most two short lines of the name (the chart's title gives it in full), so that the label never runs
         # past the axes of a chart printed two to a page; the unit stays whole on the last line.
         ax.set_ylabel(f"{wrap(name, 24, 2)} ({unit_txt})\n{direction} is better")
-        labels = []
+        lines = []  # (word, value drawn, value computed) of each labelled horizontal line
         if runs:
             _, _, m, lo_l, hi_l = runs[-1]
             _, _, m_c, lo_c, hi_c = runs_computed[-1]
-            labels.append((m, _line_label("Mean", m, m_c, unit)))
+            lines.append(("Mean", m, m_c))
             if not pd.isna(hi_l):
-                labels.append((hi_l, _line_label("Upper limit", hi_l, hi_c, unit)))
+                lines.append(("Upper limit", hi_l, hi_c))
             if not pd.isna(lo_l):
-                labels.append((lo_l, _line_label("Lower limit", lo_l, lo_c, unit)))
+                lines.append(("Lower limit", lo_l, lo_c))
         if sla is not None and not pd.isna(sla):
-            labels.append((sla, f"SLA {chart_number(sla, unit)}"))
+            lines.append(("SLA", sla, sla))
         if target is not None and not pd.isna(target):
-            labels.append((target, f"Target {chart_number(target, unit)}"))
-        right_labels(ax, labels, height)
+            lines.append(("Target", target, target))
+        places = _label_decimals([v for _, v, _ in lines], [v for w, v, _ in lines if w in ("SLA", "Target")], unit)
+        right_labels(ax, [(v, _line_label(word, v, c, unit, places)) for word, v, c in lines], height)
         n_entries = len(ax.get_legend_handles_labels()[1])
         fig.legend(loc="outside lower center", ncols=balanced_columns(n_entries, 4), handlelength=2.6,
                    columnspacing=1.4)
 
         bounds_note = _bounds_sentence(cut, unit)
-        alt = _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency, len(marks), bounds_note)
+        alt = _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency, len(marks), bounds_note,
+                       places)
         data = _xmr_data(pts, dated, ann, frequency, step, volume_unit, bounds_note, unit)
         if marks:
             notes = _notes_caption(pts, marks, frequency, int(pts["note"].notna().sum()) > len(marks))
@@ -505,16 +507,37 @@ def xmr_chart(
         return Chart(fig, title=title, alt=alt, data=data, caption=caption, format=format)
 
 
-def _line_label(word: str, shown: float, computed: float, unit: str | None) -> str:
-    """``Lower limit 70.1``, or ``Lower limit 0.0 (computed −8.9)`` when the line was truncated at a bound."""
-    text = f"{word} {minus(chart_number(shown, unit))}"
+def _line_label(word: str, shown: float, computed: float, unit: str | None, places: int = 1) -> str:
+    """``Lower limit 70.1``, or ``Lower limit 0.0 (computed −8.9)`` when the line was truncated at a bound;
+    ``places`` decimals (:func:`_label_decimals`)."""
+    text = f"{word} {minus(chart_number(shown, unit, places))}"
     if not pd.isna(computed) and computed != shown:
-        text += f" (computed {minus(chart_number(computed, unit))})"
+        text += f" (computed {minus(chart_number(computed, unit, places))})"
     return text
 
 
+def _label_decimals(values, levels, unit: str | None) -> int:
+    """Decimals for the labels of a chart's horizontal lines: one, or more (up to three) where a contractual
+    level (``levels``: the SLA, the target) is written with more, so that a 99.95 % target never reads "100.0",
+    and where lines at different heights would otherwise read the same ("Upper limit 4.33" and "Target 4.30", not
+    "4.3" twice). Whole pounds stay whole.
+
+    >>> _label_decimals([4.333, 4.3, 3.1], [4.3], "hours"), _label_decimals([4.3, 4.3, 2.0], [], "%")
+    (2, 1)
+    >>> _label_decimals([99.7, 99.95], [99.95], "%")
+    2
+    """
+    if unit == "GBP":
+        return 1
+    places = max([1, *map(level_places, levels)])
+    distinct = sorted({float(v) for v in values if not pd.isna(v)})
+    while places < 3 and len({f"{v:.{places}f}" for v in distinct}) < len(distinct):
+        places += 1
+    return places
+
+
 def _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency="monthly", n_notes=0,
-             bounds_note="") -> str:
+             bounds_note="", places=1) -> str:
     unit_txt = unit_symbol(unit)
     noun = _PERIOD_NOUN[frequency]
 
@@ -541,9 +564,10 @@ def _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency="mo
         if len({r[2:] for r in runs}) > 1 and dated:
             first_of_last = pts.index[np.argmax(pts["group"].to_numpy() == pts["group"].iloc[-1])]
             since = f" since the rebase in {lab(first_of_last)}"
-        lims = (f", process limits {minus(chart_number(lo, unit))} to {minus(chart_number(hi, unit))}"
+        # With the decimals of the chart's line labels (_label_decimals): the same numbers, told apart.
+        lims = (f", process limits {minus(chart_number(lo, unit, places))} to {minus(chart_number(hi, unit, places))}"
                 if not (pd.isna(lo) or pd.isna(hi)) else "")
-        text += f": mean {chart_number(m, unit)}{lims}{since}"
+        text += f": mean {chart_number(m, unit, places)}{lims}{since}"
     text += f"; {_signals_sentence(_point_counts(pts['point_type'].where(pts['value'].notna())))}"
     n_missing = int((pts["value"].isna() & pts["status"].eq("not_reported")).sum())
     if n_missing:
@@ -564,9 +588,10 @@ def _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency="mo
         when = f" ({lab(last_p)})" if dated else ""
         text += f"; latest value{when} {NOT_REPORTED}" + _last_seen(observed, unit, lab, dated)
     else:
-        text += f"; latest value {chart_number(last['value'], unit)}"
-        against = [f"{w} {chart_number(v, unit)}" for w, v in (("target", target), ("SLA", sla))
-                   if v is not None and not pd.isna(v)]
+        text += f"; latest value {chart_number(last['value'], unit, places)}"
+        # Contractual levels with the decimals they are written with (a 99.95 % target is not "100.0").
+        against = [f"{w} {chart_number(v, unit, max(places, level_places(v)))}"
+                   for w, v in (("target", target), ("SLA", sla)) if v is not None and not pd.isna(v)]
         if against:
             text += " against " + " and ".join(against)
     text += f". {direction.capitalize()} is better."

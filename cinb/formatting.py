@@ -52,7 +52,7 @@ __all__ = [
     "money", "money_short", "pence",
     "percent", "percent_value", "p_value_text",
     "month_label", "day_label", "day_label_short", "datetime_label", "iso_date",
-    "cell_text", "decimals_needed",
+    "cell_text", "decimals_needed", "level_places",
     "plural", "noun_for", "agree", "list_and", "yes_no",
 ]
 
@@ -375,6 +375,22 @@ def cell_text(v, decimals: int | None = None) -> str:
         d = decimals_needed([f]) if decimals is None else decimals
         return f"{f:,.{d}f}"
     return str(v)
+
+
+def level_places(v) -> int:
+    """Decimals a contractual level (SLA, target, commitment) is shown with: as it is written, from one to three
+    (99.95 gives 2, 75 gives 1), and one for a computed figure that is not exact at three (4.8 less 5 % a year).
+
+    >>> level_places(99.95), level_places(75), level_places(3.926168), level_places(None)
+    (2, 1, 1, 1)
+    """
+    if not isinstance(v, numbers.Number) or is_missing(v) or not math.isfinite(float(v)):
+        return 1
+    v = float(v)
+    for places in (1, 2, 3):
+        if abs(v - round(v, places)) <= 1e-9 * max(1.0, abs(v)):
+            return places
+    return 1
 
 
 def decimals_needed(values: Iterable[float], limit: int = 2) -> int:

@@ -153,6 +153,26 @@ def test_xmr_limits_step_at_rebase_and_lines_are_labelled(captured):
     assert "Rebase: new tool" in chart.data.html and "Segment" in chart.data.html
 
 
+def test_xmr_line_labels_give_a_target_as_written_and_never_read_two_heights_the_same(captured):
+    """A 99.95 % target is not labelled "100.0", and lines at different heights do not share a label's number."""
+    values = np.array([99.96 + (0.03 if i % 2 else -0.03) for i in range(len(MONTHS))])
+    pts = _points(values=values, improvement=())
+    pts["mean"], pts["lpl"], pts["upl"] = 99.96, 99.88, 100.0
+    chart = charts.xmr_chart(pts, title="T", unit="%", direction="higher", sla=99.8, target=99.95)
+    texts = [t.get_text() for t in captured[0].axes[0].texts]
+    for expected in ("Target 99.95", "SLA 99.80", "Mean 99.96", "Lower limit 99.88", "Upper limit 100.00"):
+        assert expected in texts
+    # The alt text gives the same numbers as the labels.
+    assert "mean 99.96, process limits 99.88 to 100.00" in chart.alt
+    assert "against target 99.95 and SLA 99.80." in chart.alt
+    # Computed lines alone keep one decimal until two of them would read the same.
+    pts = _points()
+    pts["upl"] = 78.24  # 0.04 above the mean of 78.2
+    charts.xmr_chart(pts, title="T", unit="hours", direction="lower")
+    texts = [t.get_text() for t in captured[1].axes[0].texts]
+    assert "Mean 78.20" in texts and "Upper limit 78.24" in texts
+
+
 def test_xmr_right_hand_labels_do_not_overlap(captured):
     # Mean, target and SLA within 0.2 of each other: the labels must be nudged apart.
     pts = _points()
@@ -292,6 +312,15 @@ def test_commitment_chart_alt_and_data():
                          "against a trajectory of 79.0 for that month; commitment 82.0 by Jan 2026; "
                          "forecast 82.5 at the due date.")
     assert "Forecast upper" in chart.data.html and chart.data.html.count("<tr>") == 14
+
+
+def test_commitment_chart_gives_the_commitment_as_written(captured):
+    idx = pd.period_range("2025-01", periods=10, freq="M")
+    actual = pd.Series(np.linspace(99.5, 99.9, 10), index=idx)
+    traj = pd.Series(np.linspace(99.5, 99.95, 13), index=pd.period_range("2025-01", periods=13, freq="M"))
+    chart = charts.commitment_chart(actual, traj, None, title="Uptime", unit="%", ci_target=99.95, due="2026-01")
+    assert "commitment 99.95 by Jan 2026" in chart.alt
+    assert "CI target 99.95" in [t.get_text() for ax in captured[0].axes for t in ax.texts]
 
 
 def test_credits_chart_totals_cap_and_table():
