@@ -32,7 +32,7 @@ from cinb.charts_xmr import (
 )
 from cinb.display import RATING_STYLES, Block, Chart, Heading, Paragraphs
 from cinb.errors import UsageError
-from cinb.formatting import plural, unit_symbol, value_text
+from cinb.formatting import level_text, plural, unit_symbol, value_text
 from cinb.regimes import frequency_of, period_label, status_word, step_of
 
 __all__ = ["GLANCE_MONTHS", "MAX_PANELS", "GlancePanel", "at_a_glance", "glance_chart", "panel_of"]
@@ -249,7 +249,7 @@ def _tick_text(ax):
 
 def _levels_text(panel: GlancePanel) -> str:
     """``SLA 5.0% · target 5.0% · lower is better``."""
-    parts = [f"{word} {value_text(v, panel.unit)}" for word, v in (("SLA", panel.sla), ("target", panel.target))
+    parts = [f"{word} {level_text(v, panel.unit)}" for word, v in (("SLA", panel.sla), ("target", panel.target))
              if v is not None and not pd.isna(v)]
     return " · ".join([*parts, f"{panel.direction} is better"])
 
@@ -264,7 +264,7 @@ def _glance_alt(panels: list[GlancePanel], drawn: list[dict[str, Any]], months: 
         text = f"{panel.name}: {panel.status}"
         if panel.latest:
             text += f", {panel.latest}"
-        levels = [f"{w} {value_text(v, panel.unit)}" for w, v in (("SLA", panel.sla), ("target", panel.target))
+        levels = [f"{w} {level_text(v, panel.unit)}" for w, v in (("SLA", panel.sla), ("target", panel.target))
                   if v is not None and not pd.isna(v)]
         if levels:
             text += f" (against {' and '.join(levels)})"

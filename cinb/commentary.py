@@ -10,6 +10,7 @@ from cinb.formatting import (
     capitalised,
     decimal,
     iso_date,
+    level_text,
     list_and,
     money,
     month_label,
@@ -289,7 +290,7 @@ def meeting_questions(r) -> list[str]:
                       f"plan and date?")
         elif k.spc.assurance == "consistent_fail" and k.suggested_rebase is None:
             qs.append(f"{k.name}: the process cannot meet its target of "
-                      f"{value_text(k.kpi.get('target'), k.kpi.get('unit'))}"
+                      f"{level_text(k.kpi.get('target'), k.kpi.get('unit'))}"
                       f" as it runs; what change to the process will the supplier make?")
     for _, c in r.commitments[r.commitments["status"] == "off track"].iterrows() if len(r.commitments) else []:
         months = c.get("actual_months")
@@ -301,7 +302,7 @@ def meeting_questions(r) -> list[str]:
     if len(r.ratchets):
         for _, x in r.ratchets.iterrows():
             qs.append(f"{x['name']}: the target was beaten every month for {plural(int(x['months']), 'month')}; propose "
-                      f"moving it to {value_text(x['proposed_target'], x['unit'])} under the ratchet clause.")
+                      f"moving it to {level_text(x['proposed_target'], x['unit'])} under the ratchet clause.")
     ym = r.credits_monthly[r.credits_monthly["period"] == r.period]
     due = float(ym["credit_gbp"].sum()) if len(ym) else 0.0
     if due > 0:

@@ -47,7 +47,7 @@ import pandas as pd
 __all__ = [
     "NOT_REPORTED", "NOT_AVAILABLE", "NOT_APPLICABLE", "NONE", "NOT_GIVEN", "NOTHING", "DASH",
     "is_missing", "capitalised",
-    "trimmed", "value_text", "value_text_apart", "reason_number", "sig_figs", "chart_number", "decimal",
+    "trimmed", "value_text", "level_text", "value_text_apart", "reason_number", "sig_figs", "chart_number", "decimal",
     "unit_symbol", "per_unit_words", "NATURAL_BOUNDS", "within_bounds",
     "money", "money_short", "pence",
     "percent", "percent_value", "p_value_text",
@@ -130,8 +130,25 @@ def value_text(value, unit: str | None, *, missing: str = NOT_REPORTED) -> str:
     if value is None or pd.isna(value):
         return missing
     v = float(value)
-    digits = 2 if abs(v) < 10 else 1
-    text = trimmed(v, digits)
+    return _with_unit(v, trimmed(v, 2 if abs(v) < 10 else 1), unit)
+
+
+def level_text(value, unit: str | None, *, missing: str = NOT_REPORTED) -> str:
+    """A contractual level (SLA, target, CI commitment) with its unit: as :func:`value_text`, but never rounded
+    away from how it is written (up to three decimals, :func:`level_places`), so that a 99.95% target is not
+    "100%" and a 0.005 rate not "0.01".
+
+    >>> level_text(99.95, "%"), level_text(75, "%"), level_text(0.005, None), level_text(4.5, "hours")
+    ('99.95%', '75%', '0.005', '4.5 hours')
+    """
+    if value is None or pd.isna(value):
+        return missing
+    v = float(value)
+    return _with_unit(v, trimmed(v, max(2 if abs(v) < 10 else 1, level_places(v))), unit)
+
+
+def _with_unit(v: float, text: str, unit: str | None) -> str:
+    """``text`` (the number ``v`` written out) with ``unit`` as :func:`value_text` writes it."""
     if unit == "%":
         return f"{text}%"
     if unit == "GBP":

@@ -18,8 +18,8 @@ from . import __version__, charts
 from .audience import for_audience, pack_for_audience, record_for_audience, shows
 from .display import Block, Callout, Heading, KeyFacts, NumberedList, Paragraphs, Table
 from .formatting import (
-    DASH, NONE, NOT_GIVEN, NOTHING, agree, decimal, iso_date, list_and, money, noun_for, percent, percent_value, plural,
-    value_text, within_bounds, yes_no,
+    DASH, NONE, NOT_GIVEN, NOTHING, agree, decimal, iso_date, level_text, list_and, money, noun_for, percent,
+    percent_value, plural, value_text, within_bounds, yes_no,
 )
 from .labels import ASSURANCE_SCORECARD as ASSURANCE_LABEL  # the scorecard's words (names kept for callers)
 from .labels import COMMITMENT_STATUS_SCORECARD as STATUS_LABEL
@@ -309,7 +309,7 @@ def commitments(r: ContractReview) -> list:
             "Kind": c["kind"].fillna(NONE),
             "Baseline": [f"{value_text(b, u)} ({p})" if pd.notna(b) else DASH
                          for b, u, p in zip(c["baseline"], c["unit"], c["baseline_period"])],
-            "Committed": [value_text(t, u, missing=DASH) for t, u in zip(c["ci_target"], c["unit"])],
+            "Committed": [level_text(t, u, missing=DASH) for t, u in zip(c["ci_target"], c["unit"])],
             "Due": c["due"].astype(str).replace({"NaT": DASH, "None": DASH}),
             "Expected now": [value_text(v, u, missing=DASH) for v, u in zip(c["expected_now"], c["unit"])],
             "Actual (3-month mean)": [value_text(v, u, missing=DASH)
@@ -338,9 +338,9 @@ def commitments(r: ContractReview) -> list:
         rt = r.ratchets
         out.append(Table(pd.DataFrame({
             "KPI": rt["name"],
-            "Current target": [value_text(v, u) for v, u in zip(rt["target"], rt["unit"])],
+            "Current target": [level_text(v, u) for v, u in zip(rt["target"], rt["unit"])],
             "12-month mean": [value_text(v, u) for v, u in zip(rt["mean"], rt["unit"])],
-            "Proposed target": [value_text(v, u) for v, u in zip(rt["proposed_target"], rt["unit"])],
+            "Proposed target": [level_text(v, u) for v, u in zip(rt["proposed_target"], rt["unit"])],
         }), caption="KPIs eligible for a ratchet", row_header="KPI"))
     else:
         out.append(Paragraphs(["No KPI beat its target in every one of the qualifying months."]))

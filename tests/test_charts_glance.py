@@ -148,3 +148,12 @@ def test_the_contract_packs_section_names_every_kpi(sample_portfolio):
     assert isinstance(chart, Chart) and chart.data is None and "cinb-chart-data" not in html
     for k in review.kpis:
         assert f"{k.name}: {status_word(k.window)}" in chart.alt
+
+
+def test_a_panel_gives_its_sla_and_target_as_written(captured):
+    """A 99.95% target is "99.95%" on the panel and in the alt text, never "100%"."""
+    chart = glance_chart([_panel(name="Network availability", sla=99.8, target=99.95)], title="At a glance")
+    texts = [t.get_text() for ax in captured["fig"].axes for t in ax.texts] + [
+        ax.get_title(loc) for ax in captured["fig"].axes for loc in ("left", "center", "right")]
+    assert any("SLA 99.8% · target 99.95%" in t for t in texts)
+    assert "against SLA 99.8% and target 99.95%" in chart.alt
