@@ -57,7 +57,7 @@ KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 READY_TIMEOUT = 120.0
 
 #: Seconds without a request after which the zygote, ready and serving, rehearses a pack (:func:`rehearse`).
-REHEARSE_WHEN_IDLE = 0.25
+REHEARSE_WHEN_IDLE = 0.5
 
 _NOISE = re.compile(r"warning|^\d+\.\d+s - |^\s*$|^To connect another client", re.IGNORECASE)
 

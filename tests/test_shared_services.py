@@ -320,7 +320,7 @@ def test_a_prestarted_zygote_is_taken_once_and_one_never_taken_ends_at_once():
     try:
         assert zygote is not None and kernels.take_prestarted_zygote() is None
         assert zygote.address and zygote.log_path.parent.name.startswith("cinb-batch-")
-        zygote._wait_ready()  # it imports, rehearses and serves
+        zygote._wait_ready()  # it imports and serves
         assert zygote.alive()
     finally:
         zygote.close()
@@ -338,13 +338,12 @@ def test_a_month_that_stops_before_its_packs_leaves_no_prestarted_zygote(tmp_pat
     from cinb import api, kernels
     from cinb.errors import UsageError
 
-    started = []
-    monkeypatch.setattr(kernels, "prestart_zygote", lambda: (started.append(1), kernels._PRESTARTED_ZYGOTE.append(
-        _FakeZygote())))
+    fake = _FakeZygote()
+    monkeypatch.setattr(kernels, "prestart_zygote", lambda: kernels._PRESTARTED_ZYGOTE.append(fake))
     monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: None)
     with pytest.raises(UsageError):
         api.run_month("2026-10", contracts=["NO-SUCH-CONTRACT"], out=tmp_path / "reports")
-    assert started and not kernels._PRESTARTED_ZYGOTE
+    assert fake.ended and not kernels._PRESTARTED_ZYGOTE
 
 
 class _FakeZygote:
