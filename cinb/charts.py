@@ -430,11 +430,11 @@ def commitment_chart(
             full = act.reindex(pd.period_range(act.index.min(), act.index.max(), freq="M"))
             ax.plot(mx(full), full.to_numpy(), color=INK, lw=1.3, marker="o", ms=3.2, label="Actual", zorder=3)
         labels = []
+        committed = None  # the commitment as written (a 99.95 % commitment is not "100.0"), for label and alt text
         if ci_target is not None and not pd.isna(ci_target):
+            committed = chart_number(ci_target, unit, level_places(ci_target))
             ax.axhline(ci_target, color=OKABE_ITO["bluish_green"], lw=1.3, zorder=1)
-            # A commitment with the decimals it is written with (a 99.95 % commitment is not "100.0").
-            places = level_places(ci_target)
-            labels.append((ci_target, f"CI target {chart_number(ci_target, unit, places)}"))
+            labels.append((ci_target, f"CI target {committed}"))
             if due_p is not None:
                 ax.plot(month_x(due_p), ci_target, marker="*", ms=12, mfc=OKABE_ITO["bluish_green"], mec=INK,
                         mew=0.6, ls="none", zorder=4, label=f"Target due {month_label(due_p)}")
@@ -466,8 +466,7 @@ def commitment_chart(
                 alt += f" against a trajectory of {chart_number(traj.loc[p], unit)} for that month"
         else:
             alt += ": no actual values yet"
-        if ci_target is not None and not pd.isna(ci_target):
-            committed = chart_number(ci_target, unit, level_places(ci_target))
+        if committed is not None:
             alt += f"; commitment {committed}" + (f" by {month_label(due_p)}" if due_p else "")
         if fc is not None and due_p is not None and due_p in fc.index and not pd.isna(fc.loc[due_p]):
             alt += f"; forecast {chart_number(fc.loc[due_p], unit)} at the due date"

@@ -589,8 +589,8 @@ def _xmr_alt(pts, runs, name, unit, direction, sla, target, dated, frequency="mo
         text += f"; latest value{when} {NOT_REPORTED}" + _last_seen(observed, unit, lab, dated)
     else:
         text += f"; latest value {chart_number(last['value'], unit, places)}"
-        # Contractual levels with the decimals they are written with (a 99.95 % target is not "100.0").
-        against = [f"{w} {chart_number(v, unit, max(places, level_places(v)))}"
+        # As the labels write them: ``places`` covers the decimals the target and SLA are written with.
+        against = [f"{w} {chart_number(v, unit, places)}"
                    for w, v in (("target", target), ("SLA", sla)) if v is not None and not pd.isna(v)]
         if against:
             text += " against " + " and ".join(against)
